@@ -1,0 +1,265 @@
+//! Session-Buddy storage.
+//!
+//! The [`Store`] trait is what the server talks to: batch-first ingest (one call, many events,
+//! durable when it returns), session queries and the numbers the metrics need. Every backend
+//! passes the same conformance suite (`tests/conformance.rs`). [`SqliteStore`] is the embedded
+//! default.
+
+mod sqlite;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use session_buddy_events::{Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent};
+
+pub use sqlite::{SqliteStore, SyncMode};
+
+/// A storage failure, in the user's words.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database at {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("invalid query: {0}")]
+    InvalidQuery(String),
+    #[error("the storage writer has stopped (the server is shutting down)")]
+    WriterGone,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What storing one event did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestOutcome {
+    pub status: EventOutcome,
+    pub session_id: String,
+    /// For a rejection: `<field>: <rule>`.
+    pub error: Option<String>,
+    /// The session's component, when the session is known.
+    pub component: Option<String>,
+    /// Whether the event's session (its start) is stored.
+    pub session_known: bool,
+    /// Session state changes this event caused (a start may also close a pending end).
+    pub effects: Vec<SessionEffect>,
+}
+
+impl IngestOutcome {
+    fn new(status: EventOutcome, session_id: String) -> Self {
+        Self {
+            status,
+            session_id,
+            error: None,
+            component: None,
+            session_known: false,
+            effects: Vec::new(),
+        }
+    }
+}
+
+/// A change of a session's state, for the metrics.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionEffect {
+    Started {
+        component: String,
+        shell_type: String,
+    },
+    Ended {
+        component: String,
+        /// `success` or `error` (a non-zero exit, a signal, failed commands or reason `error`).
+        outcome: EndOutcome,
+        duration_seconds: f64,
+        /// The session had been marked abandoned before this real end arrived.
+        was_abandoned: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndOutcome {
+    Success,
+    Error,
+}
+
+impl EndOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndOutcome::Success => "success",
+            EndOutcome::Error => "error",
+        }
+    }
+}
+
+/// Filters of `GET /v1/sessions` and `list-sessions`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SessionFilter {
+    pub session_type: Option<String>,
+    pub component: Option<String>,
+    pub user: Option<String>,
+    pub host: Option<String>,
+    pub status: Option<SessionStatus>,
+    /// Started at or after.
+    pub after: Option<DateTime<Utc>>,
+    /// Started before.
+    pub before: Option<DateTime<Utc>>,
+    /// Ended sessions lasting at least this many seconds.
+    pub min_duration: Option<f64>,
+    pub limit: usize,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 50;
+pub const MAX_PAGE: usize = 1000;
+
+/// Filters of `list-events`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub session_id: Option<String>,
+    pub event_type: Option<EventType>,
+    pub limit: usize,
+}
+
+/// What `/health` and `/readyz` say about storage.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoreHealth {
+    pub backend: &'static str,
+    pub location: String,
+    pub schema_version: i64,
+    pub reachable: bool,
+}
+
+/// Numbers per component for the quality score (PRODUCT.md §4, documented in ARCHITECTURE.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ComponentQuality {
+    pub sessions: u64,
+    pub ended: u64,
+    pub failed_sessions: u64,
+    pub abandoned: u64,
+    pub commands: u64,
+    pub failed_commands: u64,
+}
+
+impl ComponentQuality {
+    /// 0–100: 50 % clean sessions, 30 % successful commands, 20 % sessions not abandoned.
+    pub fn score(&self) -> f64 {
+        if self.sessions == 0 {
+            return 100.0;
+        }
+        let s = self.sessions as f64;
+        let clean = 1.0 - self.failed_sessions as f64 / s;
+        let commands_ok = if self.commands == 0 {
+            1.0
+        } else {
+            1.0 - self.failed_commands as f64 / self.commands as f64
+        };
+        let not_abandoned = 1.0 - self.abandoned as f64 / s;
+        (100.0 * (0.5 * clean + 0.3 * commands_ok + 0.2 * not_abandoned)).clamp(0.0, 100.0)
+    }
+}
+
+/// The storage a server runs on.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a batch of validated events, each with the time the server received it; returns
+    /// one outcome per event, in order. When it returns, the accepted events are durable
+    /// (against a crash of the process; against power loss with `SyncMode::Full`).
+    async fn ingest(&self, events: Vec<Event>, received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>>;
+
+    /// Sessions matching `filter`, newest start first, one page.
+    async fn list_sessions(&self, filter: SessionFilter) -> Result<SessionPage>;
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<Session>>;
+
+    /// A session's events in time order (its timeline), pending ones included.
+    async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>>;
+
+    /// Recent events, newest first.
+    async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>>;
+
+    /// Active sessions per component.
+    async fn active_by_component(&self) -> Result<BTreeMap<String, u64>>;
+
+    /// Quality inputs per component over sessions started since `since`.
+    async fn quality_by_component(&self, since: DateTime<Utc>) -> Result<BTreeMap<String, ComponentQuality>>;
+
+    async fn health(&self) -> Result<StoreHealth>;
+
+    /// Waits until everything acknowledged is written, then stops the writer.
+    async fn close(&self);
+}
+
+/// A cursor for the next page: `{started_at µs}:{session_id}`.
+pub(crate) fn encode_cursor(started_us: i64, session_id: &str) -> String {
+    format!("{started_us}:{session_id}")
+}
+
+pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
+    let (us, id) = cursor
+        .split_once(':')
+        .ok_or_else(|| StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued")))?;
+    let us = us
+        .parse::<i64>()
+        .map_err(|_| StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued")))?;
+    if !session_buddy_events::is_valid_session_id(id) {
+        return Err(StoreError::InvalidQuery(format!(
+            "cursor '{cursor}' is not one this server issued"
+        )));
+    }
+    Ok((us, id.to_string()))
+}
+
+/// The component a session id names by the id rule (`{component}-{YYYYMMDD}-{HHMMSS}-{6 hex}`),
+/// used for events whose start has not arrived yet.
+pub fn component_from_session_id(session_id: &str) -> Option<&str> {
+    let mut parts = session_id.rsplitn(4, '-');
+    let hex = parts.next()?;
+    let time = parts.next()?;
+    let date = parts.next()?;
+    let component = parts.next()?;
+    let ok = hex.len() == 6
+        && hex.bytes().all(|b| b.is_ascii_hexdigit())
+        && time.len() == 6
+        && time.bytes().all(|b| b.is_ascii_digit())
+        && date.len() == 8
+        && date.bytes().all(|b| b.is_ascii_digit())
+        && !component.is_empty();
+    ok.then_some(component)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_from_ids_follows_the_rule() {
+        assert_eq!(
+            component_from_session_id("session-buddy-20260206-220500-4e5d6c"),
+            Some("session-buddy")
+        );
+        assert_eq!(component_from_session_id("oneiric-20260206-123456"), None);
+        assert_eq!(component_from_session_id("x"), None);
+    }
+
+    #[test]
+    fn quality_score_formula() {
+        let q = ComponentQuality {
+            sessions: 10,
+            ended: 8,
+            failed_sessions: 2,
+            abandoned: 1,
+            commands: 100,
+            failed_commands: 10,
+        };
+        // 0.5*0.8 + 0.3*0.9 + 0.2*0.9 = 0.85
+        assert!((q.score() - 85.0).abs() < 1e-9);
+        assert_eq!(ComponentQuality::default().score(), 100.0);
+    }
+}

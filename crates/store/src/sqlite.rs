@@ -1,0 +1,811 @@
+//! The embedded SQLite backend.
+//!
+//! One writer thread owns the only write connection and commits many events per transaction
+//! (group commit: it takes the first waiting request, then every request already queued, up to
+//! [`MAX_GROUP_EVENTS`], and answers them all after one commit). Reads run on a small pool of
+//! read-only connections in `spawn_blocking`. WAL mode: a commit is in the WAL file before the
+//! writer answers, so an acknowledged event survives a crash of the process; `SyncMode::Full`
+//! also fsyncs every commit (power loss).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use serde_json::{Map, Value};
+use session_buddy_events::{
+    CommandEvent, Event, EventOutcome, EventType, Session, SessionEndEvent, SessionPage,
+    SessionStartEvent, SessionStatus, StoredEvent,
+};
+use tokio::sync::oneshot;
+
+use crate::{
+    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Result, SessionEffect,
+    SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
+};
+
+/// How hard a commit is pushed to disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SyncMode {
+    /// WAL with `synchronous=NORMAL`: durable against a crash of the process.
+    #[default]
+    Normal,
+    /// `synchronous=FULL`: durable against power loss too.
+    Full,
+}
+
+/// Most events one group commit takes.
+const MAX_GROUP_EVENTS: usize = 8192;
+/// Read connections kept open.
+const READ_POOL: usize = 8;
+
+const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
+
+enum Request {
+    Ingest {
+        events: Vec<Event>,
+        received_at: DateTime<Utc>,
+        reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
+    },
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    path: PathBuf,
+    sender: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<Self> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        }
+        let conn = open_writer(path, sync)?;
+        migrate(&conn)?;
+        let (tx, rx) = mpsc::channel();
+        let writer = std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, rx))
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+            })?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            sender: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            readers: Arc::new(Mutex::new(Vec::new())),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let pool = self.readers.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().ok().and_then(|mut p| p.pop());
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_reader(&path)?,
+            };
+            let out = f(&conn);
+            if let Ok(mut p) = pool.lock() {
+                if p.len() < READ_POOL {
+                    p.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|_| StoreError::WriterGone)?
+    }
+}
+
+fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL;
+         PRAGMA synchronous={};
+         PRAGMA busy_timeout=5000;
+         PRAGMA temp_store=MEMORY;
+         PRAGMA cache_size=-16384;
+         PRAGMA journal_size_limit=67108864;",
+        match sync {
+            SyncMode::Normal => "NORMAL",
+            SyncMode::Full => "FULL",
+        }
+    ))?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|source| StoreError::Open {
+        path: path.display().to_string(),
+        source,
+    })?;
+    conn.execute_batch("PRAGMA query_only=1; PRAGMA busy_timeout=5000; PRAGMA cache_size=-8192;")?;
+    Ok(conn)
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let target = MIGRATIONS.len() as i64;
+    if current > target {
+        return Err(StoreError::Corrupt(format!(
+            "the database has schema version {current}, newer than this program's {target}; \
+             upgrade session-buddy"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let tx = conn.unchecked_transaction()?;
+        tx.execute_batch(sql)?;
+        tx.execute_batch(&format!("PRAGMA user_version={}", i + 1))?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>) {
+    while let Ok(first) = rx.recv() {
+        let mut group = vec![first];
+        let mut events = group_len(&group[0]);
+        while events < MAX_GROUP_EVENTS {
+            match rx.try_recv() {
+                Ok(next) => {
+                    events += group_len(&next);
+                    group.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        commit_group(&mut conn, group);
+    }
+    // Channel closed: every request sent before has been answered. Checkpoint so the WAL
+    // does not have to be replayed at the next start.
+    let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+fn group_len(r: &Request) -> usize {
+    match r {
+        Request::Ingest { events, .. } => events.len().max(1),
+    }
+}
+
+fn commit_group(conn: &mut Connection, group: Vec<Request>) {
+    let attempt = (|| -> Result<Vec<Vec<IngestOutcome>>> {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut all = Vec::with_capacity(group.len());
+        for Request::Ingest {
+            events,
+            received_at,
+            ..
+        } in &group
+        {
+            all.push(ingest_events(&tx, events, *received_at)?);
+        }
+        tx.commit()?;
+        Ok(all)
+    })();
+    match attempt {
+        Ok(all) => {
+            for (Request::Ingest { reply, .. }, outcomes) in group.into_iter().zip(all) {
+                let _ = reply.send(Ok(outcomes));
+            }
+        }
+        Err(err) if group.len() == 1 => {
+            for Request::Ingest { reply, .. } in group {
+                let _ = reply.send(Err(err));
+                break;
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, requests = group.len(), "group commit failed; retrying requests one by one");
+            for request in group {
+                commit_group(conn, vec![request]);
+            }
+        }
+    }
+}
+
+fn ingest_events(tx: &Transaction<'_>, events: &[Event], received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
+    let received_us = received_at.timestamp_micros();
+    events.iter().map(|e| ingest_one(tx, e, received_us)).collect()
+}
+
+fn ingest_one(tx: &Transaction<'_>, event: &Event, received_us: i64) -> Result<IngestOutcome> {
+    let event_id = event.storage_id().hyphenated().to_string();
+    let session_id = event.session_id();
+    let payload = event.to_canonical_json();
+    let seq = match event {
+        Event::Command(c) => Some(c.seq as i64),
+        _ => None,
+    };
+    let inserted = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO events (event_id, session_id, event_type, ts, received_at, seq, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?
+        .execute(params![
+            event_id,
+            session_id,
+            event.event_type().as_str(),
+            event.timestamp().timestamp_micros(),
+            received_us,
+            seq,
+            payload
+        ])?;
+    if inserted == 0 {
+        return already_stored(tx, event, &event_id, session_id, &payload);
+    }
+    let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
+    match event {
+        Event::SessionStart(start) => {
+            let created = insert_session(tx, start, received_us)?;
+            if !created {
+                // Another start owns this id (same component, second and last 6 hex).
+                tx.prepare_cached("DELETE FROM events WHERE event_id = ?1")?
+                    .execute([&event_id])?;
+                out.status = EventOutcome::Rejected;
+                out.error = Some(format!(
+                    "event_id: maps to session id {session_id}, which a different start event already holds"
+                ));
+                return Ok(out);
+            }
+            out.component = Some(start.component_name.clone());
+            out.session_known = true;
+            out.effects.push(SessionEffect::Started {
+                component: start.component_name.clone(),
+                shell_type: start.shell_type.clone(),
+            });
+            merge_pending(tx, &session_id, &event_id, &mut out)?;
+        }
+        other => {
+            if let Some(row) = session_row(tx, &session_id)? {
+                out.component = Some(row.component.clone());
+                out.session_known = true;
+                if let Some(effect) = apply_to_session(tx, &row, other, received_us)? {
+                    out.effects.push(effect);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The event id is taken (or, for an end, the session already has one): a duplicate when the
+/// content is the same, a rejection naming `event_id` when it is not.
+fn already_stored(
+    tx: &Transaction<'_>,
+    event: &Event,
+    event_id: &str,
+    session_id: String,
+    payload: &str,
+) -> Result<IngestOutcome> {
+    let stored: Option<(String, String)> = tx
+        .prepare_cached("SELECT payload, session_id FROM events WHERE event_id = ?1")?
+        .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    let known = session_row(tx, &session_id)?;
+    let mut out = IngestOutcome::new(EventOutcome::Duplicate, session_id);
+    out.component = known.as_ref().map(|r| r.component.clone());
+    out.session_known = known.is_some();
+    match stored {
+        Some((p, _)) if p == payload => {}
+        Some(_) => {
+            out.status = EventOutcome::Rejected;
+            out.error = Some(format!(
+                "event_id: {event_id} is already stored with different content"
+            ));
+        }
+        // No row with this id: the unique end-per-session index refused it. A session has
+        // one end; a second end is a duplicate.
+        None if event.event_type() == EventType::SessionEnd => {}
+        None => {
+            out.status = EventOutcome::Rejected;
+            out.error = Some(format!("event_id: {event_id} conflicts with a stored event"));
+        }
+    }
+    Ok(out)
+}
+
+fn insert_session(tx: &Transaction<'_>, s: &SessionStartEvent, received_us: i64) -> Result<bool> {
+    let started = s.timestamp.timestamp_micros();
+    let runtime = s.environment.runtime.clone().or_else(|| {
+        s.environment
+            .python_version
+            .as_ref()
+            .map(|v| format!("python {v}"))
+    });
+    let component_version = s.component_version.clone().or_else(|| {
+        ["component_version", "version"]
+            .iter()
+            .find_map(|k| s.metadata.get(*k).and_then(Value::as_str).map(str::to_string))
+    });
+    let n = tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO sessions (
+                session_id, session_type, component, shell_type, component_version, status,
+                username, home, hostname, pid, platform, runtime_version, cwd,
+                started_at, last_seen_at, last_received_at, heartbeat_interval, metadata,
+                start_event_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13, ?14, ?15, ?16, ?17)",
+        )?
+        .execute(params![
+            s.session_id(),
+            s.session_type(),
+            s.component_name,
+            s.shell_type,
+            component_version,
+            s.user.username,
+            s.user.home,
+            s.hostname,
+            s.pid,
+            s.environment.platform,
+            runtime,
+            s.environment.cwd,
+            started,
+            received_us,
+            s.heartbeat_interval_seconds,
+            Value::Object(s.metadata.clone()).to_string(),
+            s.event_id.hyphenated().to_string(),
+        ])?;
+    Ok(n == 1)
+}
+
+/// The columns of a session the ingest path needs.
+struct SessionRow {
+    session_id: String,
+    component: String,
+    status: String,
+    started_us: i64,
+    error_count: i64,
+}
+
+fn session_row(tx: &Transaction<'_>, session_id: &str) -> Result<Option<SessionRow>> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT session_id, component, status, started_at, error_count FROM sessions WHERE session_id = ?1",
+        )?
+        .query_row([session_id], |r| {
+            Ok(SessionRow {
+                session_id: r.get(0)?,
+                component: r.get(1)?,
+                status: r.get(2)?,
+                started_us: r.get(3)?,
+                error_count: r.get(4)?,
+            })
+        })
+        .optional()?)
+}
+
+fn apply_to_session(
+    tx: &Transaction<'_>,
+    row: &SessionRow,
+    event: &Event,
+    received_us: i64,
+) -> Result<Option<SessionEffect>> {
+    match event {
+        Event::SessionStart(_) => Ok(None),
+        Event::SessionEnd(end) => apply_end(tx, row, end, received_us).map(Some),
+        Event::Command(c) => {
+            apply_command(tx, &row.session_id, c, received_us)?;
+            Ok(None)
+        }
+        Event::Heartbeat(h) => {
+            touch(tx, &row.session_id, h.timestamp.timestamp_micros(), received_us)?;
+            Ok(None)
+        }
+    }
+}
+
+fn touch(tx: &Transaction<'_>, session_id: &str, ts_us: i64, received_us: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2),
+                             last_received_at = max(last_received_at, ?3)
+         WHERE session_id = ?1",
+    )?
+    .execute(params![session_id, ts_us, received_us])?;
+    Ok(())
+}
+
+fn apply_command(tx: &Transaction<'_>, session_id: &str, c: &CommandEvent, received_us: i64) -> Result<()> {
+    tx.prepare_cached(
+        "UPDATE sessions SET command_count = command_count + 1,
+                             error_count = error_count + ?2,
+                             last_seen_at = max(last_seen_at, ?3),
+                             last_received_at = max(last_received_at, ?4)
+         WHERE session_id = ?1",
+    )?
+    .execute(params![
+        session_id,
+        i64::from(!c.success),
+        c.timestamp.timestamp_micros(),
+        received_us
+    ])?;
+    Ok(())
+}
+
+fn apply_end(
+    tx: &Transaction<'_>,
+    row: &SessionRow,
+    end: &SessionEndEvent,
+    received_us: i64,
+) -> Result<SessionEffect> {
+    let end_us = end.timestamp.timestamp_micros();
+    let duration_us = (end_us - row.started_us).max(0);
+    let reason = end.reason.clone().or_else(|| {
+        end.metadata
+            .get("exit_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    tx.prepare_cached(
+        "UPDATE sessions SET status = 'ended', ended_at = ?2, duration_us = ?3,
+                             exit_code = ?4, signal = ?5, end_reason = ?6,
+                             last_seen_at = max(last_seen_at, ?2),
+                             last_received_at = max(last_received_at, ?7)
+         WHERE session_id = ?1",
+    )?
+    .execute(params![
+        row.session_id,
+        end_us,
+        duration_us,
+        end.exit_code,
+        end.signal,
+        reason,
+        received_us
+    ])?;
+    let failed = end.exit_code.is_some_and(|c| c != 0)
+        || end.signal.is_some()
+        || reason.as_deref() == Some("error")
+        || row.error_count > 0;
+    Ok(SessionEffect::Ended {
+        component: row.component.clone(),
+        outcome: if failed {
+            EndOutcome::Error
+        } else {
+            EndOutcome::Success
+        },
+        duration_seconds: duration_us as f64 / 1e6,
+        was_abandoned: row.status == "abandoned",
+    })
+}
+
+/// A start just arrived: fold in the commands, heartbeats and end that came before it.
+fn merge_pending(tx: &Transaction<'_>, session_id: &str, start_id: &str, out: &mut IngestOutcome) -> Result<()> {
+    let pending: Vec<(String, String, i64)> = tx
+        .prepare_cached(
+            "SELECT event_type, payload, received_at FROM events
+             WHERE session_id = ?1 AND event_id != ?2 ORDER BY ts, rowid",
+        )?
+        .query_map([session_id, start_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut end = None;
+    for (event_type, payload, received_us) in pending {
+        let event = decode_stored(&event_type, &payload)?;
+        match event {
+            Event::SessionEnd(e) => end = Some((e, received_us)),
+            other => {
+                if let Some(row) = session_row(tx, session_id)? {
+                    apply_to_session(tx, &row, &other, received_us)?;
+                }
+            }
+        }
+    }
+    if let (Some((e, received_us)), Some(row)) = (end, session_row(tx, session_id)?) {
+        out.effects.push(apply_end(tx, &row, &e, received_us)?);
+    }
+    Ok(())
+}
+
+fn decode_stored(event_type: &str, payload: &str) -> Result<Event> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("stored {event_type} event: {e}"));
+    Ok(match event_type {
+        "session_start" => Event::SessionStart(serde_json::from_str(payload).map_err(corrupt)?),
+        "session_end" => Event::SessionEnd(serde_json::from_str(payload).map_err(corrupt)?),
+        "command" => Event::Command(serde_json::from_str(payload).map_err(corrupt)?),
+        "heartbeat" => Event::Heartbeat(serde_json::from_str(payload).map_err(corrupt)?),
+        other => return Err(StoreError::Corrupt(format!("unknown stored event type '{other}'"))),
+    })
+}
+
+const SESSION_COLUMNS: &str = "session_id, session_type, component, shell_type, component_version, status,
+    username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
+    last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata";
+
+fn micros(us: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
+    let status: String = r.get(5)?;
+    let metadata: String = r.get(21)?;
+    let metadata = match serde_json::from_str::<Value>(&metadata) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    Ok(Session {
+        session_id: r.get(0)?,
+        session_type: r.get(1)?,
+        component: r.get(2)?,
+        shell_type: r.get(3)?,
+        component_version: r.get(4)?,
+        status: SessionStatus::parse(&status).unwrap_or(SessionStatus::Active),
+        username: r.get(6)?,
+        home: r.get(7)?,
+        hostname: r.get(8)?,
+        pid: r.get(9)?,
+        platform: r.get(10)?,
+        runtime_version: r.get(11)?,
+        cwd: r.get(12)?,
+        started_at: micros(r.get(13)?),
+        ended_at: r.get::<_, Option<i64>>(14)?.map(micros),
+        last_seen_at: micros(r.get(15)?),
+        duration_seconds: r.get::<_, Option<i64>>(16)?.map(|us| us as f64 / 1e6),
+        command_count: r.get::<_, i64>(17)?.max(0) as u64,
+        error_count: r.get::<_, i64>(18)?.max(0) as u64,
+        exit_code: r.get(19)?,
+        end_reason: r.get(20)?,
+        metadata,
+    })
+}
+
+fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let payload: String = r.get(6)?;
+    Ok(StoredEvent {
+        event_id: r.get(0)?,
+        session_id: r.get(1)?,
+        event_type: r.get(2)?,
+        timestamp: micros(r.get(3)?),
+        received_at: micros(r.get(4)?),
+        seq: r.get::<_, Option<i64>>(5)?.map(|s| s.max(0) as u64),
+        payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
+    })
+}
+
+fn list_sessions_blocking(conn: &Connection, f: &SessionFilter) -> Result<SessionPage> {
+    let limit = f.limit.clamp(1, MAX_PAGE);
+    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1=1");
+    let mut args: Vec<SqlValue> = Vec::new();
+    let mut add = |clause: &str, v: SqlValue| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
+    };
+    if let Some(t) = &f.session_type {
+        add(" AND session_type = ?", SqlValue::Text(t.clone()));
+    }
+    if let Some(c) = &f.component {
+        add(" AND component = ?", SqlValue::Text(c.clone()));
+    }
+    if let Some(u) = &f.user {
+        add(" AND username = ?", SqlValue::Text(u.clone()));
+    }
+    if let Some(h) = &f.host {
+        add(" AND hostname = ?", SqlValue::Text(h.clone()));
+    }
+    if let Some(s) = f.status {
+        add(" AND status = ?", SqlValue::Text(s.as_str().to_string()));
+    }
+    if let Some(a) = f.after {
+        add(" AND started_at >= ?", SqlValue::Integer(a.timestamp_micros()));
+    }
+    if let Some(b) = f.before {
+        add(" AND started_at < ?", SqlValue::Integer(b.timestamp_micros()));
+    }
+    if let Some(d) = f.min_duration {
+        add(" AND duration_us >= ?", SqlValue::Integer((d * 1e6).round() as i64));
+    }
+    if let Some(c) = &f.cursor {
+        let (us, id) = decode_cursor(c)?;
+        args.push(SqlValue::Integer(us));
+        args.push(SqlValue::Text(id));
+        let (a, b) = (args.len() - 1, args.len());
+        sql.push_str(&format!(
+            " AND (started_at < ?{a} OR (started_at = ?{a} AND session_id < ?{b}))"
+        ));
+    }
+    args.push(SqlValue::Integer(limit as i64 + 1));
+    sql.push_str(&format!(
+        " ORDER BY started_at DESC, session_id DESC LIMIT ?{}",
+        args.len()
+    ));
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut sessions: Vec<Session> = stmt
+        .query_map(rusqlite::params_from_iter(args), session_from_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let next_cursor = if sessions.len() > limit {
+        sessions.truncate(limit);
+        sessions
+            .last()
+            .map(|s| encode_cursor(s.started_at.timestamp_micros(), &s.session_id))
+    } else {
+        None
+    };
+    Ok(SessionPage {
+        sessions,
+        next_cursor,
+    })
+}
+
+const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, seq, payload";
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ingest(&self, events: Vec<Event>, received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        {
+            let guard = self.sender.lock().map_err(|_| StoreError::WriterGone)?;
+            let sender = guard.as_ref().ok_or(StoreError::WriterGone)?;
+            sender
+                .send(Request::Ingest {
+                    events,
+                    received_at,
+                    reply,
+                })
+                .map_err(|_| StoreError::WriterGone)?;
+        }
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn list_sessions(&self, filter: SessionFilter) -> Result<SessionPage> {
+        self.read(move |c| list_sessions_blocking(c, &filter)).await
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<Session>> {
+        let id = session_id.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ?1"
+            ))?
+            .query_row([id], session_from_row)
+            .optional()?)
+        })
+        .await
+    }
+
+    async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>> {
+        let id = session_id.to_string();
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY ts, rowid"
+            ))?
+            .query_map([id], stored_event_from_row)?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>> {
+        self.read(move |c| {
+            let limit = filter.limit.clamp(1, MAX_PAGE) as i64;
+            let event_type = filter.event_type.map(|t| t.as_str().to_string());
+            let sql = match (&filter.session_id, &event_type) {
+                (Some(_), _) => format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1
+                     AND (?2 IS NULL OR event_type = ?2) ORDER BY ts, rowid LIMIT ?3"
+                ),
+                (None, _) => format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE ?1 IS NULL
+                     AND (?2 IS NULL OR event_type = ?2) ORDER BY rowid DESC LIMIT ?3"
+                ),
+            };
+            Ok(c.prepare_cached(&sql)?
+                .query_map(params![filter.session_id, event_type, limit], stored_event_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn active_by_component(&self) -> Result<BTreeMap<String, u64>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT component, count(*) FROM sessions WHERE status = 'active' GROUP BY component",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+            let mut out = BTreeMap::new();
+            for row in rows {
+                let (c, n) = row?;
+                out.insert(c, n.max(0) as u64);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn quality_by_component(&self, since: DateTime<Utc>) -> Result<BTreeMap<String, ComponentQuality>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT component, count(*),
+                        sum(status = 'ended'),
+                        sum(status = 'abandoned' OR error_count > 0
+                            OR coalesce(exit_code, 0) != 0 OR signal IS NOT NULL
+                            OR end_reason = 'error'),
+                        sum(status = 'abandoned'),
+                        sum(command_count), sum(error_count)
+                 FROM sessions WHERE started_at >= ?1 GROUP BY component",
+            )?;
+            let rows = stmt.query_map([since.timestamp_micros()], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    ComponentQuality {
+                        sessions: r.get::<_, i64>(1)?.max(0) as u64,
+                        ended: r.get::<_, i64>(2)?.max(0) as u64,
+                        failed_sessions: r.get::<_, i64>(3)?.max(0) as u64,
+                        abandoned: r.get::<_, i64>(4)?.max(0) as u64,
+                        commands: r.get::<_, i64>(5)?.max(0) as u64,
+                        failed_commands: r.get::<_, i64>(6)?.max(0) as u64,
+                    },
+                ))
+            })?;
+            rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()
+                .map_err(StoreError::from)
+        })
+        .await
+    }
+
+    async fn health(&self) -> Result<StoreHealth> {
+        let location = self.path.display().to_string();
+        self.read(move |c| {
+            let schema_version: i64 = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+            Ok(StoreHealth {
+                backend: "sqlite",
+                location,
+                schema_version,
+                reachable: true,
+            })
+        })
+        .await
+    }
+
+    async fn close(&self) {
+        // Dropping the sender ends the writer loop once every queued request is answered.
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        if let Ok(mut s) = self.sender.lock() {
+            s.take();
+        }
+        if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
+        }
+    }
+}
