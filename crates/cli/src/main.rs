@@ -1,1 +1,186 @@
-fn main() {}
+//! `session-buddy`: argument parsing and wiring; the work happens in the library crates and the
+//! modules below.
+
+mod bench;
+mod client;
+mod config;
+mod output;
+mod queries;
+mod serve;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "session-buddy",
+    version,
+    about = "Automatic, reliable session tracking for admin shells",
+    long_about = None,
+    propagate_version = true
+)]
+struct Cli {
+    /// Show and parse times in UTC instead of local time.
+    #[arg(long, global = true)]
+    utc: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the tracking server (REST, MCP, /health, /metrics).
+    Serve(serve::ServeArgs),
+    /// List sessions, newest first.
+    ListSessions(queries::ListSessionsArgs),
+    /// Show one session: its record and its timeline.
+    ShowSession(queries::ShowSessionArgs),
+    /// List events: a session's timeline, or the latest events.
+    ListEvents(queries::ListEventsArgs),
+    /// Ask the server whether it and its storage are healthy.
+    Health(ServerArgs),
+    /// The JSON Schemas of the wire format.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+    /// Load generators against a running server (loopback), bounded in time and requests.
+    Bench {
+        #[command(subcommand)]
+        command: bench::BenchCommand,
+    },
+    /// Show or check the configuration the server would use.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Args, Clone)]
+pub(crate) struct ServerArgs {
+    /// The server's URL.
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_URL",
+        default_value = "http://127.0.0.1:8678"
+    )]
+    url: String,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+}
+
+#[derive(Subcommand)]
+enum SchemaCommand {
+    /// List the schemas.
+    List,
+    /// Print one schema.
+    Show { name: String },
+    /// Write every schema to DIR/<name>.schema.json.
+    Export { dir: PathBuf },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective server configuration and where each value came from.
+    Show(serve::ServeArgs),
+    /// Check the configuration file; exit 1 when it is invalid.
+    Validate(serve::ServeArgs),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    Table,
+    Json,
+    Csv,
+}
+
+/// Exit codes: 0 success, 1 error, 2 usage, 3 server unreachable, 4 not found.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    Error(anyhow::Error),
+    Unreachable(String),
+    NotFound(String),
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(e: anyhow::Error) -> Self {
+        Failure::Error(e)
+    }
+}
+
+pub(crate) type CmdResult = Result<(), Failure>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let utc = cli.utc;
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::ListSessions(args) => queries::list_sessions(args, utc),
+        Command::ShowSession(args) => queries::show_session(args, utc),
+        Command::ListEvents(args) => queries::list_events(args, utc),
+        Command::Health(args) => queries::health(args),
+        Command::Schema { command } => schema(command),
+        Command::Bench { command } => bench::run(command),
+        Command::Config { command } => match command {
+            ConfigCommand::Show(args) => serve::config_show(args),
+            ConfigCommand::Validate(args) => serve::config_validate(args),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Error(e)) => {
+            eprintln!("error: {}", one_line(&e));
+            ExitCode::from(1)
+        }
+        Err(Failure::Unreachable(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(3)
+        }
+        Err(Failure::NotFound(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(4)
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| c.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+fn schema(command: SchemaCommand) -> CmdResult {
+    use session_buddy_events::SchemaRegistry;
+    match command {
+        SchemaCommand::List => {
+            for (name, description) in SchemaRegistry::list() {
+                println!("{name:<22} {description}");
+            }
+        }
+        SchemaCommand::Show { name } => {
+            let schema =
+                SchemaRegistry::get(&name).map_err(|e| Failure::NotFound(e.to_string()))?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).map_err(anyhow::Error::from)?
+            );
+        }
+        SchemaCommand::Export { dir } => {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+            let names = session_buddy_events::schema_names();
+            for name in &names {
+                let schema = SchemaRegistry::get(name).map_err(|e| anyhow::anyhow!(e))?;
+                let path = dir.join(format!("{name}.schema.json"));
+                let text = serde_json::to_string_pretty(&schema).map_err(anyhow::Error::from)?;
+                std::fs::write(&path, text + "\n")
+                    .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+            }
+            eprintln!("wrote {} schemas to {}", names.len(), dir.display());
+        }
+    }
+    Ok(())
+}

@@ -18,7 +18,9 @@ pub use session::{
     SessionStartResult, SessionStatus, StoredEvent,
 };
 pub use time::{format_timestamp, parse_timestamp};
-pub use validate::{ValidationError, canonical_event_id, parse_event, parse_session_end, parse_session_start};
+pub use validate::{
+    ValidationError, canonical_event_id, parse_event, parse_session_end, parse_session_start,
+};
 
 use chrono::{DateTime, Utc};
 use schemars::JsonSchema;
@@ -306,7 +308,8 @@ pub fn session_id_for(component: &str, started: DateTime<Utc>, event_id: &Uuid) 
 pub fn is_valid_session_id(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= limits::SESSION_ID_MAX
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
@@ -317,7 +320,10 @@ mod tests {
     fn session_id_uses_utc_second_and_last_six_hex() {
         let id = Uuid::parse_str("550e8400-e29b-41d4-a716-446655440000").unwrap_or_default();
         let ts = parse_timestamp("2026-02-06T12:34:56.789Z").unwrap_or_default();
-        assert_eq!(session_id_for("oneiric", ts, &id), "oneiric-20260206-123456-440000");
+        assert_eq!(
+            session_id_for("oneiric", ts, &id),
+            "oneiric-20260206-123456-440000"
+        );
     }
 
     #[test]

@@ -4,8 +4,21 @@ const REDACTED: &str = "[REDACTED]";
 
 /// Flags whose following value is a secret.
 const SECRET_FLAGS: &[&str] = &[
-    "password", "passwd", "pass", "token", "secret", "api-key", "apikey", "api_key", "key",
-    "access-token", "auth-token", "client-secret", "private-key", "credentials", "auth",
+    "password",
+    "passwd",
+    "pass",
+    "token",
+    "secret",
+    "api-key",
+    "apikey",
+    "api_key",
+    "key",
+    "access-token",
+    "auth-token",
+    "client-secret",
+    "private-key",
+    "credentials",
+    "auth",
 ];
 
 /// Replaces secrets in `args` with `[REDACTED]`: JWTs, bearer tokens, values of `--password`,
@@ -68,9 +81,19 @@ fn is_secret_name(key: &str) -> bool {
     if SECRET_FLAGS.contains(&bare.as_str()) {
         return true;
     }
-    ["_key", "_token", "_secret", "_password", "_passwd", "-key", "-token", "-secret", "-password"]
-        .iter()
-        .any(|suffix| bare.ends_with(suffix))
+    [
+        "_key",
+        "_token",
+        "_secret",
+        "_password",
+        "_passwd",
+        "-key",
+        "-token",
+        "-secret",
+        "-password",
+    ]
+    .iter()
+    .any(|suffix| bare.ends_with(suffix))
 }
 
 fn looks_like_jwt(word: &str) -> bool {
@@ -80,8 +103,7 @@ fn looks_like_jwt(word: &str) -> bool {
         && parts[0].starts_with("eyJ")
         && parts.iter().all(|p| {
             p.len() >= 4
-                && p
-                    .bytes()
+                && p.bytes()
                     .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'=')
         })
 }
@@ -95,8 +117,14 @@ mod tests {
         let cases = [
             ("--password hunter2 -v", "--password [REDACTED] -v"),
             ("--token=abc123", "--token=[REDACTED]"),
-            ("AWS_SECRET_ACCESS_KEY=xyz run", "AWS_SECRET_ACCESS_KEY=[REDACTED] run"),
-            ("-H Authorization: Bearer abc.def", "-H Authorization: Bearer [REDACTED]"),
+            (
+                "AWS_SECRET_ACCESS_KEY=xyz run",
+                "AWS_SECRET_ACCESS_KEY=[REDACTED] run",
+            ),
+            (
+                "-H Authorization: Bearer abc.def",
+                "-H Authorization: Bearer [REDACTED]",
+            ),
             ("curl -H 'Bearer tok'", "curl -H 'Bearer [REDACTED]"),
             (
                 "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl x",

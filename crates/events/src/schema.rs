@@ -26,12 +26,36 @@ fn generate<T: JsonSchema>() -> Value {
 }
 
 const ENTRIES: &[(&str, &str, Generator)] = &[
-    ("session_start", "A shell opened (event).", generate::<SessionStartEvent>),
-    ("session_end", "A shell closed (event).", generate::<SessionEndEvent>),
-    ("command", "One helper call in a shell (event, 1.1).", generate::<CommandEvent>),
-    ("heartbeat", "The shell is alive (event, 1.1).", generate::<HeartbeatEvent>),
-    ("event_result", "The result of one ingested event.", generate::<EventResult>),
-    ("ingest_response", "The answer of POST /v1/events.", generate::<IngestResponse>),
+    (
+        "session_start",
+        "A shell opened (event).",
+        generate::<SessionStartEvent>,
+    ),
+    (
+        "session_end",
+        "A shell closed (event).",
+        generate::<SessionEndEvent>,
+    ),
+    (
+        "command",
+        "One helper call in a shell (event, 1.1).",
+        generate::<CommandEvent>,
+    ),
+    (
+        "heartbeat",
+        "The shell is alive (event, 1.1).",
+        generate::<HeartbeatEvent>,
+    ),
+    (
+        "event_result",
+        "The result of one ingested event.",
+        generate::<EventResult>,
+    ),
+    (
+        "ingest_response",
+        "The answer of POST /v1/events.",
+        generate::<IngestResponse>,
+    ),
     (
         "session_start_result",
         "The answer of the MCP tool track_session_start.",
@@ -43,10 +67,22 @@ const ENTRIES: &[(&str, &str, Generator)] = &[
         generate::<SessionEndResult>,
     ),
     ("session", "The session record.", generate::<Session>),
-    ("session_page", "A page of GET /v1/sessions.", generate::<SessionPage>),
-    ("stored_event", "One event of a session's timeline.", generate::<StoredEvent>),
+    (
+        "session_page",
+        "A page of GET /v1/sessions.",
+        generate::<SessionPage>,
+    ),
+    (
+        "stored_event",
+        "One event of a session's timeline.",
+        generate::<StoredEvent>,
+    ),
     ("user_info", "Who opened a shell.", generate::<UserInfo>),
-    ("environment_info", "Where a shell runs.", generate::<EnvironmentInfo>),
+    (
+        "environment_info",
+        "Where a shell runs.",
+        generate::<EnvironmentInfo>,
+    ),
 ];
 
 /// Every schema's name, in registry order.
@@ -65,12 +101,13 @@ impl SchemaRegistry {
 
     /// The schema called `name`, with `$schema`, `title`, `$id` and `schema_version` set.
     pub fn get(name: &str) -> Result<Value, SchemaError> {
-        let (_, description, generator) = ENTRIES
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .ok_or_else(|| SchemaError {
-                name: name.to_string(),
-            })?;
+        let (_, description, generator) =
+            ENTRIES
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .ok_or_else(|| SchemaError {
+                    name: name.to_string(),
+                })?;
         let mut schema = generator();
         if let Value::Object(map) = &mut schema {
             map.insert(
@@ -101,6 +138,11 @@ mod tests {
         let start = SchemaRegistry::get("session_start").unwrap();
         let required = start["required"].as_array().unwrap();
         assert!(required.iter().any(|r| r == "hostname"));
-        assert!(SchemaRegistry::get("nope").unwrap_err().to_string().contains("session_start"));
+        assert!(
+            SchemaRegistry::get("nope")
+                .unwrap_err()
+                .to_string()
+                .contains("session_start")
+        );
     }
 }

@@ -25,7 +25,10 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
         .map_err(|e| format!("'{}' is not a valid RFC 3339 timestamp ({e})", clip(s)))?;
     // chrono accepts a leap second (second 60) as nanosecond >= 1e9; we do not.
     if parsed.nanosecond() >= 1_000_000_000 {
-        return Err(format!("'{}' has second 60, which is out of range", clip(s)));
+        return Err(format!(
+            "'{}' has second 60, which is out of range",
+            clip(s)
+        ));
     }
     let utc = parsed.with_timezone(&Utc);
     Ok(utc
@@ -65,8 +68,16 @@ mod tests {
 
     #[test]
     fn rejects_naive_date_only_and_bad_seconds() {
-        assert!(parse_timestamp("2026-02-06T12:34:56").unwrap_err().contains("offset"));
-        assert!(parse_timestamp("2026-02-06").unwrap_err().contains("time part"));
+        assert!(
+            parse_timestamp("2026-02-06T12:34:56")
+                .unwrap_err()
+                .contains("offset")
+        );
+        assert!(
+            parse_timestamp("2026-02-06")
+                .unwrap_err()
+                .contains("time part")
+        );
         assert!(parse_timestamp("2026-02-06T13:45:67.890Z").is_err());
         assert!(parse_timestamp("2026-02-06T23:59:60Z").is_err());
         assert!(parse_timestamp("2026-02-30T12:00:00Z").is_err());

@@ -73,7 +73,9 @@ pub fn parse_session_end(value: &Value) -> Result<SessionEndEvent> {
 
 /// Canonical lowercase hyphenated form of a UUID in any of the accepted spellings.
 pub fn canonical_event_id(s: &str) -> Option<String> {
-    Uuid::parse_str(s.trim()).ok().map(|u| u.hyphenated().to_string())
+    Uuid::parse_str(s.trim())
+        .ok()
+        .map(|u| u.hyphenated().to_string())
 }
 
 fn as_object(value: &Value) -> Result<&Map<String, Value>> {
@@ -114,7 +116,12 @@ fn start_from(obj: &Map<String, Value>) -> Result<SessionStartEvent> {
     let hostname = required_text(obj, "hostname", HOSTNAME_MAX)?;
     let env_obj = required_object(obj, "environment")?;
     let python_version = if event_version == EVENT_VERSION_1_0 {
-        Some(required_text_in(env_obj, "environment", "python_version", SHORT_TEXT_MAX)?)
+        Some(required_text_in(
+            env_obj,
+            "environment",
+            "python_version",
+            SHORT_TEXT_MAX,
+        )?)
     } else {
         optional_text_in(env_obj, "environment", "python_version", SHORT_TEXT_MAX)?
     };
@@ -270,10 +277,7 @@ fn expect_type(obj: &Map<String, Value>, want: EventType) -> Result<()> {
         Some(Value::String(s)) if s == want.as_str() => Ok(()),
         Some(other) => Err(ValidationError::new(
             "event_type",
-            format!(
-                "must be '{want}' here, got {}",
-                clip(&other.to_string())
-            ),
+            format!("must be '{want}' here, got {}", clip(&other.to_string())),
         )),
     }
 }
@@ -306,9 +310,9 @@ fn required_uuid(obj: &Map<String, Value>, field: &str) -> Result<Uuid> {
 fn optional_uuid(obj: &Map<String, Value>, field: &str) -> Result<Option<Uuid>> {
     match obj.get(field) {
         None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Uuid::parse_str(s.trim()).map(Some).map_err(|_| {
-            ValidationError::new(field, format!("'{}' is not a valid UUID", clip(s)))
-        }),
+        Some(Value::String(s)) => Uuid::parse_str(s.trim())
+            .map(Some)
+            .map_err(|_| ValidationError::new(field, format!("'{}' is not a valid UUID", clip(s)))),
         Some(_) => Err(ValidationError::new(field, "must be a UUID string")),
     }
 }
@@ -364,7 +368,9 @@ fn metadata(obj: &Map<String, Value>) -> Result<Map<String, Value>> {
     match obj.get("metadata") {
         None | Some(Value::Null) => Ok(Map::new()),
         Some(Value::Object(m)) => {
-            let size = serde_json::to_string(m).map(|s| s.len()).unwrap_or(usize::MAX);
+            let size = serde_json::to_string(m)
+                .map(|s| s.len())
+                .unwrap_or(usize::MAX);
             if size > METADATA_MAX_BYTES {
                 return Err(ValidationError::new(
                     "metadata",
@@ -431,7 +437,12 @@ fn optional_text(obj: &Map<String, Value>, field: &str, max: usize) -> Result<Op
     text(obj.get(field), field, max)
 }
 
-fn required_text_in(obj: &Map<String, Value>, parent: &str, field: &str, max: usize) -> Result<String> {
+fn required_text_in(
+    obj: &Map<String, Value>,
+    parent: &str,
+    field: &str,
+    max: usize,
+) -> Result<String> {
     let path = format!("{parent}.{field}");
     text(obj.get(field), &path, max)?.ok_or_else(|| missing(&path))
 }

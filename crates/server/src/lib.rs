@@ -1,0 +1,161 @@
+//! The Session-Buddy tracking server: REST ingest and query API, MCP at `/mcp`, health and
+//! Prometheus metrics.
+//!
+//! [`app`] builds the router from an [`AppState`] (tests call it without a socket);
+//! [`serve`] runs it on a listener until the shutdown future resolves, then lets the store
+//! finish every acknowledged batch.
+
+mod error;
+mod ingest;
+mod mcp;
+pub mod metrics;
+mod query;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use session_buddy_store::Store;
+use tokio::net::TcpListener;
+
+pub use error::AppError;
+pub use ingest::{MAX_BODY_BYTES, ingest_values};
+pub use metrics::Metrics;
+pub use query::parse_session_filter;
+
+/// The server's version, as `/health` reports it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Settings the server needs at run time.
+#[derive(Debug, Clone)]
+pub struct ServerOptions {
+    /// Host names (besides loopback) the MCP endpoint accepts in `Host` headers.
+    pub allowed_hosts: Vec<String>,
+    /// How often the active-session gauges and quality scores are refreshed from the store.
+    pub gauge_refresh: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            gauge_refresh: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub metrics: Arc<Metrics>,
+    pub options: Arc<ServerOptions>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, options: ServerOptions) -> Self {
+        Self {
+            store,
+            metrics: Arc::new(Metrics::new()),
+            options: Arc::new(options),
+        }
+    }
+}
+
+/// The whole HTTP surface.
+pub fn app(state: AppState) -> Router {
+    let mcp = mcp::service(state.clone());
+    Router::new()
+        .route(
+            "/v1/events",
+            post(ingest::post_events).get(query::list_events),
+        )
+        .route("/v1/sessions", get(query::list_sessions))
+        .route("/v1/sessions/{id}", get(query::get_session))
+        .route("/v1/sessions/{id}/events", get(query::session_events))
+        .route("/v1/schemas", get(query::list_schemas))
+        .route("/v1/schemas/{name}", get(query::get_schema))
+        .route("/health", get(query::health))
+        .route("/healthz", get(query::healthz))
+        .route("/readyz", get(query::readyz))
+        .route("/metrics", get(query::metrics))
+        .nest_service("/mcp", mcp)
+        .fallback(query::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), track_http))
+        .with_state(state)
+}
+
+async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_string();
+    let path = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| {
+            if req.uri().path().starts_with("/mcp") {
+                "/mcp".to_string()
+            } else {
+                "unmatched".to_string()
+            }
+        });
+    let response = next.run(req).await;
+    state.metrics.http(
+        &method,
+        &path,
+        response.status().as_u16(),
+        started.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+/// Loads the gauges that come from the store (so they are true after a restart), then keeps
+/// them fresh in the background.
+pub async fn refresh_gauges(state: &AppState) {
+    match state.store.active_by_component().await {
+        Ok(counts) => state.metrics.set_active(&counts),
+        Err(e) => tracing::warn!(error = %e, "cannot read active sessions for the gauges"),
+    }
+    let since = chrono::Utc::now() - chrono::TimeDelta::days(7);
+    match state.store.quality_by_component(since).await {
+        Ok(q) => {
+            for (component, inputs) in q {
+                state.metrics.set_quality(&component, inputs.score());
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read quality inputs for the gauges"),
+    }
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves; in-flight requests finish, then the
+/// store's writer drains.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    refresh_gauges(&state).await;
+    let refresher = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.options.gauge_refresh);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                refresh_gauges(&state).await;
+            }
+        })
+    };
+    let store = state.store.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    refresher.abort();
+    store.close().await;
+    result
+}

@@ -1,0 +1,72 @@
+//! The CLI's HTTP client for the server's API: blocking, plain HTTP, no TLS set-up, so a
+//! query run is not dominated by start-up.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::Failure;
+
+pub struct Api {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Api {
+    pub fn new(url: &str) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(60)))
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        Self {
+            base: url.trim_end_matches('/').to_string(),
+            agent,
+        }
+    }
+
+    /// GETs `path` with `query`; maps transport failures and error statuses to one-line errors.
+    pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.agent.get(&url);
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        let mut response = request.call().map_err(|e| self.unreachable(e))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(256 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| Failure::Error(anyhow::anyhow!("reading the answer from {url}: {e}")))?;
+        let body: Value = serde_json::from_str(&text).map_err(|e| {
+            Failure::Error(anyhow::anyhow!(
+                "the server at {} answered something that is not JSON ({e}); is SESSION_BUDDY_URL pointing at session-buddy?",
+                self.base
+            ))
+        })?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(match status {
+            404 => Failure::NotFound(message),
+            _ => Failure::Error(anyhow::anyhow!(
+                "the server refused: {message} (HTTP {status})"
+            )),
+        })
+    }
+
+    fn unreachable(&self, e: ureq::Error) -> Failure {
+        Failure::Unreachable(format!(
+            "cannot reach the session-buddy server at {} ({e}); start it with `session-buddy serve` or set SESSION_BUDDY_URL",
+            self.base
+        ))
+    }
+}

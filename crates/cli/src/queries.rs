@@ -1,0 +1,550 @@
+//! `list-sessions`, `show-session`, `list-events`, `health`: read the server's API.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Context, anyhow, bail};
+use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use clap::Args;
+use serde_json::Value;
+use session_buddy_events::{Session, StoredEvent};
+
+use crate::client::Api;
+use crate::output::{csv, fmt_clock, fmt_duration, fmt_time, table};
+use crate::{CmdResult, Failure, Format, ServerArgs};
+
+#[derive(Args)]
+pub struct ListSessionsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Session type, e.g. admin_shell.
+    #[arg(long = "type")]
+    session_type: Option<String>,
+    #[arg(long)]
+    component: Option<String>,
+    #[arg(long)]
+    user: Option<String>,
+    #[arg(long)]
+    host: Option<String>,
+    /// active, ended or abandoned.
+    #[arg(long, value_parser = ["active", "ended", "abandoned"])]
+    status: Option<String>,
+    /// Started at or after: RFC 3339, a date, `YYYY-MM-DD HH:MM`, or today, yesterday,
+    /// this-week, this-month, this-year (local time unless --utc).
+    #[arg(long)]
+    after: Option<String>,
+    /// Started before (same forms as --after).
+    #[arg(long)]
+    before: Option<String>,
+    /// Ended sessions that lasted more than SECS seconds.
+    #[arg(long = "duration-greater", value_name = "SECS")]
+    duration_greater: Option<f64>,
+    /// How many sessions (pages through the server's 1000-per-page limit).
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Write to FILE instead of standard output.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+#[derive(Args)]
+pub struct ShowSessionArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    session_id: String,
+}
+
+#[derive(Args)]
+pub struct ListEventsArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// A session's timeline; without it, the latest events.
+    #[arg(long)]
+    session_id: Option<String>,
+    /// session_start, session_end, command or heartbeat.
+    #[arg(long = "type")]
+    event_type: Option<String>,
+    #[arg(long, default_value_t = 100)]
+    limit: usize,
+}
+
+/// Parses a time a person typed: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` or a keyword, in local
+/// time unless `utc`.
+pub fn parse_user_time(s: &str, utc: bool) -> anyhow::Result<DateTime<Utc>> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let now_local = Local::now();
+    let today = if utc {
+        Utc::now().date_naive()
+    } else {
+        now_local.date_naive()
+    };
+    let day = |d: NaiveDate| d.and_time(NaiveTime::MIN);
+    let naive = match s {
+        "now" => return Ok(Utc::now()),
+        "today" => day(today),
+        "yesterday" => day(today - chrono::Days::new(1)),
+        "this-week" => {
+            day(today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday())))
+        }
+        "this-month" => day(today.with_day(1).unwrap_or(today)),
+        "this-year" => day(today.with_ordinal(1).unwrap_or(today)),
+        _ => {
+            let formats = [
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+            ];
+            match formats
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(day))
+            {
+                Some(n) => n,
+                None => bail!(
+                    "'{s}' is not a time: use RFC 3339 (2026-02-06T12:34:56Z), a date (2026-02-06), \
+                     'YYYY-MM-DD HH:MM', or today, yesterday, this-week, this-month, this-year"
+                ),
+            }
+        }
+    };
+    if utc {
+        return Ok(Utc.from_utc_datetime(&naive));
+    }
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| anyhow!("'{s}' does not exist in the local time zone (a DST gap)"))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    session_buddy_events::format_timestamp(&t)
+}
+
+pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
+    if args.limit == 0 {
+        return Err(anyhow!("--limit must be at least 1").into());
+    }
+    let api = Api::new(&args.server.url);
+    let mut query: Vec<(&str, String)> = Vec::new();
+    let mut add = |k: &'static str, v: Option<String>| {
+        if let Some(v) = v {
+            query.push((k, v));
+        }
+    };
+    add("type", args.session_type.clone());
+    add("component", args.component.clone());
+    add("user", args.user.clone());
+    add("host", args.host.clone());
+    add("status", args.status.clone());
+    add(
+        "after",
+        args.after
+            .as_deref()
+            .map(|s| parse_user_time(s, utc).context("--after"))
+            .transpose()?
+            .map(rfc3339),
+    );
+    add(
+        "before",
+        args.before
+            .as_deref()
+            .map(|s| parse_user_time(s, utc).context("--before"))
+            .transpose()?
+            .map(rfc3339),
+    );
+    if let Some(d) = args.duration_greater {
+        if !d.is_finite() || d < 0.0 {
+            return Err(
+                anyhow!("--duration-greater must be a non-negative number of seconds").into(),
+            );
+        }
+        query.push(("min_duration", d.to_string()));
+    }
+    let mut sessions: Vec<Session> = Vec::new();
+    let mut cursor: Option<String> = None;
+    while sessions.len() < args.limit {
+        let mut q = query.clone();
+        q.push(("limit", (args.limit - sessions.len()).min(1000).to_string()));
+        if let Some(c) = &cursor {
+            q.push(("cursor", c.clone()));
+        }
+        let page = api.get_json("/v1/sessions", &q)?;
+        let batch: Vec<Session> = serde_json::from_value(page["sessions"].clone())
+            .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
+        sessions.extend(batch);
+        cursor = page["next_cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let text = match args.server.format {
+        Format::Json => {
+            serde_json::to_string_pretty(&sessions).map_err(anyhow::Error::from)? + "\n"
+        }
+        Format::Csv => sessions_csv(&sessions, utc),
+        Format::Table => {
+            if sessions.is_empty() {
+                "No sessions found.\n".to_string()
+            } else {
+                sessions_table(&sessions, utc)
+            }
+        }
+    };
+    emit(&text, args.output.as_ref())?;
+    if let Some(path) = &args.output {
+        eprintln!("wrote {} sessions to {}", sessions.len(), path.display());
+    }
+    Ok(())
+}
+
+fn emit(text: &str, output: Option<&PathBuf>) -> anyhow::Result<()> {
+    match output {
+        Some(path) => {
+            std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            match out.write_all(text.as_bytes()) {
+                // A closed pipe (`| head`) is not an error.
+                Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => other.context("cannot write to standard output"),
+            }
+        }
+    }
+}
+
+const SESSION_HEADERS: &[&str] = &[
+    "Session ID",
+    "Component",
+    "Type",
+    "Status",
+    "User",
+    "Host",
+    "Started",
+    "Duration",
+    "Commands",
+    "Errors",
+];
+
+fn sessions_table(sessions: &[Session], utc: bool) -> String {
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.session_id.clone(),
+                s.component.clone(),
+                s.session_type.clone(),
+                s.status.to_string(),
+                s.username.clone(),
+                s.hostname.clone(),
+                fmt_time(&s.started_at, utc),
+                s.duration_seconds
+                    .map(fmt_duration)
+                    .unwrap_or_else(|| "-".into()),
+                s.command_count.to_string(),
+                s.error_count.to_string(),
+            ]
+        })
+        .collect();
+    table(SESSION_HEADERS, &rows)
+}
+
+fn sessions_csv(sessions: &[Session], _utc: bool) -> String {
+    const HEADERS: &[&str] = &[
+        "session_id",
+        "component",
+        "session_type",
+        "status",
+        "username",
+        "hostname",
+        "pid",
+        "shell_type",
+        "component_version",
+        "started_at",
+        "ended_at",
+        "duration_seconds",
+        "command_count",
+        "error_count",
+        "exit_code",
+        "end_reason",
+        "cwd",
+        "platform",
+        "runtime_version",
+    ];
+    let opt = |v: Option<String>| v.unwrap_or_default();
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            vec![
+                s.session_id.clone(),
+                s.component.clone(),
+                s.session_type.clone(),
+                s.status.to_string(),
+                s.username.clone(),
+                s.hostname.clone(),
+                s.pid.to_string(),
+                s.shell_type.clone(),
+                opt(s.component_version.clone()),
+                rfc3339(s.started_at),
+                opt(s.ended_at.map(rfc3339)),
+                opt(s.duration_seconds.map(|d| format!("{d:.6}"))),
+                s.command_count.to_string(),
+                s.error_count.to_string(),
+                opt(s.exit_code.map(|c| c.to_string())),
+                opt(s.end_reason.clone()),
+                s.cwd.clone(),
+                s.platform.clone(),
+                opt(s.runtime_version.clone()),
+            ]
+        })
+        .collect();
+    csv(HEADERS, &rows)
+}
+
+pub fn show_session(args: ShowSessionArgs, utc: bool) -> CmdResult {
+    if !session_buddy_events::is_valid_session_id(&args.session_id) {
+        return Err(anyhow!(
+            "'{}' is not a session id (letters, digits, '-' and '_'); list ids with `session-buddy list-sessions`",
+            args.session_id
+        )
+        .into());
+    }
+    let api = Api::new(&args.server.url);
+    let path = format!("/v1/sessions/{}", args.session_id);
+    let record = api.get_json(&path, &[]).map_err(|e| match e {
+        Failure::NotFound(_) => Failure::NotFound(format!(
+            "no session '{}' (its start may not have arrived yet); see `session-buddy list-sessions`",
+            args.session_id
+        )),
+        other => other,
+    })?;
+    let events_page = api.get_json(&format!("{path}/events"), &[])?;
+    let session: Session = serde_json::from_value(record.clone())
+        .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
+    let events: Vec<StoredEvent> = serde_json::from_value(events_page["events"].clone())
+        .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
+    let text = match args.server.format {
+        Format::Json => {
+            let mut v = record;
+            v["events"] = events_page["events"].clone();
+            serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)? + "\n"
+        }
+        Format::Csv => sessions_csv(std::slice::from_ref(&session), utc),
+        Format::Table => session_text(&session, &events, utc),
+    };
+    emit(&text, None)?;
+    Ok(())
+}
+
+fn session_text(s: &Session, events: &[StoredEvent], utc: bool) -> String {
+    let mut out = String::new();
+    let mut line = |k: &str, v: String| out.push_str(&format!("{k:<11}{v}\n"));
+    line("Session", s.session_id.clone());
+    line(
+        "Status",
+        match &s.end_reason {
+            Some(r) => format!("{} ({r})", s.status),
+            None => s.status.to_string(),
+        },
+    );
+    line(
+        "Component",
+        format!(
+            "{} ({}{})",
+            s.component,
+            s.shell_type,
+            s.component_version
+                .as_deref()
+                .map(|v| format!(", v{v}"))
+                .unwrap_or_default()
+        ),
+    );
+    line("Type", s.session_type.clone());
+    line(
+        "User",
+        format!("{}@{} (pid {})", s.username, s.hostname, s.pid),
+    );
+    line("Directory", s.cwd.clone());
+    line(
+        "Runtime",
+        format!(
+            "{}{}",
+            s.platform,
+            s.runtime_version
+                .as_deref()
+                .map(|r| format!(", {r}"))
+                .unwrap_or_default()
+        ),
+    );
+    line("Started", fmt_time(&s.started_at, utc));
+    if let Some(e) = &s.ended_at {
+        line("Ended", fmt_time(e, utc));
+    }
+    line("Last seen", fmt_time(&s.last_seen_at, utc));
+    if let Some(d) = s.duration_seconds {
+        line("Duration", format!("{d:.3} seconds ({})", fmt_duration(d)));
+    }
+    if let Some(code) = s.exit_code {
+        line("Exit code", code.to_string());
+    }
+    line(
+        "Commands",
+        format!("{} ({} failed)", s.command_count, s.error_count),
+    );
+    out.push_str("\nTimeline\n");
+    let mut heartbeats = 0usize;
+    let mut last_heartbeat = None;
+    for e in events {
+        let p = &e.payload;
+        let s = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        let detail = match e.event_type.as_str() {
+            "session_start" => format!("start    {} pid {}", s("shell_type"), p["pid"]),
+            "session_end" => {
+                let mut d = "end     ".to_string();
+                if let Some(c) = p.get("exit_code").and_then(Value::as_i64) {
+                    d.push_str(&format!(" exit code {c}"));
+                }
+                if let Some(sig) = p.get("signal").and_then(Value::as_str) {
+                    d.push_str(&format!(" signal {sig}"));
+                }
+                let reason = p
+                    .get("reason")
+                    .or_else(|| p.get("metadata").and_then(|m| m.get("exit_reason")))
+                    .and_then(Value::as_str);
+                if let Some(r) = reason {
+                    d.push_str(&format!(" ({r})"));
+                }
+                d
+            }
+            "command" => {
+                let ok = p.get("success").and_then(Value::as_bool).unwrap_or(false);
+                let mut d = format!(
+                    "command  #{} {}{}  {}",
+                    e.seq.unwrap_or(0),
+                    s("command"),
+                    p.get("args")
+                        .and_then(Value::as_str)
+                        .map(|a| format!(" {a}"))
+                        .unwrap_or_default(),
+                    if ok { "ok" } else { "FAILED" }
+                );
+                if let Some(ms) = p.get("duration_ms").and_then(Value::as_f64) {
+                    d.push_str(&format!("  {ms:.0} ms"));
+                }
+                if let Some(err) = p.get("error").and_then(Value::as_str) {
+                    d.push_str(&format!("  {err}"));
+                }
+                d
+            }
+            "heartbeat" => {
+                heartbeats += 1;
+                last_heartbeat = Some(e.timestamp);
+                continue;
+            }
+            other => other.to_string(),
+        };
+        out.push_str(&format!("  {}  {detail}\n", fmt_clock(&e.timestamp, utc)));
+    }
+    if let Some(t) = last_heartbeat {
+        out.push_str(&format!(
+            "  ({heartbeats} heartbeats, the last at {})\n",
+            fmt_clock(&t, utc)
+        ));
+    }
+    out
+}
+
+pub fn list_events(args: ListEventsArgs, utc: bool) -> CmdResult {
+    let api = Api::new(&args.server.url);
+    let mut q = vec![("limit", args.limit.to_string())];
+    if let Some(id) = &args.session_id {
+        q.push(("session_id", id.clone()));
+    }
+    if let Some(t) = &args.event_type {
+        q.push(("type", t.clone()));
+    }
+    let page = api.get_json("/v1/events", &q)?;
+    let events: Vec<StoredEvent> = serde_json::from_value(page["events"].clone())
+        .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
+    let headers = ["Time", "Session ID", "Type", "Event ID", "Detail"];
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            let p = &e.payload;
+            let detail = match e.event_type.as_str() {
+                "command" => format!(
+                    "#{} {} {}",
+                    e.seq.unwrap_or(0),
+                    p["command"].as_str().unwrap_or(""),
+                    if p["success"].as_bool().unwrap_or(false) {
+                        "ok"
+                    } else {
+                        "failed"
+                    }
+                ),
+                "session_start" => format!(
+                    "{} pid {}",
+                    p["shell_type"].as_str().unwrap_or(""),
+                    p["pid"]
+                ),
+                "session_end" => p
+                    .get("exit_code")
+                    .and_then(Value::as_i64)
+                    .map(|c| format!("exit {c}"))
+                    .unwrap_or_default(),
+                _ => String::new(),
+            };
+            vec![
+                fmt_time(&e.timestamp, utc),
+                e.session_id.clone(),
+                e.event_type.clone(),
+                e.event_id.clone(),
+                detail,
+            ]
+        })
+        .collect();
+    let text = match args.server.format {
+        Format::Json => serde_json::to_string_pretty(&events).map_err(anyhow::Error::from)? + "\n",
+        Format::Csv => csv(&headers, &rows),
+        Format::Table if rows.is_empty() => "No events found.\n".to_string(),
+        Format::Table => table(&headers, &rows),
+    };
+    emit(&text, None)?;
+    Ok(())
+}
+
+pub fn health(args: ServerArgs) -> CmdResult {
+    let api = Api::new(&args.url);
+    let h = api.get_json("/health", &[])?;
+    if args.format == Format::Json {
+        emit(
+            &(serde_json::to_string_pretty(&h).map_err(anyhow::Error::from)? + "\n"),
+            None,
+        )?;
+    } else {
+        let storage = &h["storage"];
+        println!(
+            "{}  {} {} at {}",
+            h["status"].as_str().unwrap_or("?"),
+            h["service"].as_str().unwrap_or("?"),
+            h["version"].as_str().unwrap_or("?"),
+            args.url
+        );
+        println!(
+            "storage  {} {} (schema {}, reachable: {})",
+            storage["backend"].as_str().unwrap_or("?"),
+            storage["location"].as_str().unwrap_or("?"),
+            storage["schema_version"],
+            storage["reachable"]
+        );
+    }
+    if h["status"] != "ok" {
+        return Err(anyhow!("the server reports it is not healthy").into());
+    }
+    Ok(())
+}

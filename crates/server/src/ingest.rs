@@ -1,0 +1,339 @@
+//! Ingest: `POST /v1/events` and the path every face (REST, MCP) shares.
+//!
+//! Validation comes first, per event; the valid events of a request go to the store in one
+//! call (one group commit); the answer has one result per event, in order. A rejected event
+//! never spoils its neighbours.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::{Body, to_bytes};
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use chrono::Utc;
+use serde_json::Value;
+use session_buddy_events::{
+    Event, EventOutcome, EventResult, EventType, IngestResponse, ValidationError,
+    canonical_event_id, is_valid_session_id, limits,
+};
+use session_buddy_store::{IngestOutcome, SessionEffect, component_from_session_id};
+
+use crate::{AppError, AppState};
+
+/// Largest body `POST /v1/events` reads.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+pub(crate) async fn post_events(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<IngestResponse>, AppError> {
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let ndjson = match content_type.as_str() {
+        "application/json" => false,
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => true,
+        "" => {
+            return Err(AppError::UnsupportedMediaType(
+                "missing Content-Type: send application/json (an array of events) or application/x-ndjson".into(),
+            ));
+        }
+        other => {
+            return Err(AppError::UnsupportedMediaType(format!(
+                "Content-Type '{other}' is not supported: send application/json (an array of events) or application/x-ndjson"
+            )));
+        }
+    };
+    let bytes = to_bytes(body, MAX_BODY_BYTES).await.map_err(|_| {
+        AppError::PayloadTooLarge(format!(
+            "request body is larger than {MAX_BODY_BYTES} bytes; send at most {} events per request",
+            limits::MAX_EVENTS_PER_REQUEST
+        ))
+    })?;
+    let items = if ndjson {
+        split_ndjson(&bytes)?
+    } else {
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
+            Ok(obj @ Value::Object(_)) => vec![Ok(obj)],
+            Ok(_) => {
+                return Err(AppError::BadRequest(
+                    "body must be a JSON array of event objects".into(),
+                ));
+            }
+            Err(e) => {
+                return Err(AppError::BadRequest(format!("body is not valid JSON: {e}")));
+            }
+        }
+    };
+    if items.is_empty() {
+        return Err(AppError::BadRequest(format!(
+            "no events in the body: send 1 to {} events",
+            limits::MAX_EVENTS_PER_REQUEST
+        )));
+    }
+    if items.len() > limits::MAX_EVENTS_PER_REQUEST {
+        return Err(AppError::PayloadTooLarge(format!(
+            "{} events in one request; at most {} are allowed",
+            items.len(),
+            limits::MAX_EVENTS_PER_REQUEST
+        )));
+    }
+    let candidates = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            Ok(v) => Candidate::new(&v, session_buddy_events::parse_event),
+            Err(e) => Candidate::invalid(ValidationError::new(
+                "event",
+                format!("line {} is not valid JSON: {e}", i + 1),
+            )),
+        })
+        .collect();
+    let results = ingest_candidates(&state, candidates)
+        .await?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect();
+    Ok(Json(IngestResponse { results }))
+}
+
+fn split_ndjson(bytes: &[u8]) -> Result<Vec<Result<Value, String>>, AppError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| AppError::BadRequest(format!("body is not valid UTF-8: {e}")))?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str::<Value>(l).map_err(|e| e.to_string()))
+        .collect())
+}
+
+/// What is known of an event even when it fails validation, for results and metric labels.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Hint {
+    event_id: Option<String>,
+    session_id: Option<String>,
+    component: Option<String>,
+    event_type: Option<EventType>,
+}
+
+impl Hint {
+    fn of(v: &Value) -> Self {
+        let s = |k: &str| v.get(k).and_then(Value::as_str);
+        let event_id = s("event_id")
+            .map(|id| canonical_event_id(id).unwrap_or_else(|| id.chars().take(100).collect()));
+        let session_id = s("session_id")
+            .filter(|id| is_valid_session_id(id))
+            .map(str::to_string);
+        let component = s("component_name")
+            .filter(|c| {
+                c.len() <= limits::COMPONENT_NAME_MAX
+                    && !c.is_empty()
+                    && c.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+            .map(str::to_string)
+            .or_else(|| {
+                session_id
+                    .as_deref()
+                    .and_then(component_from_session_id)
+                    .map(str::to_string)
+            });
+        let event_type = s("event_type").and_then(EventType::parse);
+        Self {
+            event_id,
+            session_id,
+            component,
+            event_type,
+        }
+    }
+}
+
+/// One event on its way in: validated, or the reason it is not.
+pub(crate) struct Candidate {
+    hint: Hint,
+    parsed: Result<Event, ValidationError>,
+}
+
+impl Candidate {
+    pub(crate) fn new(v: &Value, parse: impl Fn(&Value) -> Result<Event, ValidationError>) -> Self {
+        Self {
+            hint: Hint::of(v),
+            parsed: parse(v),
+        }
+    }
+
+    pub(crate) fn invalid(error: ValidationError) -> Self {
+        Self {
+            hint: Hint::default(),
+            parsed: Err(error),
+        }
+    }
+}
+
+/// REST's path for a list of JSON events: validate, store, answer one result per event.
+pub async fn ingest_values(
+    state: &AppState,
+    values: Vec<Value>,
+) -> Result<Vec<EventResult>, AppError> {
+    let candidates = values
+        .iter()
+        .map(|v| Candidate::new(v, session_buddy_events::parse_event))
+        .collect();
+    Ok(ingest_candidates(state, candidates)
+        .await?
+        .into_iter()
+        .map(|(r, _)| r)
+        .collect())
+}
+
+/// The shared ingest path: one store call for all valid candidates, metrics, results in order.
+pub(crate) async fn ingest_candidates(
+    state: &AppState,
+    candidates: Vec<Candidate>,
+) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {
+    let started = Instant::now();
+    let mut valid = Vec::new();
+    let mut slots = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        match c.parsed {
+            Ok(event) => {
+                slots.push(Slot::Valid(valid.len(), c.hint));
+                valid.push(event);
+            }
+            Err(e) => slots.push(Slot::Invalid(e, c.hint)),
+        }
+    }
+    let types: Vec<EventType> = valid.iter().map(Event::event_type).collect();
+    let ids: Vec<Option<String>> = valid
+        .iter()
+        .map(|e| Some(e.storage_id().hyphenated().to_string()))
+        .collect();
+    let store_started = Instant::now();
+    let n_valid = valid.len();
+    let outcomes = if valid.is_empty() {
+        Vec::new()
+    } else {
+        state.store.ingest(valid, Utc::now()).await?
+    };
+    let store_seconds = store_started.elapsed().as_secs_f64();
+    if n_valid > 0 {
+        state.metrics.batch(n_valid, store_seconds);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+
+    let mut success: HashMap<(String, &'static str), u64> = HashMap::new();
+    let mut failure: HashMap<(String, &'static str, String), u64> = HashMap::new();
+    let mut counts: HashMap<&'static str, u64> = HashMap::new();
+    let mut out = Vec::with_capacity(slots.len());
+    let mut outcomes = outcomes.into_iter();
+    for slot in slots {
+        match slot {
+            Slot::Valid(i, hint) => {
+                let Some(outcome) = outcomes.next() else {
+                    return Err(AppError::Internal(
+                        "the store answered fewer results than events".into(),
+                    ));
+                };
+                let event_type = types[i].as_str();
+                let component = outcome
+                    .component
+                    .clone()
+                    .or(hint.component)
+                    .unwrap_or_else(|| "unknown".into());
+                *counts.entry(outcome.status.as_str()).or_default() += 1;
+                match outcome.status {
+                    EventOutcome::Rejected => {
+                        *failure
+                            .entry((component, event_type, "event_id".into()))
+                            .or_default() += 1;
+                    }
+                    _ => *success.entry((component, event_type)).or_default() += 1,
+                }
+                record_effects(state, &outcome.effects);
+                let result = EventResult {
+                    event_id: ids[i].clone(),
+                    status: outcome.status,
+                    session_id: Some(outcome.session_id.clone()),
+                    error: outcome.error.clone(),
+                };
+                out.push((result, Some(outcome)));
+            }
+            Slot::Invalid(error, hint) => {
+                *counts.entry("rejected").or_default() += 1;
+                let event_type = hint.event_type.map(EventType::as_str).unwrap_or("unknown");
+                *failure
+                    .entry((
+                        hint.component.clone().unwrap_or_else(|| "unknown".into()),
+                        event_type,
+                        error_type(&error.field),
+                    ))
+                    .or_default() += 1;
+                out.push((
+                    EventResult::rejected(hint.event_id, hint.session_id, error.to_string()),
+                    None,
+                ));
+            }
+        }
+    }
+    for ((component, event_type), n) in success {
+        state.metrics.emitted(&component, event_type, n, elapsed);
+    }
+    for ((component, event_type, error_type), n) in failure {
+        state
+            .metrics
+            .emit_failed(&component, event_type, &error_type, n, elapsed);
+    }
+    for (status, n) in counts {
+        state.metrics.ingest_counted(status, n);
+    }
+    Ok(out)
+}
+
+enum Slot {
+    Valid(usize, Hint),
+    Invalid(ValidationError, Hint),
+}
+
+/// A bounded label value for a failed rule: the field, without paths into free-form data.
+fn error_type(field: &str) -> String {
+    let head = field.split(['[', '.']).next().unwrap_or(field);
+    match head {
+        "metadata" => "metadata".into(),
+        "user" | "environment" => field.chars().take(40).collect(),
+        other => other.chars().take(40).collect(),
+    }
+}
+
+fn record_effects(state: &AppState, effects: &[SessionEffect]) {
+    for effect in effects {
+        match effect {
+            SessionEffect::Started {
+                component,
+                shell_type,
+            } => state.metrics.session_started(component, shell_type),
+            SessionEffect::Ended {
+                component,
+                outcome,
+                duration_seconds,
+                was_abandoned,
+            } => state.metrics.session_ended(
+                component,
+                outcome.as_str(),
+                *duration_seconds,
+                !*was_abandoned,
+            ),
+        }
+    }
+}

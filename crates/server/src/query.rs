@@ -1,0 +1,271 @@
+//! Read side of the REST API: sessions, events, schemas, health and metrics.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use session_buddy_events::{
+    EventType, SchemaRegistry, SessionPage, SessionStatus, StoredEvent, is_valid_session_id,
+    parse_timestamp,
+};
+use session_buddy_store::{DEFAULT_PAGE, EventFilter, MAX_PAGE, SessionFilter};
+
+use crate::{AppError, AppState, VERSION};
+
+const FILTER_KEYS: &[&str] = &[
+    "type",
+    "session_type",
+    "component",
+    "user",
+    "host",
+    "status",
+    "after",
+    "before",
+    "min_duration",
+    "limit",
+    "cursor",
+];
+
+/// Parses the session filters of `GET /v1/sessions` (and the MCP `list_sessions` tool) from
+/// name → value pairs; values may be strings or numbers. Unknown names are refused.
+pub fn parse_session_filter(params: &Map<String, Value>) -> Result<SessionFilter, String> {
+    if let Some(unknown) = params.keys().find(|k| !FILTER_KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown parameter '{unknown}'; known: {}",
+            FILTER_KEYS.join(", ")
+        ));
+    }
+    let text = |k: &str| -> Result<Option<String>, String> {
+        match params.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.is_empty() => Ok(None),
+            Some(Value::String(s)) if s.len() > 255 || s.contains('\0') => {
+                Err(format!("{k}: must be at most 255 characters without NUL"))
+            }
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(_) => Err(format!("{k}: must be a string")),
+        }
+    };
+    let time = |k: &str| -> Result<Option<chrono::DateTime<chrono::Utc>>, String> {
+        text(k)?
+            .map(|s| parse_timestamp(&s).map_err(|rule| format!("{k}: {rule}")))
+            .transpose()
+    };
+    let limit = match text("limit")? {
+        None => DEFAULT_PAGE,
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_PAGE).contains(&n) => n,
+            _ => {
+                return Err(format!(
+                    "limit: must be an integer from 1 to {MAX_PAGE}, got '{s}'"
+                ));
+            }
+        },
+    };
+    let status = text("status")?
+        .map(|s| {
+            SessionStatus::parse(&s)
+                .ok_or_else(|| format!("status: must be active, ended or abandoned, got '{s}'"))
+        })
+        .transpose()?;
+    let min_duration = text("min_duration")?
+        .map(|s| match s.parse::<f64>() {
+            Ok(d) if d.is_finite() && d >= 0.0 => Ok(d),
+            _ => Err(format!(
+                "min_duration: must be a non-negative number of seconds, got '{s}'"
+            )),
+        })
+        .transpose()?;
+    Ok(SessionFilter {
+        session_type: text("type")?.or(text("session_type")?),
+        component: text("component")?,
+        user: text("user")?,
+        host: text("host")?,
+        status,
+        after: time("after")?,
+        before: time("before")?,
+        min_duration,
+        limit,
+        cursor: text("cursor")?,
+    })
+}
+
+fn to_map(q: HashMap<String, String>) -> Map<String, Value> {
+    q.into_iter().map(|(k, v)| (k, Value::String(v))).collect()
+}
+
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<SessionPage>, AppError> {
+    let filter = parse_session_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    Ok(Json(state.store.list_sessions(filter).await?))
+}
+
+fn checked_id(id: &str) -> Result<(), AppError> {
+    if is_valid_session_id(id) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "'{}' is not a session id: ids contain only letters, digits, '-' and '_' (at most 128)",
+            id.chars().take(64).collect::<String>()
+        )))
+    }
+}
+
+pub(crate) async fn get_session(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    checked_id(&id)?;
+    match state.store.get_session(&id).await? {
+        Some(s) => Ok(Json(s).into_response()),
+        None => Err(AppError::NotFound(format!("no session '{id}'"))),
+    }
+}
+
+pub(crate) async fn session_events(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    checked_id(&id)?;
+    let events = state.store.session_events(&id).await?;
+    if events.is_empty() && state.store.get_session(&id).await?.is_none() {
+        return Err(AppError::NotFound(format!("no session '{id}'")));
+    }
+    Ok(Json(json!({ "session_id": id, "events": events })))
+}
+
+/// Parses the filters of `GET /v1/events` (and the MCP `list_events` tool).
+pub(crate) fn parse_event_filter(params: &Map<String, Value>) -> Result<EventFilter, String> {
+    const KEYS: &[&str] = &["session_id", "type", "limit"];
+    if let Some(unknown) = params.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "unknown parameter '{unknown}'; known: {}",
+            KEYS.join(", ")
+        ));
+    }
+    let session_id = match params.get("session_id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if is_valid_session_id(s) => Some(s.clone()),
+        Some(_) => {
+            return Err("session_id: not a session id (letters, digits, '-' and '_')".into());
+        }
+    };
+    let event_type = match params.get("type") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(EventType::parse(s).ok_or_else(|| {
+            format!("type: must be session_start, session_end, command or heartbeat, got '{s}'")
+        })?),
+        Some(_) => return Err("type: must be a string".into()),
+    };
+    let limit = match params.get("limit") {
+        None | Some(Value::Null) => 100,
+        Some(v) => {
+            let n = v
+                .as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0) as usize;
+            if !(1..=MAX_PAGE).contains(&n) {
+                return Err(format!("limit: must be an integer from 1 to {MAX_PAGE}"));
+            }
+            n
+        }
+    };
+    Ok(EventFilter {
+        session_id,
+        event_type,
+        limit,
+    })
+}
+
+pub(crate) async fn list_events(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, AppError> {
+    let filter = parse_event_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    let events: Vec<StoredEvent> = state.store.list_events(filter).await?;
+    Ok(Json(json!({ "events": events })))
+}
+
+pub(crate) async fn list_schemas() -> Json<Value> {
+    let schemas: Vec<Value> = SchemaRegistry::list()
+        .into_iter()
+        .map(|(name, description)| json!({"name": name, "description": description, "href": format!("/v1/schemas/{name}")}))
+        .collect();
+    Json(json!({ "schema_version": session_buddy_events::EVENT_VERSION_1_1, "schemas": schemas }))
+}
+
+pub(crate) async fn get_schema(Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+    SchemaRegistry::get(&name)
+        .map(Json)
+        .map_err(|e| AppError::NotFound(e.to_string()))
+}
+
+pub(crate) async fn health_value(state: &AppState) -> (bool, Value) {
+    match state.store.health().await {
+        Ok(h) => (
+            true,
+            json!({"status": "ok", "service": "session-buddy", "version": VERSION, "storage": h}),
+        ),
+        Err(e) => (
+            false,
+            json!({"status": "degraded", "service": "session-buddy", "version": VERSION,
+                   "storage": {"reachable": false, "error": e.to_string()}}),
+        ),
+    }
+}
+
+pub(crate) async fn health(State(state): State<AppState>) -> Response {
+    let (ok, body) = health_value(&state).await;
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+pub(crate) async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.health().await {
+        Ok(h) if h.reachable && h.schema_version > 0 => {
+            Json(json!({"status": "ready", "storage": h})).into_response()
+        }
+        Ok(h) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "storage": h})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not ready", "error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+pub(crate) async fn not_found() -> AppError {
+    AppError::NotFound(
+        "no such endpoint; see /v1/sessions, /v1/events, /v1/schemas, /health, /metrics, /mcp"
+            .into(),
+    )
+}

@@ -1,0 +1,9 @@
+//! The server through its public faces: real sockets, real SQLite, a real MCP client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+mod fixtures;
+mod ingest;
+mod mcp;
+mod metrics;
+mod queries;
