@@ -100,14 +100,14 @@ pub fn resolve<T>(
             source: Source::Flag,
         });
     }
-    if let Ok(raw) = std::env::var(env) {
-        if !raw.is_empty() {
-            let value = parse_env(&raw).with_context(|| format!("environment variable {env}"))?;
-            return Ok(Setting {
-                value,
-                source: Source::Env(env),
-            });
-        }
+    if let Ok(raw) = std::env::var(env)
+        && !raw.is_empty()
+    {
+        let value = parse_env(&raw).with_context(|| format!("environment variable {env}"))?;
+        return Ok(Setting {
+            value,
+            source: Source::Env(env),
+        });
     }
     if let Some(value) = file {
         return Ok(Setting {

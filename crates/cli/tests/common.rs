@@ -1,0 +1,129 @@
+//! Runs the built binary; starts `serve` as a child process on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_session-buddy"));
+    c.env_remove("SESSION_BUDDY_URL")
+        .env_remove("SESSION_BUDDY_PORT")
+        .env_remove("SESSION_BUDDY_HOST")
+        .env_remove("SESSION_BUDDY_DB_PATH")
+        .env_remove("SESSION_BUDDY_DATABASE_URL")
+        .env_remove("SESSION_BUDDY_CONFIG")
+        .env("NO_COLOR", "1")
+        .env("TZ", "UTC");
+    c
+}
+
+/// Runs the binary with `args` against `home`; returns its output.
+pub fn run(home: &Path, args: &[&str]) -> Output {
+    bin().env("SESSION_BUDDY_HOME", home).args(args).output().unwrap()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub struct Server {
+    pub child: Child,
+    pub url: String,
+    pub home: PathBuf,
+}
+
+impl Server {
+    /// `serve --port 0` with `SESSION_BUDDY_HOME=home`; waits until it listens.
+    pub fn start(home: &Path) -> Self {
+        let mut child = bin()
+            .env("SESSION_BUDDY_HOME", home)
+            .args(["serve", "--port", "0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                }
+            }
+        });
+        let url = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server did not start listening");
+        Self {
+            child,
+            url,
+            home: home.to_path_buf(),
+        }
+    }
+
+    /// Runs a client command against this server.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        bin()
+            .env("SESSION_BUDDY_HOME", &self.home)
+            .env("SESSION_BUDDY_URL", &self.url)
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    pub fn post(&self, events: &[Value]) -> Vec<Value> {
+        let mut r = ureq::post(format!("{}/v1/events", self.url))
+            .send_json(events)
+            .unwrap();
+        let v: Value = r.body_mut().read_json().unwrap();
+        v["results"].as_array().unwrap().clone()
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_event(component: &str, ts: &str) -> Value {
+    json!({
+        "event_version": "1.1",
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "event_type": "session_start",
+        "component_name": component,
+        "shell_type": "TestShell",
+        "timestamp": ts,
+        "pid": 777,
+        "user": {"username": "alice", "home": "/home/alice"},
+        "hostname": "box1",
+        "environment": {"platform": "Linux", "cwd": "/work", "runtime": "rust 1.95"}
+    })
+}
+
+pub fn session_id(start: &Value) -> String {
+    let component = start["component_name"].as_str().unwrap();
+    let ts = session_buddy_events::parse_timestamp(start["timestamp"].as_str().unwrap()).unwrap();
+    let id = uuid::Uuid::parse_str(start["event_id"].as_str().unwrap()).unwrap();
+    session_buddy_events::session_id_for(component, ts, &id)
+}
