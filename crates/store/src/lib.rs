@@ -2,7 +2,7 @@
 //!
 //! The [`Store`] trait is what the server talks to: batch-first ingest (one call, many events,
 //! durable when it returns), session queries and the numbers the metrics need. Every backend
-//! passes the same conformance suite (`tests/conformance.rs`). [`SqliteStore`] is the embedded
+//! passes the same conformance suite (`tests/conformance/`). [`SqliteStore`] is the embedded
 //! default.
 
 mod sqlite;
@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use session_buddy_events::{Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent};
+use session_buddy_events::{
+    Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent,
+};
 
 pub use sqlite::{SqliteStore, SyncMode};
 
@@ -171,7 +173,11 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch of validated events, each with the time the server received it; returns
     /// one outcome per event, in order. When it returns, the accepted events are durable
     /// (against a crash of the process; against power loss with `SyncMode::Full`).
-    async fn ingest(&self, events: Vec<Event>, received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>>;
+    async fn ingest(
+        &self,
+        events: Vec<Event>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>>;
 
     /// Sessions matching `filter`, newest start first, one page.
     async fn list_sessions(&self, filter: SessionFilter) -> Result<SessionPage>;
@@ -181,14 +187,18 @@ pub trait Store: Send + Sync + 'static {
     /// A session's events in time order (its timeline), pending ones included.
     async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>>;
 
-    /// Recent events, newest first.
+    /// With a session id: that session's timeline, oldest first; without: the latest events,
+    /// newest first.
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>>;
 
     /// Active sessions per component.
     async fn active_by_component(&self) -> Result<BTreeMap<String, u64>>;
 
     /// Quality inputs per component over sessions started since `since`.
-    async fn quality_by_component(&self, since: DateTime<Utc>) -> Result<BTreeMap<String, ComponentQuality>>;
+    async fn quality_by_component(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, ComponentQuality>>;
 
     async fn health(&self) -> Result<StoreHealth>;
 
@@ -202,12 +212,12 @@ pub(crate) fn encode_cursor(started_us: i64, session_id: &str) -> String {
 }
 
 pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
-    let (us, id) = cursor
-        .split_once(':')
-        .ok_or_else(|| StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued")))?;
-    let us = us
-        .parse::<i64>()
-        .map_err(|_| StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued")))?;
+    let (us, id) = cursor.split_once(':').ok_or_else(|| {
+        StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued"))
+    })?;
+    let us = us.parse::<i64>().map_err(|_| {
+        StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued"))
+    })?;
     if !session_buddy_events::is_valid_session_id(id) {
         return Err(StoreError::InvalidQuery(format!(
             "cursor '{cursor}' is not one this server issued"

@@ -15,7 +15,9 @@ use std::thread::JoinHandle;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 use serde_json::{Map, Value};
 use session_buddy_events::{
     CommandEvent, Event, EventOutcome, EventType, Session, SessionEndEvent, SessionPage,
@@ -106,10 +108,10 @@ impl SqliteStore {
                 None => open_reader(&path)?,
             };
             let out = f(&conn);
-            if let Ok(mut p) = pool.lock() {
-                if p.len() < READ_POOL {
-                    p.push(conn);
-                }
+            if let Ok(mut p) = pool.lock()
+                && p.len() < READ_POOL
+            {
+                p.push(conn);
             }
             out
         })
@@ -217,9 +219,8 @@ fn commit_group(conn: &mut Connection, group: Vec<Request>) {
             }
         }
         Err(err) if group.len() == 1 => {
-            for Request::Ingest { reply, .. } in group {
+            if let Some(Request::Ingest { reply, .. }) = group.into_iter().next() {
                 let _ = reply.send(Err(err));
-                break;
             }
         }
         Err(err) => {
@@ -231,9 +232,16 @@ fn commit_group(conn: &mut Connection, group: Vec<Request>) {
     }
 }
 
-fn ingest_events(tx: &Transaction<'_>, events: &[Event], received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
+fn ingest_events(
+    tx: &Transaction<'_>,
+    events: &[Event],
+    received_at: DateTime<Utc>,
+) -> Result<Vec<IngestOutcome>> {
     let received_us = received_at.timestamp_micros();
-    events.iter().map(|e| ingest_one(tx, e, received_us)).collect()
+    events
+        .iter()
+        .map(|e| ingest_one(tx, e, received_us))
+        .collect()
 }
 
 fn ingest_one(tx: &Transaction<'_>, event: &Event, received_us: i64) -> Result<IngestOutcome> {
@@ -315,6 +323,10 @@ fn already_stored(
     out.session_known = known.is_some();
     match stored {
         Some((p, _)) if p == payload => {}
+        // An end without an event id is stored under an id derived from its session, so this
+        // row is that session's end: a second end is a duplicate whatever its content.
+        Some(_)
+            if event.event_type() == EventType::SessionEnd && event.sent_event_id().is_none() => {}
         Some(_) => {
             out.status = EventOutcome::Rejected;
             out.error = Some(format!(
@@ -326,7 +338,9 @@ fn already_stored(
         None if event.event_type() == EventType::SessionEnd => {}
         None => {
             out.status = EventOutcome::Rejected;
-            out.error = Some(format!("event_id: {event_id} conflicts with a stored event"));
+            out.error = Some(format!(
+                "event_id: {event_id} conflicts with a stored event"
+            ));
         }
     }
     Ok(out)
@@ -341,9 +355,12 @@ fn insert_session(tx: &Transaction<'_>, s: &SessionStartEvent, received_us: i64)
             .map(|v| format!("python {v}"))
     });
     let component_version = s.component_version.clone().or_else(|| {
-        ["component_version", "version"]
-            .iter()
-            .find_map(|k| s.metadata.get(*k).and_then(Value::as_str).map(str::to_string))
+        ["component_version", "version"].iter().find_map(|k| {
+            s.metadata
+                .get(*k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
     });
     let n = tx
         .prepare_cached(
@@ -416,7 +433,12 @@ fn apply_to_session(
             Ok(None)
         }
         Event::Heartbeat(h) => {
-            touch(tx, &row.session_id, h.timestamp.timestamp_micros(), received_us)?;
+            touch(
+                tx,
+                &row.session_id,
+                h.timestamp.timestamp_micros(),
+                received_us,
+            )?;
             Ok(None)
         }
     }
@@ -432,7 +454,12 @@ fn touch(tx: &Transaction<'_>, session_id: &str, ts_us: i64, received_us: i64) -
     Ok(())
 }
 
-fn apply_command(tx: &Transaction<'_>, session_id: &str, c: &CommandEvent, received_us: i64) -> Result<()> {
+fn apply_command(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    c: &CommandEvent,
+    received_us: i64,
+) -> Result<()> {
     tx.prepare_cached(
         "UPDATE sessions SET command_count = command_count + 1,
                              error_count = error_count + ?2,
@@ -496,13 +523,20 @@ fn apply_end(
 }
 
 /// A start just arrived: fold in the commands, heartbeats and end that came before it.
-fn merge_pending(tx: &Transaction<'_>, session_id: &str, start_id: &str, out: &mut IngestOutcome) -> Result<()> {
+fn merge_pending(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    start_id: &str,
+    out: &mut IngestOutcome,
+) -> Result<()> {
     let pending: Vec<(String, String, i64)> = tx
         .prepare_cached(
             "SELECT event_type, payload, received_at FROM events
              WHERE session_id = ?1 AND event_id != ?2 ORDER BY ts, rowid",
         )?
-        .query_map([session_id, start_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .query_map([session_id, start_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?
         .collect::<rusqlite::Result<_>>()?;
     if pending.is_empty() {
         return Ok(());
@@ -526,17 +560,23 @@ fn merge_pending(tx: &Transaction<'_>, session_id: &str, start_id: &str, out: &m
 }
 
 fn decode_stored(event_type: &str, payload: &str) -> Result<Event> {
-    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("stored {event_type} event: {e}"));
+    let corrupt =
+        |e: serde_json::Error| StoreError::Corrupt(format!("stored {event_type} event: {e}"));
     Ok(match event_type {
         "session_start" => Event::SessionStart(serde_json::from_str(payload).map_err(corrupt)?),
         "session_end" => Event::SessionEnd(serde_json::from_str(payload).map_err(corrupt)?),
         "command" => Event::Command(serde_json::from_str(payload).map_err(corrupt)?),
         "heartbeat" => Event::Heartbeat(serde_json::from_str(payload).map_err(corrupt)?),
-        other => return Err(StoreError::Corrupt(format!("unknown stored event type '{other}'"))),
+        other => {
+            return Err(StoreError::Corrupt(format!(
+                "unknown stored event type '{other}'"
+            )));
+        }
     })
 }
 
-const SESSION_COLUMNS: &str = "session_id, session_type, component, shell_type, component_version, status,
+const SESSION_COLUMNS: &str =
+    "session_id, session_type, component, shell_type, component_version, status,
     username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
     last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata";
 
@@ -614,13 +654,22 @@ fn list_sessions_blocking(conn: &Connection, f: &SessionFilter) -> Result<Sessio
         add(" AND status = ?", SqlValue::Text(s.as_str().to_string()));
     }
     if let Some(a) = f.after {
-        add(" AND started_at >= ?", SqlValue::Integer(a.timestamp_micros()));
+        add(
+            " AND started_at >= ?",
+            SqlValue::Integer(a.timestamp_micros()),
+        );
     }
     if let Some(b) = f.before {
-        add(" AND started_at < ?", SqlValue::Integer(b.timestamp_micros()));
+        add(
+            " AND started_at < ?",
+            SqlValue::Integer(b.timestamp_micros()),
+        );
     }
     if let Some(d) = f.min_duration {
-        add(" AND duration_us >= ?", SqlValue::Integer((d * 1e6).round() as i64));
+        add(
+            " AND duration_us >= ?",
+            SqlValue::Integer((d * 1e6).round() as i64),
+        );
     }
     if let Some(c) = &f.cursor {
         let (us, id) = decode_cursor(c)?;
@@ -658,7 +707,11 @@ const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, 
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn ingest(&self, events: Vec<Event>, received_at: DateTime<Utc>) -> Result<Vec<IngestOutcome>> {
+    async fn ingest(
+        &self,
+        events: Vec<Event>,
+        received_at: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -720,7 +773,10 @@ impl Store for SqliteStore {
                 ),
             };
             Ok(c.prepare_cached(&sql)?
-                .query_map(params![filter.session_id, event_type, limit], stored_event_from_row)?
+                .query_map(
+                    params![filter.session_id, event_type, limit],
+                    stored_event_from_row,
+                )?
                 .collect::<rusqlite::Result<_>>()?)
         })
         .await
@@ -742,14 +798,17 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn quality_by_component(&self, since: DateTime<Utc>) -> Result<BTreeMap<String, ComponentQuality>> {
+    async fn quality_by_component(
+        &self,
+        since: DateTime<Utc>,
+    ) -> Result<BTreeMap<String, ComponentQuality>> {
         self.read(move |c| {
             let mut stmt = c.prepare_cached(
                 "SELECT component, count(*),
                         sum(status = 'ended'),
                         sum(status = 'abandoned' OR error_count > 0
                             OR coalesce(exit_code, 0) != 0 OR signal IS NOT NULL
-                            OR end_reason = 'error'),
+                            OR coalesce(end_reason, '') = 'error'),
                         sum(status = 'abandoned'),
                         sum(command_count), sum(error_count)
                  FROM sessions WHERE started_at >= ?1 GROUP BY component",

@@ -1,0 +1,52 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! The store's integration tests, one binary: the conformance suite on every backend.
+
+mod conformance;
+
+mod sqlite {
+    use std::path::PathBuf;
+
+    use session_buddy_store::{SqliteStore, Store, SyncMode};
+    use tempfile::TempDir;
+
+    /// A SQLite store in a temporary directory of its own.
+    struct Backend {
+        dir: TempDir,
+        store: SqliteStore,
+    }
+
+    impl Backend {
+        fn store(&self) -> &dyn Store {
+            &self.store
+        }
+    }
+
+    fn db_path(dir: &TempDir) -> PathBuf {
+        dir.path().join("sessions.db")
+    }
+
+    async fn fresh() -> Backend {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&db_path(&dir), SyncMode::Normal).unwrap();
+        Backend { dir, store }
+    }
+
+    /// Closes the store, drops it and opens the same file again.
+    async fn restart(backend: Backend) -> Backend {
+        let Backend { dir, store } = backend;
+        store.close().await;
+        drop(store);
+        let store = SqliteStore::open(&db_path(&dir), SyncMode::Normal).unwrap();
+        Backend { dir, store }
+    }
+
+    crate::conformance::conformance_suite!(fresh, restart);
+
+    #[tokio::test]
+    async fn health_names_sqlite_and_its_file() {
+        let backend = fresh().await;
+        let health = backend.store().health().await.unwrap();
+        assert_eq!(health.backend, "sqlite");
+        assert_eq!(health.location, db_path(&backend.dir).display().to_string());
+    }
+}
