@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, anyhow, bail};
@@ -118,6 +118,11 @@ fn loopback_target(url: &str) -> anyhow::Result<(SocketAddr, String)> {
 }
 
 pub fn run(command: BenchCommand) -> CmdResult {
+    // A random starting point, so two bench runs in the same second do not reuse ids.
+    NEXT_EVENT.store(
+        (uuid::Uuid::new_v4().as_u128() as u64) & 0xff_ffff,
+        Ordering::Relaxed,
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -192,8 +197,15 @@ const COMPONENTS: &[&str] = &[
     "fastblocks",
 ];
 
+static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh start event. The last 24 bits of its id count up, so two bench sessions of one
+/// component in one second never map to the same session id (which the server would
+/// rightly reject as a different start claiming an existing id).
 fn start_event(i: u64) -> String {
-    let id = uuid::Uuid::new_v4();
+    let id = uuid::Uuid::from_u128(
+        (uuid::Uuid::new_v4().as_u128() & !0xff_ffff) | u128::from((i as u32) & 0xff_ffff),
+    );
     let ts = session_buddy_events::format_timestamp(&chrono::Utc::now());
     let component = COMPONENTS[(i as usize) % COMPONENTS.len()];
     format!(
@@ -283,12 +295,11 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + a.common.duration;
     let mut tasks = Vec::new();
-    for (w, mut conn) in conns.into_iter().enumerate() {
+    for mut conn in conns {
         let budget = budget.clone();
         let batch = a.batch;
         tasks.push(tokio::spawn(async move {
             let mut r = WorkerResult::default();
-            let mut i = w as u64 * 1_000_000;
             while Instant::now() < deadline && budget.fetch_sub(1, Ordering::Relaxed) > 0 {
                 let mut body = String::with_capacity(batch * 480 + 2);
                 body.push('[');
@@ -296,8 +307,7 @@ async fn ingest(a: IngestArgs) -> anyhow::Result<()> {
                     if k > 0 {
                         body.push(',');
                     }
-                    body.push_str(&start_event(i));
-                    i += 1;
+                    body.push_str(&start_event(NEXT_EVENT.fetch_add(1, Ordering::Relaxed)));
                 }
                 body.push(']');
                 let t = Instant::now();
@@ -470,14 +480,14 @@ async fn mcp(a: McpArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let deadline = started + a.common.duration;
     let mut tasks = Vec::new();
-    for (w, mut client) in clients.into_iter().enumerate() {
+    for mut client in clients {
         let budget = budget.clone();
         tasks.push(tokio::spawn(async move {
             let mut r = WorkerResult::default();
-            let mut i = w as u64 * 1_000_000;
             while Instant::now() < deadline && budget.fetch_sub(2, Ordering::Relaxed) > 0 {
-                i += 1;
-                let start: Value = serde_json::from_str(&start_event(i)).unwrap_or(Value::Null);
+                let start: Value =
+                    serde_json::from_str(&start_event(NEXT_EVENT.fetch_add(1, Ordering::Relaxed)))
+                        .unwrap_or(Value::Null);
                 let t = Instant::now();
                 let outcome = async {
                     let started = client.call("track_session_start", start).await?;

@@ -23,7 +23,11 @@ pub fn bin() -> Command {
 
 /// Runs the binary with `args` against `home`; returns its output.
 pub fn run(home: &Path, args: &[&str]) -> Output {
-    bin().env("SESSION_BUDDY_HOME", home).args(args).output().unwrap()
+    bin()
+        .env("SESSION_BUDDY_HOME", home)
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -94,7 +98,13 @@ impl Server {
 
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        assert!(
+            Command::new("kill")
+                .args(["-TERM", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
         self.child.wait().unwrap()
     }
 }

@@ -39,13 +39,22 @@ fn kill_9_right_after_acknowledged_batches_loses_none() {
             let mut n = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) && n < 400 {
                 let batch: Vec<Value> = (0..50)
-                    .map(|i| start_event(&format!("w{w}"), &format!("2026-07-01T{:02}:{:02}:{:02}Z", n / 60 % 24, n % 60, i)))
+                    .map(|i| {
+                        start_event(
+                            &format!("w{w}"),
+                            &format!("2026-07-01T{:02}:{:02}:{:02}Z", n / 60 % 24, n % 60, i),
+                        )
+                    })
                     .collect();
                 n += 1;
                 // A request cut by the kill is not acknowledged; only 200s with every event
                 // accepted count.
-                let Ok(mut r) = ureq::post(format!("{url}/v1/events")).send_json(&batch) else { break };
-                let Ok(v) = r.body_mut().read_json::<Value>() else { break };
+                let Ok(mut r) = ureq::post(format!("{url}/v1/events")).send_json(&batch) else {
+                    break;
+                };
+                let Ok(v) = r.body_mut().read_json::<Value>() else {
+                    break;
+                };
                 let results = v["results"].as_array().unwrap();
                 assert!(results.iter().all(|r| r["status"] == "accepted"), "{v}");
                 acked.lock().unwrap().extend(batch.iter().map(session_id));
@@ -65,7 +74,13 @@ fn kill_9_right_after_acknowledged_batches_loses_none() {
     let server = Server::start(home.path());
     let stored: std::collections::HashSet<String> = all_session_ids(&server).into_iter().collect();
     let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
-    assert!(missing.is_empty(), "{} of {} acknowledged sessions lost, e.g. {:?}", missing.len(), acked.len(), missing.first());
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged sessions lost, e.g. {:?}",
+        missing.len(),
+        acked.len(),
+        missing.first()
+    );
 }
 
 #[test]
@@ -73,7 +88,12 @@ fn sigterm_stops_cleanly_and_keeps_everything() {
     let home = tempfile::tempdir().unwrap();
     let mut server = Server::start(home.path());
     let batch: Vec<Value> = (0..100)
-        .map(|i| start_event("oneiric", &format!("2026-07-02T10:00:{:02}.{i:03}Z", i % 60)))
+        .map(|i| {
+            start_event(
+                "oneiric",
+                &format!("2026-07-02T10:00:{:02}.{i:03}Z", i % 60),
+            )
+        })
         .collect();
     server.post(&batch);
     let status = server.terminate();

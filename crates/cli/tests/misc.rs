@@ -22,25 +22,49 @@ fn schema_list_show_export() {
 #[test]
 fn flag_beats_env_beats_config_file_beats_default() {
     let home = tempfile::tempdir().unwrap();
-    std::fs::write(home.path().join("config.toml"), "[server]\nport = 9100\nsync = \"full\"\n").unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[server]\nport = 9100\nsync = \"full\"\n",
+    )
+    .unwrap();
     let show = |envs: &[(&str, &str)], args: &[&str]| {
         let mut c = bin();
-        c.env("SESSION_BUDDY_HOME", home.path()).args(["config", "show"]).args(args);
+        c.env("SESSION_BUDDY_HOME", home.path())
+            .args(["config", "show"])
+            .args(args);
         for (k, v) in envs {
             c.env(k, v);
         }
         stdout(&c.output().unwrap())
     };
-    let line = |out: &str, key: &str| out.lines().find(|l| l.starts_with(key)).unwrap().to_string();
+    let line = |out: &str, key: &str| {
+        out.lines()
+            .find(|l| l.starts_with(key))
+            .unwrap()
+            .to_string()
+    };
     let out = show(&[], &[]);
-    assert!(line(&out, "port").contains("9100") && line(&out, "port").contains("(config file)"), "{out}");
+    assert!(
+        line(&out, "port").contains("9100") && line(&out, "port").contains("(config file)"),
+        "{out}"
+    );
     assert!(line(&out, "sync").contains("full"), "{out}");
-    assert!(line(&out, "host").contains("127.0.0.1") && line(&out, "host").contains("(default)"), "{out}");
+    assert!(
+        line(&out, "host").contains("127.0.0.1") && line(&out, "host").contains("(default)"),
+        "{out}"
+    );
     assert!(line(&out, "database").contains("sessions.db"), "{out}");
     let out = show(&[("SESSION_BUDDY_PORT", "9200")], &[]);
-    assert!(line(&out, "port").contains("9200") && line(&out, "port").contains("env SESSION_BUDDY_PORT"), "{out}");
+    assert!(
+        line(&out, "port").contains("9200")
+            && line(&out, "port").contains("env SESSION_BUDDY_PORT"),
+        "{out}"
+    );
     let out = show(&[("SESSION_BUDDY_PORT", "9200")], &["--port", "9300"]);
-    assert!(line(&out, "port").contains("9300") && line(&out, "port").contains("(flag)"), "{out}");
+    assert!(
+        line(&out, "port").contains("9300") && line(&out, "port").contains("(flag)"),
+        "{out}"
+    );
     std::fs::write(home.path().join("config.toml"), "[server]\nprot = 1\n").unwrap();
     let o = run(home.path(), &["config", "validate"]);
     assert_eq!(o.status.code(), Some(1));
@@ -62,17 +86,46 @@ fn serving_beyond_loopback_without_auth_is_refused() {
 fn bench_commands_drive_a_real_server() {
     let home = tempfile::tempdir().unwrap();
     let server = Server::start(home.path());
-    let o = server.cli(&["bench", "ingest", "--duration", "2s", "--connections", "2", "--batch", "10", "--max-requests", "20", "--json"]);
+    let o = server.cli(&[
+        "bench",
+        "ingest",
+        "--duration",
+        "2s",
+        "--connections",
+        "2",
+        "--batch",
+        "10",
+        "--max-requests",
+        "20",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["events"], 200);
     assert_eq!(v["errors"], 0);
-    let o = server.cli(&["bench", "mcp", "--duration", "2s", "--clients", "2", "--max-requests", "20", "--json"]);
+    let o = server.cli(&[
+        "bench",
+        "mcp",
+        "--duration",
+        "2s",
+        "--clients",
+        "2",
+        "--max-requests",
+        "20",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["sessions"], 10);
     assert_eq!(v["errors"], 0);
-    let o = server.cli(&["bench", "ingest", "--url", "http://10.1.2.3:8678", "--duration", "1s"]);
+    let o = server.cli(&[
+        "bench",
+        "ingest",
+        "--url",
+        "http://10.1.2.3:8678",
+        "--duration",
+        "1s",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("loopback"));
 }

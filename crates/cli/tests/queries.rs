@@ -16,7 +16,10 @@ fn seeded() -> (tempfile::TempDir, Server, String) {
         "timestamp": "2026-02-06T12:39:56.789Z", "metadata": {"exit_reason": "user_exit"}});
     let other = start_event("akosha", "2026-02-07T08:00:00Z");
     let results = server.post(&[start, cmd, end, other]);
-    assert!(results.iter().all(|r| r["status"] == "accepted"), "{results:?}");
+    assert!(
+        results.iter().all(|r| r["status"] == "accepted"),
+        "{results:?}"
+    );
     (home, server, id)
 }
 
@@ -27,10 +30,21 @@ fn list_sessions_table_json_csv_and_output_file() {
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
     let header = out.lines().next().unwrap();
-    let cols: Vec<&str> = header.split("  ").filter(|c| !c.trim().is_empty()).map(str::trim).collect();
-    assert_eq!(&cols[..4], ["Session ID", "Component", "Type", "Status"], "{header}");
+    let cols: Vec<&str> = header
+        .split("  ")
+        .filter(|c| !c.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    assert_eq!(
+        &cols[..4],
+        ["Session ID", "Component", "Type", "Status"],
+        "{header}"
+    );
     let row = out.lines().find(|l| l.starts_with(&id)).unwrap();
-    assert!(row.contains("ended") && row.contains("5m 00s") && row.contains("admin_shell"), "{row}");
+    assert!(
+        row.contains("ended") && row.contains("5m 00s") && row.contains("admin_shell"),
+        "{row}"
+    );
     // Newest first: akosha (Feb 7) above oneiric (Feb 6).
     assert!(out.lines().nth(1).unwrap().starts_with("akosha-"), "{out}");
 
@@ -44,11 +58,25 @@ fn list_sessions_table_json_csv_and_output_file() {
     assert_eq!(v[0]["end_reason"], "user_exit");
 
     let file = _home.path().join("out.csv");
-    let o = server.cli(&["list-sessions", "--format", "csv", "--output", file.to_str().unwrap(), "--component", "oneiric"]);
+    let o = server.cli(&[
+        "list-sessions",
+        "--format",
+        "csv",
+        "--output",
+        file.to_str().unwrap(),
+        "--component",
+        "oneiric",
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let csv = std::fs::read_to_string(&file).unwrap();
-    assert!(csv.starts_with("session_id,component,session_type,status"), "{csv}");
-    assert!(csv.contains(&format!("{id},oneiric,admin_shell,ended")), "{csv}");
+    assert!(
+        csv.starts_with("session_id,component,session_type,status"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(&format!("{id},oneiric,admin_shell,ended")),
+        "{csv}"
+    );
     assert_eq!(csv.lines().count(), 2);
 
     for (args, want) in [
@@ -77,7 +105,13 @@ fn show_session_prints_the_timeline() {
     let o = server.cli(&["show-session", &id]);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = stdout(&o);
-    for needle in ["Status     ended (user_exit)", "300.000 seconds (5m 00s)", "Timeline", "command  #1 show_layers  FAILED  3 ms  layer missing", "end"] {
+    for needle in [
+        "Status     ended (user_exit)",
+        "300.000 seconds (5m 00s)",
+        "Timeline",
+        "command  #1 show_layers  FAILED  3 ms  layer missing",
+        "end",
+    ] {
         assert!(out.contains(needle), "missing '{needle}' in\n{out}");
     }
     let o = server.cli(&["show-session", &id, "--format", "json"]);
@@ -92,7 +126,11 @@ fn show_session_prints_the_timeline() {
     assert_eq!(stdout(&o).lines().count(), 4, "{}", stdout(&o));
     let o = server.cli(&["health"]);
     assert!(o.status.success());
-    assert!(stdout(&o).starts_with("ok  session-buddy"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).starts_with("ok  session-buddy"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
@@ -100,14 +138,22 @@ fn a_server_that_is_not_running_is_a_one_line_error_naming_the_url() {
     let home = tempfile::tempdir().unwrap();
     for args in [
         vec!["list-sessions", "--url", "http://127.0.0.1:9"],
-        vec!["show-session", "x-20260101-000000-aaaaaa", "--url", "http://127.0.0.1:9"],
+        vec![
+            "show-session",
+            "x-20260101-000000-aaaaaa",
+            "--url",
+            "http://127.0.0.1:9",
+        ],
         vec!["health", "--url", "http://127.0.0.1:9"],
     ] {
         let o = run(home.path(), &args);
         assert_eq!(o.status.code(), Some(3), "{args:?}");
         let err = stderr(&o);
         assert_eq!(err.lines().count(), 1, "{err}");
-        assert!(err.contains("http://127.0.0.1:9") && err.contains("session-buddy serve"), "{err}");
+        assert!(
+            err.contains("http://127.0.0.1:9") && err.contains("session-buddy serve"),
+            "{err}"
+        );
         assert!(!err.contains("panicked"));
     }
 }

@@ -9,8 +9,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -47,9 +49,36 @@ const READ_POOL: usize = 8;
 
 const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
 
+/// An event with everything the writer needs already serialised, so the single writer
+/// thread spends its time in SQLite only.
+struct Prepared {
+    event: Event,
+    event_id: String,
+    session_id: String,
+    payload: String,
+    /// For a start: its metadata as JSON text.
+    metadata: Option<String>,
+}
+
+impl Prepared {
+    fn new(event: Event) -> Self {
+        let metadata = match &event {
+            Event::SessionStart(s) => Some(Value::Object(s.metadata.clone()).to_string()),
+            _ => None,
+        };
+        Self {
+            event_id: event.storage_id().hyphenated().to_string(),
+            session_id: event.session_id(),
+            payload: event.to_canonical_json(),
+            metadata,
+            event,
+        }
+    }
+}
+
 enum Request {
     Ingest {
-        events: Vec<Event>,
+        events: Vec<Prepared>,
         received_at: DateTime<Utc>,
         reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
     },
@@ -60,6 +89,8 @@ pub struct SqliteStore {
     path: PathBuf,
     sender: Mutex<Option<mpsc::Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
+    stop: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
 }
 
@@ -82,10 +113,23 @@ impl SqliteStore {
                 path: path.display().to_string(),
                 source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
             })?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let checkpointer = {
+            let (db, stop) = (path.to_path_buf(), stop.clone());
+            std::thread::Builder::new()
+                .name("sqlite-checkpoint".into())
+                .spawn(move || checkpoint_loop(&db, &stop))
+                .map_err(|e| StoreError::Open {
+                    path: path.display().to_string(),
+                    source: rusqlite::Error::ToSqlConversionFailure(Box::new(e)),
+                })?
+        };
         Ok(Self {
             path: path.to_path_buf(),
             sender: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            checkpointer: Mutex::new(Some(checkpointer)),
+            stop,
             readers: Arc::new(Mutex::new(Vec::new())),
         })
     }
@@ -121,7 +165,12 @@ impl SqliteStore {
 }
 
 fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection> {
-    let conn = Connection::open(path).map_err(|source| StoreError::Open {
+    // One thread owns this connection: SQLite's per-connection mutex is not needed.
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+        | OpenFlags::SQLITE_OPEN_CREATE
+        | OpenFlags::SQLITE_OPEN_URI
+        | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|source| StoreError::Open {
         path: path.display().to_string(),
         source,
     })?;
@@ -130,7 +179,8 @@ fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection> {
          PRAGMA synchronous={};
          PRAGMA busy_timeout=5000;
          PRAGMA temp_store=MEMORY;
-         PRAGMA cache_size=-16384;
+         PRAGMA cache_size=-65536;
+         PRAGMA wal_autocheckpoint=0;
          PRAGMA journal_size_limit=67108864;",
         match sync {
             SyncMode::Normal => "NORMAL",
@@ -152,6 +202,29 @@ fn open_reader(path: &Path) -> Result<Connection> {
     conn.execute_batch("PRAGMA query_only=1; PRAGMA busy_timeout=5000; PRAGMA cache_size=-8192;")?;
     Ok(conn)
 }
+
+/// Copies the WAL back into the database off the writer's thread (the writer's automatic
+/// checkpoints are off), so commits never wait for a checkpoint. PASSIVE never blocks the
+/// writer; when the WAL grows past [`WAL_RESTART_BYTES`] a RESTART lets it wrap around.
+fn checkpoint_loop(path: &Path, stop: &AtomicBool) {
+    let Ok(conn) = Connection::open(path) else {
+        tracing::error!(path = %path.display(), "cannot open the checkpoint connection; the WAL will grow until restart");
+        return;
+    };
+    let _ = conn.execute_batch("PRAGMA busy_timeout=1000;");
+    let wal = PathBuf::from(format!("{}-wal", path.display()));
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+        let mode = if big { "RESTART" } else { "PASSIVE" };
+        if let Err(e) = conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |_| Ok(())) {
+            tracing::warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// WAL size beyond which the checkpointer forces the log to wrap around.
+const WAL_RESTART_BYTES: u64 = 256 * 1024 * 1024;
 
 fn migrate(conn: &Connection) -> Result<()> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
@@ -234,7 +307,7 @@ fn commit_group(conn: &mut Connection, group: Vec<Request>) {
 
 fn ingest_events(
     tx: &Transaction<'_>,
-    events: &[Event],
+    events: &[Prepared],
     received_at: DateTime<Utc>,
 ) -> Result<Vec<IngestOutcome>> {
     let received_us = received_at.timestamp_micros();
@@ -244,10 +317,19 @@ fn ingest_events(
         .collect()
 }
 
-fn ingest_one(tx: &Transaction<'_>, event: &Event, received_us: i64) -> Result<IngestOutcome> {
-    let event_id = event.storage_id().hyphenated().to_string();
-    let session_id = event.session_id();
-    let payload = event.to_canonical_json();
+fn ingest_one(
+    tx: &Transaction<'_>,
+    prepared: &Prepared,
+    received_us: i64,
+) -> Result<IngestOutcome> {
+    let Prepared {
+        event,
+        event_id,
+        session_id,
+        payload,
+        metadata,
+    } = prepared;
+    let (event_id, session_id) = (event_id.as_str(), session_id.clone());
     let seq = match event {
         Event::Command(c) => Some(c.seq as i64),
         _ => None,
@@ -267,12 +349,13 @@ fn ingest_one(tx: &Transaction<'_>, event: &Event, received_us: i64) -> Result<I
             payload
         ])?;
     if inserted == 0 {
-        return already_stored(tx, event, &event_id, session_id, &payload);
+        return already_stored(tx, event, event_id, session_id, payload);
     }
     let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
     match event {
         Event::SessionStart(start) => {
-            let created = insert_session(tx, start, received_us)?;
+            let created =
+                insert_session(tx, start, metadata.as_deref().unwrap_or("{}"), received_us)?;
             if !created {
                 // Another start owns this id (same component, second and last 6 hex).
                 tx.prepare_cached("DELETE FROM events WHERE event_id = ?1")?
@@ -289,7 +372,7 @@ fn ingest_one(tx: &Transaction<'_>, event: &Event, received_us: i64) -> Result<I
                 component: start.component_name.clone(),
                 shell_type: start.shell_type.clone(),
             });
-            merge_pending(tx, &session_id, &event_id, &mut out)?;
+            merge_pending(tx, &session_id, event_id, &mut out)?;
         }
         other => {
             if let Some(row) = session_row(tx, &session_id)? {
@@ -346,7 +429,12 @@ fn already_stored(
     Ok(out)
 }
 
-fn insert_session(tx: &Transaction<'_>, s: &SessionStartEvent, received_us: i64) -> Result<bool> {
+fn insert_session(
+    tx: &Transaction<'_>,
+    s: &SessionStartEvent,
+    metadata: &str,
+    received_us: i64,
+) -> Result<bool> {
     let started = s.timestamp.timestamp_micros();
     let runtime = s.environment.runtime.clone().or_else(|| {
         s.environment
@@ -387,7 +475,7 @@ fn insert_session(tx: &Transaction<'_>, s: &SessionStartEvent, received_us: i64)
             started,
             received_us,
             s.heartbeat_interval_seconds,
-            Value::Object(s.metadata.clone()).to_string(),
+            metadata,
             s.event_id.hyphenated().to_string(),
         ])?;
     Ok(n == 1)
@@ -721,7 +809,7 @@ impl Store for SqliteStore {
             let sender = guard.as_ref().ok_or(StoreError::WriterGone)?;
             sender
                 .send(Request::Ingest {
-                    events,
+                    events: events.into_iter().map(Prepared::new).collect(),
                     received_at,
                     reply,
                 })
@@ -851,10 +939,18 @@ impl Store for SqliteStore {
         if let Ok(mut s) = self.sender.lock() {
             s.take();
         }
-        let handle = self.writer.lock().ok().and_then(|mut w| w.take());
-        if let Some(h) = handle {
-            let _ = tokio::task::spawn_blocking(move || h.join()).await;
-        }
+        self.stop.store(true, Ordering::Relaxed);
+        let writer = self.writer.lock().ok().and_then(|mut w| w.take());
+        let checkpointer = self.checkpointer.lock().ok().and_then(|mut w| w.take());
+        let _ = tokio::task::spawn_blocking(move || {
+            if let Some(h) = checkpointer {
+                let _ = h.join();
+            }
+            if let Some(h) = writer {
+                let _ = h.join();
+            }
+        })
+        .await;
     }
 }
 
@@ -862,6 +958,10 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         if let Ok(mut s) = self.sender.lock() {
             s.take();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(h) = self.checkpointer.lock().ok().and_then(|mut w| w.take()) {
+            let _ = h.join();
         }
         if let Some(h) = self.writer.lock().ok().and_then(|mut w| w.take()) {
             let _ = h.join();
