@@ -334,6 +334,7 @@ fn record_effects(state: &AppState, effects: &[SessionEffect]) {
                 *duration_seconds,
                 !*was_abandoned,
             ),
+            SessionEffect::Revived { component } => state.metrics.session_revived(component),
         }
     }
 }

@@ -38,6 +38,10 @@ pub struct ServerOptions {
     pub allowed_hosts: Vec<String>,
     /// How often the active-session gauges and quality scores are refreshed from the store.
     pub gauge_refresh: Duration,
+    /// A session that announced heartbeats is abandoned after this long without an event.
+    pub session_ttl: Duration,
+    /// The same for sessions that announced none (the original's 1.0 clients).
+    pub legacy_session_ttl: Duration,
 }
 
 impl Default for ServerOptions {
@@ -45,6 +49,52 @@ impl Default for ServerOptions {
         Self {
             allowed_hosts: Vec::new(),
             gauge_refresh: Duration::from_secs(15),
+            session_ttl: Duration::from_secs(600),
+            legacy_session_ttl: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+impl ServerOptions {
+    /// How often the reaper runs: a tenth of the shorter TTL, between 1 s and 60 s.
+    pub fn reap_interval(&self) -> Duration {
+        (self.session_ttl.min(self.legacy_session_ttl) / 10)
+            .clamp(Duration::from_secs(1), Duration::from_secs(60))
+    }
+}
+
+/// One reaper pass: marks silent sessions abandoned and counts them in the metrics.
+pub async fn reap_once(state: &AppState) -> usize {
+    let now = chrono::Utc::now();
+    let cutoff =
+        |ttl: Duration| now - chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
+    match state
+        .store
+        .reap(
+            cutoff(state.options.session_ttl),
+            cutoff(state.options.legacy_session_ttl),
+        )
+        .await
+    {
+        Ok(reaped) => {
+            for r in &reaped {
+                state
+                    .metrics
+                    .session_ended(&r.component, "abandoned", r.duration_seconds, true);
+            }
+            state.metrics.reaped(reaped.len(), true);
+            if !reaped.is_empty() {
+                tracing::info!(
+                    abandoned = reaped.len(),
+                    "reaper marked silent sessions abandoned"
+                );
+            }
+            reaped.len()
+        }
+        Err(e) => {
+            state.metrics.reaped(0, false);
+            tracing::warn!(error = %e, "reaper pass failed");
+            0
         }
     }
 }
@@ -151,11 +201,22 @@ pub async fn serve(
             }
         })
     };
+    let reaper = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(state.options.reap_interval());
+            loop {
+                tick.tick().await;
+                reap_once(&state).await;
+            }
+        })
+    };
     let store = state.store.clone();
     let result = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
         .await;
     refresher.abort();
+    reaper.abort();
     store.close().await;
     result
 }

@@ -193,6 +193,9 @@ pub struct Metrics {
     ingest_batch: Histogram,
     store_commit: Histogram,
     build_info: Gauge,
+    reaper_runs: Counter,
+    reaper_abandoned: Counter,
+    reaper_last_run: Gauge,
 }
 
 impl Default for Metrics {
@@ -303,6 +306,24 @@ impl Metrics {
                 "gauge",
                 &["version"],
             ),
+            reaper_runs: Family::new(
+                "session_buddy_reaper_runs_total",
+                "Reaper passes, by outcome (ok, error)",
+                "counter",
+                &["outcome"],
+            ),
+            reaper_abandoned: Family::new(
+                "session_buddy_reaper_abandoned_total",
+                "Sessions the reaper marked abandoned (heartbeat timeout)",
+                "counter",
+                &[],
+            ),
+            reaper_last_run: Family::new(
+                "session_buddy_reaper_last_run_timestamp_seconds",
+                "When the reaper last ran (Unix time)",
+                "gauge",
+                &[],
+            ),
         };
         m.build_info
             .with(&[env!("CARGO_PKG_VERSION")], |v| *v = 1.0);
@@ -333,6 +354,20 @@ impl Metrics {
             self.active_sessions
                 .with(&[component], |v| *v = (*v - 1.0).max(0.0));
         }
+    }
+
+    /// An abandoned session spoke again: active once more.
+    pub fn session_revived(&self, component: &str) {
+        self.active_sessions.with(&[component], |v| *v += 1.0);
+    }
+
+    /// One reaper pass: how many sessions it marked abandoned.
+    pub fn reaped(&self, abandoned: usize, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.reaper_runs.with(&[outcome], |v| *v += 1.0);
+        self.reaper_abandoned.with(&[], |v| *v += abandoned as f64);
+        let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
+        self.reaper_last_run.with(&[], |v| *v = now);
     }
 
     /// Replaces the active-session gauges with counts from the store.
@@ -407,6 +442,9 @@ impl Metrics {
         self.ingest_batch.render(&mut out);
         self.store_commit.render(&mut out);
         render_scalar(&self.build_info, &mut out);
+        render_scalar(&self.reaper_runs, &mut out);
+        render_scalar(&self.reaper_abandoned, &mut out);
+        render_scalar(&self.reaper_last_run, &mut out);
         out
     }
 

@@ -174,3 +174,62 @@ async fn active_sessions_come_from_the_store_after_a_restart() {
     );
     state.store.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_abandons_silent_sessions_and_counts_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = session_buddy_store::SqliteStore::open(
+        &dir.path().join("s.db"),
+        session_buddy_store::SyncMode::Normal,
+    )
+    .unwrap();
+    let options = session_buddy_server::ServerOptions {
+        session_ttl: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let state = session_buddy_server::AppState::new(std::sync::Arc::new(store), options);
+    let s = start("akosha", "2026-05-03T10:00:00Z");
+    let id = session_id_of(&s);
+    session_buddy_server::ingest_values(&state, vec![s])
+        .await
+        .unwrap();
+    assert_eq!(
+        session_buddy_server::reap_once(&state).await,
+        0,
+        "not silent long enough yet"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(session_buddy_server::reap_once(&state).await, 1);
+    let m = state.metrics.render();
+    assert_eq!(
+        value(
+            &m,
+            r#"session_end_total{component_name="akosha",status="abandoned"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&m, r#"active_sessions{component_name="akosha"}"#),
+        0.0
+    );
+    assert_eq!(value(&m, "session_buddy_reaper_abandoned_total"), 1.0);
+    // A real end that arrives later wins, without counting the session as active twice.
+    session_buddy_server::ingest_values(&state, vec![end(&id, "2026-05-03T10:20:00Z", 0)])
+        .await
+        .unwrap();
+    let session = state.store.get_session(&id).await.unwrap().unwrap();
+    assert_eq!(session.status.as_str(), "ended");
+    let m = state.metrics.render();
+    assert_eq!(
+        value(&m, r#"active_sessions{component_name="akosha"}"#),
+        0.0
+    );
+    assert_eq!(
+        value(
+            &m,
+            r#"session_end_total{component_name="akosha",status="success"}"#
+        ),
+        1.0
+    );
+    state.store.close().await;
+}

@@ -82,6 +82,17 @@ pub enum SessionEffect {
         /// The session had been marked abandoned before this real end arrived.
         was_abandoned: bool,
     },
+    /// An abandoned session sent a command or heartbeat: it is active again.
+    Revived { component: String },
+}
+
+/// A session the reaper marked abandoned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reaped {
+    pub session_id: String,
+    pub component: String,
+    /// From its start to its last event.
+    pub duration_seconds: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,6 +212,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<BTreeMap<String, ComponentQuality>>;
 
     async fn health(&self) -> Result<StoreHealth>;
+
+    /// Marks abandoned (`end_reason = "heartbeat_timeout"`, `ended_at` = its last event) every
+    /// active session from which nothing was received since `active_cutoff` (sessions that
+    /// announced heartbeats) or `legacy_cutoff` (sessions that did not). A real end that
+    /// arrives later wins.
+    async fn reap(
+        &self,
+        active_cutoff: DateTime<Utc>,
+        legacy_cutoff: DateTime<Utc>,
+    ) -> Result<Vec<Reaped>>;
 
     /// Waits until everything acknowledged is written, then stops the writer.
     async fn close(&self);

@@ -28,8 +28,8 @@ use session_buddy_events::{
 use tokio::sync::oneshot;
 
 use crate::{
-    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Result, SessionEffect,
-    SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
+    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Reaped, Result,
+    SessionEffect, SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
 };
 
 /// How hard a commit is pushed to disk.
@@ -76,12 +76,17 @@ impl Prepared {
     }
 }
 
+struct IngestRequest {
+    events: Vec<Prepared>,
+    received_at: DateTime<Utc>,
+    reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
+}
+
+/// Work for the writer thread: ingest batches are grouped into one transaction; a job runs
+/// alone, in order with them.
 enum Request {
-    Ingest {
-        events: Vec<Prepared>,
-        received_at: DateTime<Utc>,
-        reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
-    },
+    Ingest(IngestRequest),
+    Job(Box<dyn FnOnce(&mut Connection) + Send>),
 }
 
 /// The SQLite store.
@@ -136,6 +141,12 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    fn submit(&self, request: Request) -> Result<()> {
+        let guard = self.sender.lock().map_err(|_| StoreError::WriterGone)?;
+        let sender = guard.as_ref().ok_or(StoreError::WriterGone)?;
+        sender.send(request).map_err(|_| StoreError::WriterGone)
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T>
@@ -245,14 +256,33 @@ fn migrate(conn: &Connection) -> Result<()> {
 }
 
 fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>) {
-    while let Ok(first) = rx.recv() {
+    let mut carried: Option<Request> = None;
+    loop {
+        let first = match carried.take() {
+            Some(r) => r,
+            None => match rx.recv() {
+                Ok(r) => r,
+                Err(_) => break,
+            },
+        };
+        let first = match first {
+            Request::Job(job) => {
+                job(&mut conn);
+                continue;
+            }
+            Request::Ingest(r) => r,
+        };
+        let mut events = first.events.len().max(1);
         let mut group = vec![first];
-        let mut events = group_len(&group[0]);
         while events < MAX_GROUP_EVENTS {
             match rx.try_recv() {
-                Ok(next) => {
-                    events += group_len(&next);
+                Ok(Request::Ingest(next)) => {
+                    events += next.events.len().max(1);
                     group.push(next);
+                }
+                Ok(job) => {
+                    carried = Some(job);
+                    break;
                 }
                 Err(_) => break,
             }
@@ -264,36 +294,25 @@ fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>) {
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
 }
 
-fn group_len(r: &Request) -> usize {
-    match r {
-        Request::Ingest { events, .. } => events.len().max(1),
-    }
-}
-
-fn commit_group(conn: &mut Connection, group: Vec<Request>) {
+fn commit_group(conn: &mut Connection, group: Vec<IngestRequest>) {
     let attempt = (|| -> Result<Vec<Vec<IngestOutcome>>> {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut all = Vec::with_capacity(group.len());
-        for Request::Ingest {
-            events,
-            received_at,
-            ..
-        } in &group
-        {
-            all.push(ingest_events(&tx, events, *received_at)?);
+        for r in &group {
+            all.push(ingest_events(&tx, &r.events, r.received_at)?);
         }
         tx.commit()?;
         Ok(all)
     })();
     match attempt {
         Ok(all) => {
-            for (Request::Ingest { reply, .. }, outcomes) in group.into_iter().zip(all) {
-                let _ = reply.send(Ok(outcomes));
+            for (r, outcomes) in group.into_iter().zip(all) {
+                let _ = r.reply.send(Ok(outcomes));
             }
         }
         Err(err) if group.len() == 1 => {
-            if let Some(Request::Ingest { reply, .. }) = group.into_iter().next() {
-                let _ = reply.send(Err(err));
+            if let Some(r) = group.into_iter().next() {
+                let _ = r.reply.send(Err(err));
             }
         }
         Err(err) => {
@@ -303,6 +322,38 @@ fn commit_group(conn: &mut Connection, group: Vec<Request>) {
             }
         }
     }
+}
+
+/// Marks the candidates abandoned, re-checking under the write lock that each is still active
+/// and still silent since the cutoff (a late event may have arrived since they were read).
+fn reap_candidates(
+    conn: &mut Connection,
+    candidates: &[(String, bool)],
+    cutoffs: (i64, i64),
+) -> Result<Vec<Reaped>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut reaped = Vec::new();
+    for (session_id, legacy) in candidates {
+        let cutoff = if *legacy { cutoffs.1 } else { cutoffs.0 };
+        let row: Option<(String, i64)> = tx
+            .prepare_cached(
+                "UPDATE sessions SET status = 'abandoned', end_reason = 'heartbeat_timeout',
+                        ended_at = last_seen_at, duration_us = max(0, last_seen_at - started_at)
+                 WHERE session_id = ?1 AND status = 'active' AND last_received_at < ?2
+                 RETURNING component, duration_us",
+            )?
+            .query_row(params![session_id, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        if let Some((component, duration_us)) = row {
+            reaped.push(Reaped {
+                session_id: session_id.clone(),
+                component,
+                duration_seconds: duration_us as f64 / 1e6,
+            });
+        }
+    }
+    tx.commit()?;
+    Ok(reaped)
 }
 
 fn ingest_events(
@@ -518,7 +569,7 @@ fn apply_to_session(
         Event::SessionEnd(end) => apply_end(tx, row, end, received_us).map(Some),
         Event::Command(c) => {
             apply_command(tx, &row.session_id, c, received_us)?;
-            Ok(None)
+            revive(tx, row)
         }
         Event::Heartbeat(h) => {
             touch(
@@ -527,9 +578,24 @@ fn apply_to_session(
                 h.timestamp.timestamp_micros(),
                 received_us,
             )?;
-            Ok(None)
+            revive(tx, row)
         }
     }
+}
+
+/// A reaped session that speaks again was only silent (a long outage): active again.
+fn revive(tx: &Transaction<'_>, row: &SessionRow) -> Result<Option<SessionEffect>> {
+    if row.status != "abandoned" {
+        return Ok(None);
+    }
+    tx.prepare_cached(
+        "UPDATE sessions SET status = 'active', ended_at = NULL, duration_us = NULL, end_reason = NULL
+         WHERE session_id = ?1 AND status = 'abandoned'",
+    )?
+    .execute([&row.session_id])?;
+    Ok(Some(SessionEffect::Revived {
+        component: row.component.clone(),
+    }))
 }
 
 fn touch(tx: &Transaction<'_>, session_id: &str, ts_us: i64, received_us: i64) -> Result<()> {
@@ -804,17 +870,11 @@ impl Store for SqliteStore {
             return Ok(Vec::new());
         }
         let (reply, answer) = oneshot::channel();
-        {
-            let guard = self.sender.lock().map_err(|_| StoreError::WriterGone)?;
-            let sender = guard.as_ref().ok_or(StoreError::WriterGone)?;
-            sender
-                .send(Request::Ingest {
-                    events: events.into_iter().map(Prepared::new).collect(),
-                    received_at,
-                    reply,
-                })
-                .map_err(|_| StoreError::WriterGone)?;
-        }
+        self.submit(Request::Ingest(IngestRequest {
+            events: events.into_iter().map(Prepared::new).collect(),
+            received_at,
+            reply,
+        }))?;
         answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
@@ -932,6 +992,38 @@ impl Store for SqliteStore {
             })
         })
         .await
+    }
+
+    async fn reap(
+        &self,
+        active_cutoff: DateTime<Utc>,
+        legacy_cutoff: DateTime<Utc>,
+    ) -> Result<Vec<Reaped>> {
+        let cutoffs = (
+            active_cutoff.timestamp_micros(),
+            legacy_cutoff.timestamp_micros(),
+        );
+        // Find candidates on a reader, so the scan never holds up ingest.
+        let candidates: Vec<(String, bool)> = self
+            .read(move |c| {
+                let mut stmt = c.prepare_cached(
+                    "SELECT session_id, heartbeat_interval IS NULL FROM sessions
+                     WHERE status = 'active'
+                       AND last_received_at < CASE WHEN heartbeat_interval IS NULL THEN ?2 ELSE ?1 END
+                     LIMIT 10000",
+                )?;
+                let rows = stmt.query_map(params![cutoffs.0, cutoffs.1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Job(Box::new(move |conn| {
+            let _ = reply.send(reap_candidates(conn, &candidates, cutoffs));
+        })))?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
     }
 
     async fn close(&self) {

@@ -8,6 +8,7 @@
 
 pub mod ingest;
 pub mod queries;
+pub mod reaper;
 pub mod restart;
 
 use std::collections::BTreeMap;
@@ -50,6 +51,9 @@ macro_rules! conformance_suite {
             queries::active_by_component_counts_active_sessions,
             queries::quality_by_component_counts_per_component,
             queries::health_reports_a_migrated_schema,
+            reaper::silent_sessions_are_abandoned_by_their_ttl,
+            reaper::a_late_real_end_wins,
+            reaper::an_event_after_reaping_revives_the_session,
         );
 
         #[tokio::test]
