@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 use crate::CmdResult;
+use crate::config::parse_duration;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -65,34 +66,6 @@ pub struct McpArgs {
     /// Concurrent MCP clients, each with its own connection and MCP session.
     #[arg(long, default_value_t = 8)]
     clients: usize,
-}
-
-/// `10s`, `500ms`, `2m`, `1h`, `3d`, or plain seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 10m, 24h"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" => n * 60.0,
-        "h" => n * 3600.0,
-        "d" => n * 86400.0,
-        _ => {
-            return Err(format!(
-                "'{s}' has an unknown unit '{unit}'; use ms, s, m, h or d"
-            ));
-        }
-    };
-    if !secs.is_finite() || secs < 0.0 {
-        return Err(format!("'{s}' is not a valid duration"));
-    }
-    Ok(Duration::from_secs_f64(secs))
 }
 
 /// The target, refused unless it is a loopback address.

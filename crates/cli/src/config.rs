@@ -1,6 +1,7 @@
 //! Layered configuration: flag > environment > config file > default, with provenance.
 
 use std::fmt;
+use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -45,6 +46,8 @@ pub struct ServerSection {
     pub database_url: Option<String>,
     pub sync: Option<String>,
     pub allowed_hosts: Option<Vec<String>>,
+    pub session_ttl: Option<String>,
+    pub legacy_session_ttl: Option<String>,
 }
 
 /// Reads the config file; a missing file is an empty config unless it was named explicitly.
@@ -120,3 +123,32 @@ pub fn resolve<T>(
         source: Source::Default,
     })
 }
+
+/// `10s`, `500ms`, `2m`, `1h`, `3d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration; use e.g. 10s, 500ms, 10m, 24h"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "d" => n * 86400.0,
+        _ => {
+            return Err(format!(
+                "'{s}' has an unknown unit '{unit}'; use ms, s, m, h or d"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("'{s}' is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+

@@ -2,6 +2,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::time::Duration;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
@@ -9,7 +10,7 @@ use clap::Args;
 use session_buddy_server::{AppState, ServerOptions};
 use session_buddy_store::{SqliteStore, SyncMode};
 
-use crate::config::{Setting, Source, home_dir, load_file, resolve};
+use crate::config::{Setting, Source, home_dir, load_file, parse_duration, resolve};
 use crate::{CmdResult, Failure};
 
 #[derive(Args, Clone, Default)]
@@ -34,6 +35,14 @@ pub struct ServeArgs {
     /// [env SESSION_BUDDY_ALLOWED_HOSTS, comma-separated].
     #[arg(long = "allowed-host")]
     allowed_hosts: Vec<String>,
+    /// A session that announced heartbeats is abandoned after this long without an event,
+    /// e.g. 3s, 10m [env SESSION_BUDDY_SESSION_TTL; default 10m].
+    #[arg(long, value_parser = parse_duration)]
+    session_ttl: Option<Duration>,
+    /// The same for sessions that announced none, such as the original's 1.0 clients
+    /// [env SESSION_BUDDY_LEGACY_SESSION_TTL; default 24h].
+    #[arg(long, value_parser = parse_duration)]
+    legacy_session_ttl: Option<Duration>,
     /// Config file [env SESSION_BUDDY_CONFIG; default $SESSION_BUDDY_HOME/config.toml].
     #[arg(long)]
     config: Option<PathBuf>,
@@ -47,6 +56,8 @@ struct Resolved {
     database: Setting<Database>,
     sync: Setting<SyncMode>,
     allowed_hosts: Setting<Vec<String>>,
+    session_ttl: Setting<Duration>,
+    legacy_session_ttl: Setting<Duration>,
 }
 
 #[derive(Debug, Clone)]
@@ -174,7 +185,30 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         file.allowed_hosts.clone(),
         Vec::new,
     )?;
+    let ttl = |s: &str| parse_duration(s).map_err(|e| anyhow!(e));
+    let file_ttl = |v: &Option<String>| v.as_deref().map(ttl).transpose().context("config file");
+    let session_ttl = resolve(
+        args.session_ttl,
+        "SESSION_BUDDY_SESSION_TTL",
+        ttl,
+        file_ttl(&file.session_ttl)?,
+        || Duration::from_secs(600),
+    )?;
+    let legacy_session_ttl = resolve(
+        args.legacy_session_ttl,
+        "SESSION_BUDDY_LEGACY_SESSION_TTL",
+        ttl,
+        file_ttl(&file.legacy_session_ttl)?,
+        || Duration::from_secs(24 * 3600),
+    )?;
+    for (name, s) in [("session TTL", &session_ttl), ("legacy session TTL", &legacy_session_ttl)] {
+        if s.value < Duration::from_secs(1) {
+            bail!("the {name} must be at least 1s ({})", s.source);
+        }
+    }
     Ok(Resolved {
+        session_ttl,
+        legacy_session_ttl,
         config_file,
         host,
         port,
@@ -241,6 +275,8 @@ async fn serve_async(cfg: Resolved) -> anyhow::Result<()> {
         Arc::new(store),
         ServerOptions {
             allowed_hosts,
+            session_ttl: cfg.session_ttl.value,
+            legacy_session_ttl: cfg.legacy_session_ttl.value,
             ..ServerOptions::default()
         },
     );
@@ -318,6 +354,16 @@ pub fn config_show(args: ServeArgs) -> CmdResult {
         "sync            {:<40} ({})",
         format!("{:?}", cfg.sync.value).to_lowercase(),
         cfg.sync.source
+    );
+    println!(
+        "session ttl     {:<40} ({})",
+        format!("{:?}", cfg.session_ttl.value),
+        cfg.session_ttl.source
+    );
+    println!(
+        "legacy ttl      {:<40} ({})",
+        format!("{:?}", cfg.legacy_session_ttl.value),
+        cfg.legacy_session_ttl.source
     );
     println!(
         "allowed hosts   {:<40} ({})",
