@@ -25,6 +25,8 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// track_session_start + track_session_end through the MCP tools.
     Mcp(McpArgs),
+    /// The client's local buffer: enqueue latency; with --url, the drain rate after an outage.
+    Buffer(BufferArgs),
 }
 
 #[derive(Args)]
@@ -68,6 +70,23 @@ pub struct McpArgs {
     clients: usize,
 }
 
+#[derive(Args)]
+pub struct BufferArgs {
+    /// Events to enqueue (the "outage" backlog).
+    #[arg(long, default_value_t = 100_000)]
+    events: u64,
+    /// A running server (loopback only) to drain the backlog into; without it only enqueue is
+    /// measured.
+    #[arg(long)]
+    url: Option<String>,
+    /// Longest drain.
+    #[arg(long, default_value = "120s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 /// The target, refused unless it is a loopback address.
 fn loopback_target(url: &str) -> anyhow::Result<(SocketAddr, String)> {
     let rest = url.strip_prefix("http://").ok_or_else(|| {
@@ -91,6 +110,10 @@ fn loopback_target(url: &str) -> anyhow::Result<(SocketAddr, String)> {
 }
 
 pub fn run(command: BenchCommand) -> CmdResult {
+    let command = match command {
+        BenchCommand::Buffer(a) => return buffer_bench(a),
+        other => other,
+    };
     // A random starting point, so two bench runs in the same second do not reuse ids.
     NEXT_EVENT.store(
         (uuid::Uuid::new_v4().as_u128() as u64) & 0xff_ffff,
@@ -104,6 +127,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
         match command {
             BenchCommand::Ingest(a) => ingest(a).await,
             BenchCommand::Mcp(a) => mcp(a).await,
+            BenchCommand::Buffer(_) => Ok(()),
         }
     })?;
     Ok(())
@@ -506,6 +530,145 @@ async fn mcp(a: McpArgs) -> anyhow::Result<()> {
         results,
         a.common.json,
     )
+}
+
+/// Enqueues `events` command events into a fresh buffer, timing each; then, with a server,
+/// delivers the backlog and reports the drain rate.
+fn buffer_bench(args: BufferArgs) -> CmdResult {
+    use session_buddy_client::{Buffer, BufferLimits, OutgoingEvent, TrackerConfig, deliver_now};
+    use session_buddy_events::{CommandEvent, Event, EventType, SessionStartEvent};
+
+    if let Some(url) = &args.url {
+        loopback_target(url)?;
+    }
+    let home = std::env::temp_dir().join(format!(
+        "session-buddy-bench-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    let limits = BufferLimits {
+        max_events: args.events.max(1),
+        ..BufferLimits::default()
+    };
+    let result = (|| -> anyhow::Result<Value> {
+        let buffer = Buffer::open(&home, limits)?;
+        let start_time = chrono::Utc::now();
+        let start = SessionStartEvent {
+            event_version: "1.1".into(),
+            event_id: uuid::Uuid::new_v4(),
+            event_type: EventType::SessionStart,
+            component_name: "bench-buffer".into(),
+            shell_type: "BenchShell".into(),
+            timestamp: start_time,
+            pid: std::process::id(),
+            user: session_buddy_events::UserInfo {
+                username: "bench".into(),
+                home: "/home/bench".into(),
+            },
+            hostname: "bench-host".into(),
+            environment: session_buddy_events::EnvironmentInfo {
+                python_version: None,
+                platform: "Linux".into(),
+                cwd: "/srv".into(),
+                runtime: Some("rust".into()),
+            },
+            metadata: Default::default(),
+            session_type: None,
+            component_version: None,
+            heartbeat_interval_seconds: Some(30),
+        };
+        let session_id = start.session_id();
+        buffer.enqueue(&OutgoingEvent::from_event(&Event::SessionStart(start))?)?;
+        let mut latencies = Vec::with_capacity(args.events as usize);
+        let t0 = Instant::now();
+        for seq in 1..args.events {
+            let event = Event::Command(CommandEvent {
+                event_version: "1.1".into(),
+                event_id: uuid::Uuid::new_v4(),
+                event_type: EventType::Command,
+                session_id: session_id.clone(),
+                timestamp: chrono::Utc::now(),
+                seq,
+                command: "show_layers".into(),
+                args: Some("--verbose --layer user".into()),
+                success: true,
+                exit_code: Some(0),
+                duration_ms: Some(12.5),
+                error: None,
+            });
+            let outgoing = OutgoingEvent::from_event(&event)?;
+            let t = Instant::now();
+            buffer.enqueue(&outgoing)?;
+            latencies.push(t.elapsed());
+        }
+        let enqueue_secs = t0.elapsed().as_secs_f64();
+        latencies.sort_unstable();
+        let pct = |p: f64| {
+            latencies
+                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1e6)
+                .unwrap_or(0.0)
+        };
+        let mut out = json!({
+            "events": args.events,
+            "enqueue_p50_us": pct(0.50),
+            "enqueue_p99_us": pct(0.99),
+            "enqueue_max_us": latencies.last().map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0),
+            "enqueue_events_per_s": (args.events as f64 - 1.0) / enqueue_secs.max(1e-9),
+        });
+        if let Some(url) = &args.url {
+            let config = TrackerConfig {
+                home: home.clone(),
+                url: url.trim_end_matches('/').to_string(),
+                request_timeout: Duration::from_secs(30),
+                limits,
+                ..TrackerConfig::default()
+            };
+            let t = Instant::now();
+            let report = deliver_now(&config, args.duration)?;
+            let secs = t.elapsed().as_secs_f64();
+            let sent = report.delivered + report.duplicates;
+            out["drain_events"] = json!(sent);
+            out["drain_seconds"] = json!(secs);
+            out["drain_events_per_s"] = json!(sent as f64 / secs.max(1e-9));
+            out["drain_remaining"] = json!(report.remaining);
+            if let Some(e) = report.error {
+                out["drain_error"] = json!(e);
+            }
+        }
+        Ok(out)
+    })();
+    let _ = std::fs::remove_dir_all(&home);
+    let out = result?;
+    if args.json {
+        println!("{out}");
+    } else {
+        println!(
+            "buffer enqueue: {} events, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs ({:.0} events/s)",
+            out["events"],
+            out["enqueue_p50_us"].as_f64().unwrap_or(0.0),
+            out["enqueue_p99_us"].as_f64().unwrap_or(0.0),
+            out["enqueue_max_us"].as_f64().unwrap_or(0.0),
+            out["enqueue_events_per_s"].as_f64().unwrap_or(0.0),
+        );
+        if out.get("drain_events").is_some() {
+            println!(
+                "buffer drain: {} events in {:.2} s = {:.0} events/s{}{}",
+                out["drain_events"],
+                out["drain_seconds"].as_f64().unwrap_or(0.0),
+                out["drain_events_per_s"].as_f64().unwrap_or(0.0),
+                match out["drain_remaining"].as_u64() {
+                    Some(0) | None => String::new(),
+                    Some(n) => format!(", {n} remaining"),
+                },
+                out["drain_error"]
+                    .as_str()
+                    .map(|e| format!(" ({e})"))
+                    .unwrap_or_default(),
+            );
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

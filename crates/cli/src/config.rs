@@ -1,8 +1,8 @@
 //! Layered configuration: flag > environment > config file > default, with provenance.
 
 use std::fmt;
-use std::time::Duration;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -35,6 +35,11 @@ pub fn config_path(flag: Option<&Path>) -> (PathBuf, bool) {
 pub struct FileConfig {
     #[serde(default)]
     pub server: ServerSection,
+    /// The client's keys (`url`, `tracking`): the shells read them; the server accepts the
+    /// section and ignores it.
+    #[allow(dead_code)]
+    #[serde(default)]
+    pub client: Option<toml::Table>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -151,4 +156,3 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     }
     Ok(Duration::from_secs_f64(secs))
 }
-

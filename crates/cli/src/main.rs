@@ -4,9 +4,11 @@
 mod bench;
 mod client;
 mod config;
+mod event_buffer;
 mod output;
 mod queries;
 mod serve;
+mod track;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -33,6 +35,16 @@ struct Cli {
 enum Command {
     /// Run the tracking server (REST, MCP, /health, /metrics).
     Serve(serve::ServeArgs),
+    /// Open a component's admin shell (tracked): oneiric, session-buddy, mahavishnu,
+    /// crackerjack, akosha, fastblocks.
+    Shell {
+        /// The component; without one, the list.
+        component: Option<String>,
+        #[command(flatten)]
+        args: session_buddy_shell::ShellArgs,
+    },
+    /// Run any program as a tracked session: `session-buddy track -- python3 -m myshell`.
+    Track(track::TrackArgs),
     /// List sessions, newest first.
     ListSessions(queries::ListSessionsArgs),
     /// Show one session: its record and its timeline.
@@ -50,6 +62,11 @@ enum Command {
     Bench {
         #[command(subcommand)]
         command: bench::BenchCommand,
+    },
+    /// The local event buffer: status, replay (deliver now), list, purge.
+    EventBuffer {
+        #[command(subcommand)]
+        command: event_buffer::EventBufferCommand,
     },
     /// Show or check the configuration the server would use.
     Config {
@@ -117,12 +134,15 @@ fn main() -> ExitCode {
     let utc = cli.utc;
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Shell { component, args } => shell(component, &args),
+        Command::Track(args) => track::run(args),
         Command::ListSessions(args) => queries::list_sessions(args, utc),
         Command::ShowSession(args) => queries::show_session(args, utc),
         Command::ListEvents(args) => queries::list_events(args, utc),
         Command::Health(args) => queries::health(args),
         Command::Schema { command } => schema(command),
         Command::Bench { command } => bench::run(command),
+        Command::EventBuffer { command } => event_buffer::run(command, utc),
         Command::Config { command } => match command {
             ConfigCommand::Show(args) => serve::config_show(args),
             ConfigCommand::Validate(args) => serve::config_validate(args),
@@ -143,6 +163,21 @@ fn main() -> ExitCode {
             ExitCode::from(4)
         }
     }
+}
+
+fn shell(component: Option<String>, args: &session_buddy_shell::ShellArgs) -> CmdResult {
+    let known = session_buddy_components::COMPONENTS.join(", ");
+    let Some(name) = component else {
+        println!("Shells: {known}\nOpen one with `session-buddy shell NAME`.");
+        return Ok(());
+    };
+    let Some(spec) = session_buddy_components::spec(&name) else {
+        return Err(Failure::NotFound(format!(
+            "no shell '{name}'; the shells are: {known}"
+        )));
+    };
+    let code = spec.run_with(args);
+    std::process::exit(code);
 }
 
 fn one_line(e: &anyhow::Error) -> String {

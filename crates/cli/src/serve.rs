@@ -2,8 +2,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::time::Duration;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
@@ -201,7 +201,10 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         file_ttl(&file.legacy_session_ttl)?,
         || Duration::from_secs(24 * 3600),
     )?;
-    for (name, s) in [("session TTL", &session_ttl), ("legacy session TTL", &legacy_session_ttl)] {
+    for (name, s) in [
+        ("session TTL", &session_ttl),
+        ("legacy session TTL", &legacy_session_ttl),
+    ] {
         if s.value < Duration::from_secs(1) {
             bail!("the {name} must be at least 1s ({})", s.source);
         }

@@ -1,0 +1,305 @@
+//! `session-buddy event-buffer status|replay|list|purge`: the host's local event buffer
+//! (`$SESSION_BUDDY_HOME/buffer.db`), read and delivered through `session-buddy-client`.
+
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use session_buddy_client::{
+    BreakerState, Buffer, BufferedEvent, ClientError, PurgeWhat, TrackerConfig, banner_state,
+    deliver_now, run_sender_daemon, sender_running,
+};
+
+use crate::config::parse_duration;
+use crate::output::{fmt_time, table};
+use crate::{CmdResult, Failure};
+
+#[derive(Subcommand)]
+pub enum EventBufferCommand {
+    /// Show what is buffered, the last delivery result and the circuit breaker.
+    Status(StatusArgs),
+    /// Deliver everything buffered now, and print a one-line report.
+    Replay(ReplayArgs),
+    /// List buffered events, oldest first.
+    List(ListArgs),
+    /// Remove buffered events or dead letters (needs --yes).
+    Purge(PurgeArgs),
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[arg(long, value_enum, default_value_t = BufferFormat::Table)]
+    format: BufferFormat,
+}
+
+#[derive(Args)]
+pub struct ReplayArgs {
+    /// Run as the host's detached background sender: own session, retry with backoff until
+    /// the buffer is empty or a day has passed; exits at once if another sender runs.
+    #[arg(long)]
+    daemon: bool,
+    /// Give up after this long (not with --daemon, which gives up after 24h).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    #[arg(long, value_enum, default_value_t = BufferFormat::Table)]
+    format: BufferFormat,
+    /// List the dead letters (events the server rejected) instead.
+    #[arg(long)]
+    dead_letters: bool,
+}
+
+#[derive(Args)]
+#[group(id = "what", required = true, multiple = false)]
+pub struct PurgeArgs {
+    /// Remove the dead letters.
+    #[arg(long, group = "what")]
+    dead_letters: bool,
+    /// Remove the undelivered events.
+    #[arg(long, group = "what")]
+    pending: bool,
+    /// Remove both.
+    #[arg(long, group = "what")]
+    all: bool,
+    /// Confirm: purged events are gone for good.
+    #[arg(long)]
+    yes: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BufferFormat {
+    Table,
+    Json,
+}
+
+pub fn run(command: EventBufferCommand, utc: bool) -> CmdResult {
+    let config = TrackerConfig::from_env();
+    match command {
+        EventBufferCommand::Status(a) => status(&config, a, utc),
+        EventBufferCommand::Replay(a) if a.daemon => daemon(&config),
+        EventBufferCommand::Replay(a) => replay(&config, a.timeout),
+        EventBufferCommand::List(a) => list(&config, a, utc),
+        EventBufferCommand::Purge(a) => purge(&config, a),
+    }
+}
+
+fn open(config: &TrackerConfig) -> Result<Buffer, Failure> {
+    Buffer::open(&config.home, config.limits).map_err(|e| Failure::Error(e.into()))
+}
+
+fn breaker_words(b: &BreakerState, utc: bool) -> String {
+    match b {
+        BreakerState::Closed => "closed".into(),
+        BreakerState::HalfOpen => "half-open (next call is a probe)".into(),
+        BreakerState::Open { until } => format!("open until {}", fmt_time(until, utc)),
+    }
+}
+
+fn status(config: &TrackerConfig, args: StatusArgs, utc: bool) -> CmdResult {
+    let buffer = open(config)?;
+    let s = buffer.stats().map_err(anyhow::Error::from)?;
+    let sender = sender_running(&config.home);
+    if args.format == BufferFormat::Json {
+        let v = json!({
+            "tracking": banner_state(config),
+            "enabled": config.enabled,
+            "disabled_reason": config.disabled_reason,
+            "server_url": config.url,
+            "buffer": s.path,
+            "pending": s.pending,
+            "pending_bytes": s.pending_bytes,
+            "oldest_pending": s.oldest_pending,
+            "dead_letters": s.dead_letters,
+            "dropped": s.dropped,
+            "dropped_unreported": s.dropped_unreported,
+            "breaker": s.breaker,
+            "last_delivery": s.last_delivery,
+            "sender_running": sender,
+            "limits": {
+                "max_events": config.limits.max_events,
+                "max_bytes": config.limits.max_bytes,
+                "max_age_seconds": config.limits.max_age.as_secs(),
+            },
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    let last = match &s.last_delivery {
+        None => "never".to_string(),
+        Some(d) if d.ok => format!("ok at {}", fmt_time(&d.at, utc)),
+        Some(d) => format!(
+            "failed at {} ({}){}",
+            fmt_time(&d.at, utc),
+            d.error.as_deref().unwrap_or("unknown error"),
+            d.failing_since
+                .map(|t| format!("; failing since {}", fmt_time(&t, utc)))
+                .unwrap_or_default()
+        ),
+    };
+    let rows = vec![
+        vec!["Tracking".into(), banner_state(config)],
+        vec!["Server".into(), config.url.clone()],
+        vec!["Buffer".into(), s.path.display().to_string()],
+        vec![
+            "Pending".into(),
+            format!(
+                "{} events, {} bytes{}",
+                s.pending,
+                s.pending_bytes,
+                s.oldest_pending
+                    .map(|t| format!(", oldest {}", fmt_time(&t, utc)))
+                    .unwrap_or_default()
+            ),
+        ],
+        vec!["Dead letters".into(), s.dead_letters.to_string()],
+        vec![
+            "Dropped".into(),
+            format!(
+                "{} (limits: {} events, {} bytes, {} days)",
+                s.dropped,
+                config.limits.max_events,
+                config.limits.max_bytes,
+                config.limits.max_age.as_secs() / 86_400
+            ),
+        ],
+        vec!["Last delivery".into(), last],
+        vec!["Breaker".into(), breaker_words(&s.breaker, utc)],
+        vec![
+            "Sender".into(),
+            if sender { "running" } else { "idle" }.to_string(),
+        ],
+    ];
+    print!("{}", table(&["Field", "Value"], &rows));
+    Ok(())
+}
+
+fn replay(config: &TrackerConfig, timeout: Duration) -> CmdResult {
+    let report = deliver_now(config, timeout).map_err(anyhow::Error::from)?;
+    println!("replay: {report}");
+    match report.error {
+        Some(e) if report.remaining > 0 => Err(Failure::Unreachable(format!(
+            "{} events remain buffered: cannot deliver to {} ({e}); they will be sent when the server is back",
+            report.remaining, config.url
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The detached sender: its own session, so the terminal and the shell's pipes never wait for
+/// it (stdio is /dev/null already, set by the spawning tracker).
+fn daemon(config: &TrackerConfig) -> CmdResult {
+    if let Err(e) = nix::unistd::setsid() {
+        tracing::debug!(error = %e, "setsid failed; already a session leader?");
+    }
+    match run_sender_daemon(config, Duration::from_secs(24 * 3600)) {
+        Ok(report) => {
+            tracing::info!(%report, "detached sender done");
+            Ok(())
+        }
+        // Another process delivers this host's buffer; nothing to do.
+        Err(ClientError::SenderBusy(_)) => Ok(()),
+        Err(e) => Err(Failure::Error(e.into())),
+    }
+}
+
+fn event_json(e: &BufferedEvent) -> Value {
+    json!({
+        "id": e.id,
+        "event_id": e.event_id,
+        "session_id": e.session_id,
+        "event_type": e.event_type,
+        "queued_at": e.created_at,
+        "attempts": e.attempts,
+        "bytes": e.bytes,
+        "last_error": e.last_error,
+        "event": serde_json::from_str::<Value>(&e.payload).unwrap_or(Value::Null),
+    })
+}
+
+fn list(config: &TrackerConfig, args: ListArgs, utc: bool) -> CmdResult {
+    let buffer = open(config)?;
+    let events = if args.dead_letters {
+        buffer.list_dead_letters(args.limit)
+    } else {
+        buffer.list(args.limit)
+    }
+    .map_err(anyhow::Error::from)?;
+    if args.format == BufferFormat::Json {
+        let v: Vec<Value> = events.iter().map(event_json).collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&v).map_err(anyhow::Error::from)?
+        );
+        return Ok(());
+    }
+    if events.is_empty() {
+        println!(
+            "{}",
+            if args.dead_letters {
+                "No dead letters."
+            } else {
+                "The buffer is empty: everything was delivered."
+            }
+        );
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                fmt_time(&e.created_at, utc),
+                e.event_type.clone(),
+                e.session_id.clone(),
+                e.event_id.clone(),
+                e.attempts.to_string(),
+                e.last_error.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table(
+            &[
+                "#",
+                "Queued",
+                "Type",
+                "Session",
+                "Event ID",
+                "Rejections",
+                "Last error"
+            ],
+            &rows
+        )
+    );
+    Ok(())
+}
+
+fn purge(config: &TrackerConfig, args: PurgeArgs) -> CmdResult {
+    let (what, words) = if args.all {
+        (PurgeWhat::All, "buffered events and dead letters")
+    } else if args.pending {
+        (PurgeWhat::Pending, "undelivered events")
+    } else {
+        (PurgeWhat::DeadLetters, "dead letters")
+    };
+    if !args.yes {
+        return Err(Failure::Error(anyhow!(
+            "purging removes {words} for good; add --yes to confirm"
+        )));
+    }
+    let n = open(config)?
+        .purge(what)
+        .with_context(|| format!("purging {words}"))?;
+    println!("purged {n} {words}");
+    Ok(())
+}

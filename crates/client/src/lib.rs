@@ -1,0 +1,31 @@
+//! The Session-Buddy emitter.
+//!
+//! A [`Tracker`] records one session of the host program: `session_start`, `command`s,
+//! heartbeats and `session_end`, each a durable local write into the [`Buffer`]
+//! (`$SESSION_BUDDY_HOME/buffer.db`). A background thread delivers the buffer in order to the
+//! server (`POST /v1/events`) in batches, with a timeout on every call, exponential backoff
+//! with jitter and a circuit breaker; one process per host sends, under `sender.lock`. At exit
+//! nothing waits on the network: what is left goes to a detached `session-buddy event-buffer
+//! replay --daemon`, or to the next tracked process.
+//!
+//! The library never blocks the host on the network, never panics, never prints (it logs with
+//! `tracing`), and needs no async runtime.
+
+mod buffer;
+mod config;
+mod error;
+mod host;
+mod sender;
+mod tracker;
+
+pub use buffer::{
+    BUFFER_FILE, BreakerState, Buffer, BufferStats, BufferedEvent, DeliveryRecord, Enqueued,
+    MAX_REJECTIONS, OutgoingEvent, PurgeWhat, SettleCounts, Settlement,
+};
+pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
+pub use error::ClientError;
+pub use sender::{
+    DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES, deliver_now,
+    lock_path, run_sender_daemon, sender_running, try_sender_lock,
+};
+pub use tracker::{EndReason, SessionInfo, Tracker, TrackingStatus, banner_state};

@@ -1,0 +1,436 @@
+//! Delivery: batches in FIFO order over `POST /v1/events`, every call bounded by the request
+//! timeout, exponential backoff with jitter, and a circuit breaker.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use session_buddy_events::{EventOutcome, IngestResponse};
+
+use crate::buffer::{BreakerState, Buffer, BufferedEvent, SettleCounts, Settlement};
+use crate::config::{RetryPolicy, TrackerConfig};
+use crate::error::ClientError;
+
+/// Events per request (the server takes up to 1000).
+pub const MAX_BATCH: usize = 500;
+
+/// Bytes of events per request; a batch stops before it (but holds at least one event).
+pub const MAX_BATCH_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The server's request body limit: an event larger than this can never be delivered.
+pub const SERVER_MAX_BODY_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The lock file that makes one process per host the sender.
+pub const LOCK_FILE: &str = "sender.lock";
+
+/// Takes the host's sender lock without waiting; `Ok(None)` when another holds it.
+pub fn try_sender_lock(home: &Path) -> Result<Option<File>, ClientError> {
+    let path = home.join(LOCK_FILE);
+    let lock_err = |source| ClientError::Lock {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(home).map_err(lock_err)?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lock_err)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(lock_err(e)),
+    }
+}
+
+/// Whether some process holds the sender lock now.
+pub fn sender_running(home: &Path) -> bool {
+    matches!(try_sender_lock(home), Ok(None))
+}
+
+enum CallError {
+    /// Transport failure, timeout, 5xx, 429, or an answer we cannot read: retry later.
+    Unavailable(String),
+    /// The server refused the request itself (400, 413): split the batch or dead-letter.
+    Envelope(u16, String),
+}
+
+/// What one step of the sender did.
+#[derive(Debug)]
+pub(crate) enum Step {
+    /// Nothing queued.
+    Idle,
+    /// A call was answered.
+    Sent(SentCounts),
+    /// A call failed or the breaker is open: wait this long before the next step.
+    Wait(Duration),
+}
+
+/// Counts of answered calls.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SentCounts {
+    pub accepted: u64,
+    pub duplicates: u64,
+    pub settle: SettleCounts,
+}
+
+enum Breaker {
+    Closed,
+    Open(Instant),
+    HalfOpen,
+}
+
+pub(crate) struct Sender {
+    pub(crate) buffer: Buffer,
+    agent: ureq::Agent,
+    endpoint: String,
+    token: Option<String>,
+    policy: RetryPolicy,
+    batch_limit: usize,
+    failures: u32,
+    breaker: Breaker,
+    /// Whether this sender writes its breaker to the shared state (the host's sender does;
+    /// a one-off `deliver_now` does not).
+    publish_breaker: bool,
+    pub(crate) last_error: Option<String>,
+}
+
+impl Sender {
+    pub(crate) fn new(buffer: Buffer, config: &TrackerConfig, publish_breaker: bool) -> Self {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(config.request_timeout))
+            .user_agent(concat!("session-buddy-client/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .into();
+        Self {
+            buffer,
+            agent,
+            endpoint: format!("{}/v1/events", config.url.trim_end_matches('/')),
+            token: config.token.clone(),
+            policy: config.retry,
+            batch_limit: MAX_BATCH,
+            failures: 0,
+            breaker: Breaker::Closed,
+            publish_breaker,
+            last_error: None,
+        }
+    }
+
+    /// Sends the oldest batch, unless the breaker is open.
+    pub(crate) fn step(&mut self) -> Result<Step, ClientError> {
+        if let Breaker::Open(until) = self.breaker {
+            let now = Instant::now();
+            if now < until {
+                return Ok(Step::Wait(until - now));
+            }
+            self.set_breaker(Breaker::HalfOpen);
+        }
+        let mut batch = self.buffer.fetch_batch(self.batch_limit)?;
+        if batch.is_empty() {
+            return Ok(Step::Idle);
+        }
+        if batch[0].bytes + 2 > SERVER_MAX_BODY_BYTES {
+            let error = format!(
+                "the event is {} bytes, over the server's request limit of {} bytes",
+                batch[0].bytes, SERVER_MAX_BODY_BYTES
+            );
+            tracing::warn!(event_id = %batch[0].event_id, %error, "dead-lettered an event that cannot be sent");
+            let settle = self
+                .buffer
+                .settle(&[(batch[0].id, Settlement::DeadLetter(error))])?;
+            return Ok(Step::Sent(SentCounts {
+                settle,
+                ..SentCounts::default()
+            }));
+        }
+        let mut bytes = 0;
+        let keep = batch
+            .iter()
+            .take_while(|e| {
+                bytes += e.bytes + 1;
+                bytes <= MAX_BATCH_BYTES
+            })
+            .count();
+        batch.truncate(keep.max(1));
+        match self.post(&batch) {
+            Ok(response) => self.on_answer(&batch, response).map(Step::Sent),
+            Err(CallError::Envelope(status, message)) => {
+                self.on_reachable(Some(format!("HTTP {status}: {message}")))?;
+                if batch.len() > 1 {
+                    self.batch_limit = (batch.len() / 2).max(1);
+                    tracing::warn!(status, batch = batch.len(), next = self.batch_limit, %message, "the server refused a batch; splitting it");
+                    Ok(Step::Sent(SentCounts::default()))
+                } else {
+                    let settle = self.buffer.settle(&[(
+                        batch[0].id,
+                        Settlement::DeadLetter(format!("HTTP {status}: {message}")),
+                    )])?;
+                    tracing::warn!(status, event_id = %batch[0].event_id, %message, "the server refused an event; dead-lettered");
+                    Ok(Step::Sent(SentCounts {
+                        settle,
+                        ..SentCounts::default()
+                    }))
+                }
+            }
+            Err(CallError::Unavailable(message)) => self.on_failure(message).map(Step::Wait),
+        }
+    }
+
+    fn post(&self, batch: &[BufferedEvent]) -> Result<IngestResponse, CallError> {
+        let mut body =
+            String::with_capacity(batch.iter().map(|e| e.payload.len() + 1).sum::<usize>() + 2);
+        body.push('[');
+        for (i, e) in batch.iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(&e.payload);
+        }
+        body.push(']');
+        let mut request = self
+            .agent
+            .post(&self.endpoint)
+            .header("content-type", "application/json");
+        if let Some(token) = &self.token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        let mut response = request
+            .send(body.as_bytes())
+            .map_err(|e| CallError::Unavailable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_string()
+            .map_err(|e| CallError::Unavailable(format!("reading the answer: {e}")))?;
+        match status {
+            200..=299 => {
+                let answer: IngestResponse = serde_json::from_str(&text).map_err(|e| {
+                    CallError::Unavailable(format!("the answer is not an ingest result ({e})"))
+                })?;
+                if answer.results.len() != batch.len() {
+                    return Err(CallError::Unavailable(format!(
+                        "the answer has {} results for {} events",
+                        answer.results.len(),
+                        batch.len()
+                    )));
+                }
+                Ok(answer)
+            }
+            400 | 413 => Err(CallError::Envelope(status, error_message(&text))),
+            _ => Err(CallError::Unavailable(format!(
+                "HTTP {status}: {}",
+                error_message(&text)
+            ))),
+        }
+    }
+
+    fn on_answer(
+        &mut self,
+        batch: &[BufferedEvent],
+        response: IngestResponse,
+    ) -> Result<SentCounts, ClientError> {
+        let mut counts = SentCounts::default();
+        let mut items = Vec::with_capacity(batch.len());
+        for (event, result) in batch.iter().zip(response.results) {
+            let settlement = match result.status {
+                EventOutcome::Accepted => {
+                    counts.accepted += 1;
+                    Settlement::Delivered
+                }
+                EventOutcome::Duplicate => {
+                    counts.duplicates += 1;
+                    Settlement::Delivered
+                }
+                EventOutcome::Rejected => {
+                    let error = result.error.unwrap_or_else(|| "rejected".to_string());
+                    tracing::warn!(event_id = %event.event_id, %error, "the server rejected an event");
+                    Settlement::Rejected(error)
+                }
+            };
+            items.push((event.id, settlement));
+        }
+        counts.settle = self.buffer.settle(&items)?;
+        self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
+        self.on_reachable(None)?;
+        Ok(counts)
+    }
+
+    fn on_reachable(&mut self, error: Option<String>) -> Result<(), ClientError> {
+        self.failures = 0;
+        self.last_error = error.clone();
+        if !matches!(self.breaker, Breaker::Closed) {
+            tracing::info!("server reachable again; circuit breaker closed");
+            self.set_breaker(Breaker::Closed);
+        }
+        self.buffer.record_delivery(true, error, Utc::now())?;
+        Ok(())
+    }
+
+    fn on_failure(&mut self, message: String) -> Result<Duration, ClientError> {
+        self.failures = self.failures.saturating_add(1);
+        tracing::debug!(failures = self.failures, error = %message, "delivery failed");
+        self.buffer
+            .record_delivery(false, Some(message.clone()), Utc::now())?;
+        self.last_error = Some(message);
+        let backoff = backoff(self.policy, self.failures);
+        let open = matches!(self.breaker, Breaker::HalfOpen)
+            || self.failures >= self.policy.breaker_threshold;
+        if open {
+            let until = Instant::now() + self.policy.breaker_open;
+            self.set_breaker(Breaker::Open(until));
+            return Ok(backoff.max(self.policy.breaker_open));
+        }
+        Ok(backoff)
+    }
+
+    fn set_breaker(&mut self, breaker: Breaker) {
+        let shared = match breaker {
+            Breaker::Closed => BreakerState::Closed,
+            Breaker::HalfOpen => BreakerState::HalfOpen,
+            Breaker::Open(until) => BreakerState::Open {
+                until: Utc::now()
+                    + chrono::Duration::from_std(until.saturating_duration_since(Instant::now()))
+                        .unwrap_or_default(),
+            },
+        };
+        if matches!(breaker, Breaker::Open(_)) {
+            tracing::info!("circuit breaker open");
+        }
+        self.breaker = breaker;
+        if self.publish_breaker
+            && let Err(e) = self.buffer.set_breaker(&shared)
+        {
+            tracing::debug!(error = %e, "cannot record the breaker state");
+        }
+    }
+}
+
+fn error_message(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| text.chars().take(200).collect())
+}
+
+/// `base × 2^(failures−1)`, capped, with jitter: uniformly in [d/2, d].
+pub(crate) fn backoff(policy: RetryPolicy, failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(20);
+    let d = policy
+        .backoff_base
+        .saturating_mul(1u32 << exp)
+        .min(policy.backoff_cap);
+    let half = d / 2;
+    let jitter = (uuid::Uuid::new_v4().as_u128() % 1_000_000) as f64 / 1_000_000.0;
+    half + half.mul_f64(jitter)
+}
+
+/// The result of [`deliver_now`] or of a daemon run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryReport {
+    /// Events the server accepted now.
+    pub delivered: u64,
+    /// Events the server already had.
+    pub duplicates: u64,
+    /// Rejections answered (an event may be rejected more than once before dead-lettering).
+    pub rejected: u64,
+    pub dead_lettered: u64,
+    /// Events still queued.
+    pub remaining: u64,
+    /// Why delivery stopped early, if it did.
+    pub error: Option<String>,
+}
+
+impl DeliveryReport {
+    fn add(&mut self, c: SentCounts) {
+        self.delivered += c.accepted;
+        self.duplicates += c.duplicates;
+        self.rejected += c.settle.rejected;
+        self.dead_lettered += c.settle.dead_lettered;
+    }
+}
+
+impl std::fmt::Display for DeliveryReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "delivered {}, duplicates {}, rejected {}, dead-lettered {}, remaining {}",
+            self.delivered, self.duplicates, self.rejected, self.dead_lettered, self.remaining
+        )?;
+        if let Some(e) = &self.error {
+            write!(f, " ({e})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Delivers everything queued now, without waiting for the sender lock (the server
+/// deduplicates, so a concurrent sender costs at most duplicates). Stops at the first failed
+/// call (reported in `error`), when the buffer is empty, or at `deadline`.
+pub fn deliver_now(
+    config: &TrackerConfig,
+    deadline: Duration,
+) -> Result<DeliveryReport, ClientError> {
+    let started = Instant::now();
+    let buffer = Buffer::open(&config.home, config.limits)?;
+    let mut sender = Sender::new(buffer, config, false);
+    let mut report = DeliveryReport::default();
+    loop {
+        if started.elapsed() >= deadline {
+            report.error = Some(format!("stopped after {:?}", deadline));
+            break;
+        }
+        match sender.step()? {
+            Step::Idle => break,
+            Step::Sent(c) => report.add(c),
+            Step::Wait(_) => {
+                report.error = sender.last_error.clone();
+                break;
+            }
+        }
+    }
+    report.remaining = sender.buffer.stats()?.pending;
+    Ok(report)
+}
+
+/// The detached sender (`event-buffer replay --daemon`): takes the host's sender lock (fails
+/// with [`ClientError::SenderBusy`] at once if another process holds it) and delivers with
+/// backoff until the buffer is empty or `max_runtime` has passed.
+pub fn run_sender_daemon(
+    config: &TrackerConfig,
+    max_runtime: Duration,
+) -> Result<DeliveryReport, ClientError> {
+    let started = Instant::now();
+    let Some(_lock) = try_sender_lock(&config.home)? else {
+        return Err(ClientError::SenderBusy(config.home.join(LOCK_FILE)));
+    };
+    let buffer = Buffer::open(&config.home, config.limits)?;
+    let mut sender = Sender::new(buffer, config, true);
+    let mut report = DeliveryReport::default();
+    loop {
+        let elapsed = started.elapsed();
+        if elapsed >= max_runtime {
+            report.error = Some(format!("gave up after {:?}", max_runtime));
+            break;
+        }
+        match sender.step()? {
+            Step::Idle => break,
+            Step::Sent(c) => report.add(c),
+            Step::Wait(d) => std::thread::sleep(d.min(max_runtime - elapsed)),
+        }
+    }
+    report.remaining = sender.buffer.stats()?.pending;
+    if report.error.is_none() && report.remaining > 0 {
+        report.error = sender.last_error.clone();
+    }
+    Ok(report)
+}
+
+/// Where the lock lives, for messages.
+pub fn lock_path(home: &Path) -> PathBuf {
+    home.join(LOCK_FILE)
+}

@@ -1,0 +1,567 @@
+//! The [`Tracker`]: one tracked session of the host program. Every method is a local write at
+//! most; delivery happens on a background thread, and what is left at exit goes to a detached
+//! sender process.
+
+use std::fs::File;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use chrono::{DateTime, DurationRound, Local, TimeDelta, Utc};
+use serde_json::{Map, Value};
+use session_buddy_events::{
+    CommandEvent, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType, HeartbeatEvent,
+    SessionEndEvent, SessionStartEvent, UserInfo, limits, redact_args, session_id_for,
+};
+use uuid::Uuid;
+
+use crate::buffer::{BreakerState, Buffer, DeliveryRecord, OutgoingEvent};
+use crate::config::TrackerConfig;
+use crate::host::{clip_bytes, clip_chars, host_facts};
+use crate::sender::{Sender, Step, try_sender_lock};
+
+/// How often a sender without the lock tries to take it.
+const LOCK_POLL: Duration = Duration::from_millis(250);
+/// How often the lock holder looks for events other processes queued.
+const IDLE_POLL: Duration = Duration::from_millis(500);
+
+/// What the host program says about its session.
+#[derive(Debug, Clone, Default)]
+pub struct SessionInfo {
+    /// `component_name`: `^[a-zA-Z0-9_-]+$`, at most 64 characters.
+    pub component: String,
+    /// The shell's kind, e.g. `OneiricShell`.
+    pub shell_type: String,
+    /// Default `admin_shell`.
+    pub session_type: Option<String>,
+    pub component_version: Option<String>,
+    pub metadata: Map<String, Value>,
+}
+
+/// Why a session ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    Exit,
+    Eof,
+    Sigterm,
+    Sighup,
+    Sigint,
+    Error,
+}
+
+impl EndReason {
+    /// The wire string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Exit => "exit",
+            EndReason::Eof => "eof",
+            EndReason::Sigterm => "sigterm",
+            EndReason::Sighup => "sighup",
+            EndReason::Sigint => "sigint",
+            EndReason::Error => "error",
+        }
+    }
+}
+
+/// The live state of tracking, for `status` and the banner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackingStatus {
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub session_id: Option<String>,
+    pub server_url: String,
+    pub pending: u64,
+    pub dead_letters: u64,
+    pub dropped: u64,
+    pub breaker: BreakerState,
+    pub last_delivery: Option<DeliveryRecord>,
+}
+
+/// Wakes the background threads: for new work, or to stop.
+#[derive(Default)]
+struct Signal {
+    state: Mutex<SignalState>,
+    cv: Condvar,
+}
+
+#[derive(Default)]
+struct SignalState {
+    stop: bool,
+    work: bool,
+}
+
+impl Signal {
+    fn lock(&self) -> MutexGuard<'_, SignalState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn stop(&self) {
+        self.lock().stop = true;
+        self.cv.notify_all();
+    }
+
+    fn stopped(&self) -> bool {
+        self.lock().stop
+    }
+
+    fn work(&self) {
+        self.lock().work = true;
+        self.cv.notify_all();
+    }
+
+    /// Waits up to `d` for stop (and for new work if `on_work`); true when stopped.
+    fn wait(&self, d: Duration, on_work: bool) -> bool {
+        let deadline = std::time::Instant::now() + d;
+        let mut s = self.lock();
+        loop {
+            if s.stop {
+                return true;
+            }
+            if on_work && s.work {
+                s.work = false;
+                return false;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            s = match self.cv.wait_timeout(s, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// State shared by the tracker and its threads.
+struct Shared {
+    config: TrackerConfig,
+    session_id: String,
+    seq: AtomicU64,
+    ended: AtomicBool,
+    signal: Signal,
+    /// The host's sender lock, while this process holds it.
+    lock: Mutex<Option<File>>,
+}
+
+impl Shared {
+    fn lock_slot(&self) -> MutexGuard<'_, Option<File>> {
+        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True when this process holds the sender lock (taking it if free and not stopping).
+    fn hold_lock(&self) -> bool {
+        let mut slot = self.lock_slot();
+        if slot.is_some() {
+            return true;
+        }
+        if self.signal.stopped() {
+            return false;
+        }
+        match try_sender_lock(&self.config.home) {
+            Ok(Some(file)) => {
+                *slot = Some(file);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot take the sender lock");
+                false
+            }
+        }
+    }
+
+    fn release_lock(&self) {
+        self.lock_slot().take();
+    }
+
+    fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    fn command_event(
+        &self,
+        name: &str,
+        args: &str,
+        success: bool,
+        duration_ms: f64,
+        error: Option<&str>,
+        exit_code: Option<i32>,
+    ) -> Event {
+        let args = clip_bytes(&redact_args(args), limits::ARGS_MAX_BYTES);
+        Event::Command(CommandEvent {
+            event_version: EVENT_VERSION_1_1.to_string(),
+            event_id: Uuid::new_v4(),
+            event_type: EventType::Command,
+            session_id: self.session_id.clone(),
+            timestamp: now(),
+            seq: self.next_seq(),
+            command: clip_chars(name, limits::COMMAND_MAX),
+            args: (!args.is_empty()).then_some(args),
+            success,
+            exit_code,
+            duration_ms: Some(duration_ms),
+            error: error.map(|e| clip_bytes(e, limits::ERROR_MAX_BYTES)),
+        })
+    }
+}
+
+struct Live {
+    buffer: Buffer,
+    shared: Arc<Shared>,
+}
+
+/// One tracked session. Never fails, never blocks on the network, never prints.
+pub struct Tracker {
+    config: TrackerConfig,
+    disabled_reason: Option<String>,
+    live: Option<Live>,
+}
+
+impl std::fmt::Debug for Tracker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tracker")
+            .field("session_id", &self.session_id())
+            .field("disabled_reason", &self.disabled_reason)
+            .finish()
+    }
+}
+
+fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
+}
+
+impl Tracker {
+    /// Starts tracking: enqueues the `session_start` durably and starts the sender and
+    /// heartbeat threads. If tracking is disabled or the buffer cannot be opened, returns a
+    /// tracker whose methods do nothing and whose [`status`](Self::status) says why.
+    pub fn start(config: TrackerConfig, info: SessionInfo) -> Tracker {
+        if !config.enabled {
+            return Tracker {
+                disabled_reason: Some(config.disabled_words()),
+                config,
+                live: None,
+            };
+        }
+        let buffer = match Buffer::open(&config.home, config.limits) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(error = %e, "session tracking disabled: cannot open the buffer");
+                return Tracker {
+                    disabled_reason: Some(e.to_string()),
+                    config,
+                    live: None,
+                };
+            }
+        };
+        let facts = host_facts();
+        let start = SessionStartEvent {
+            event_version: EVENT_VERSION_1_1.to_string(),
+            event_id: Uuid::new_v4(),
+            event_type: EventType::SessionStart,
+            component_name: info.component.clone(),
+            shell_type: info.shell_type,
+            timestamp: now(),
+            pid: std::process::id(),
+            user: UserInfo {
+                username: facts.username,
+                home: facts.home,
+            },
+            hostname: facts.hostname,
+            environment: EnvironmentInfo {
+                python_version: None,
+                platform: facts.platform,
+                cwd: facts.cwd,
+                runtime: Some(facts.runtime),
+            },
+            metadata: info.metadata,
+            session_type: info.session_type,
+            component_version: info.component_version,
+            heartbeat_interval_seconds: Some(
+                u32::try_from(config.heartbeat_interval.as_secs().max(1)).unwrap_or(u32::MAX),
+            ),
+        };
+        let session_id = session_id_for(&start.component_name, start.timestamp, &start.event_id);
+        let enqueued =
+            OutgoingEvent::from_event(&Event::SessionStart(start)).and_then(|e| buffer.enqueue(&e));
+        if let Err(e) = enqueued {
+            tracing::warn!(error = %e, "session tracking disabled: cannot buffer the start");
+            return Tracker {
+                disabled_reason: Some(e.to_string()),
+                config,
+                live: None,
+            };
+        }
+        let shared = Arc::new(Shared {
+            config: config.clone(),
+            session_id,
+            seq: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            signal: Signal::default(),
+            lock: Mutex::new(None),
+        });
+        spawn_thread("session-buddy-sender", {
+            let shared = Arc::clone(&shared);
+            move || sender_loop(&shared)
+        });
+        spawn_thread("session-buddy-heartbeat", {
+            let shared = Arc::clone(&shared);
+            move || heartbeat_loop(&shared)
+        });
+        Tracker {
+            config,
+            disabled_reason: None,
+            live: Some(Live { buffer, shared }),
+        }
+    }
+
+    /// This session's id (known before the server has seen anything); `None` when disabled.
+    pub fn session_id(&self) -> Option<&str> {
+        self.live.as_ref().map(|l| l.shared.session_id.as_str())
+    }
+
+    fn active(&self) -> Option<&Live> {
+        self.live
+            .as_ref()
+            .filter(|l| !l.shared.ended.load(Ordering::Acquire))
+    }
+
+    fn enqueue(live: &Live, event: &Event) {
+        match OutgoingEvent::from_event(event).and_then(|e| live.buffer.enqueue(&e)) {
+            Ok(_) => live.shared.signal.work(),
+            Err(e) => tracing::warn!(error = %e, "cannot buffer an event"),
+        }
+    }
+
+    /// Records one helper call (arguments redacted before they are buffered).
+    pub fn command(
+        &self,
+        name: &str,
+        args: &str,
+        success: bool,
+        duration: Duration,
+        error: Option<&str>,
+        exit_code: Option<i32>,
+    ) {
+        let Some(live) = self.active() else { return };
+        let event = live.shared.command_event(
+            name,
+            args,
+            success,
+            duration.as_secs_f64() * 1000.0,
+            error,
+            exit_code,
+        );
+        Self::enqueue(live, &event);
+    }
+
+    /// Records a heartbeat now (the heartbeat thread also sends one every interval).
+    pub fn heartbeat(&self) {
+        let Some(live) = self.active() else { return };
+        Self::enqueue(live, &heartbeat_event(&live.shared.session_id));
+    }
+
+    /// Ends the session: enqueues the end, stops the threads without waiting on the network,
+    /// and hands what is undelivered to the detached sender. Idempotent.
+    pub fn end(&self, reason: EndReason, exit_code: Option<i32>, signal: Option<&str>) {
+        let Some(live) = &self.live else { return };
+        if live.shared.ended.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let event = Event::SessionEnd(SessionEndEvent {
+            event_version: Some(EVENT_VERSION_1_1.to_string()),
+            event_id: Some(Uuid::new_v4()),
+            event_type: EventType::SessionEnd,
+            session_id: live.shared.session_id.clone(),
+            timestamp: now(),
+            metadata: Map::new(),
+            exit_code,
+            signal: signal.map(|s| clip_chars(s, limits::SHORT_TEXT_MAX)),
+            reason: Some(reason.as_str().to_string()),
+        });
+        Self::enqueue(live, &event);
+        live.shared.signal.stop();
+        // A call in flight is abandoned: its thread ends on its own within the request
+        // timeout. The lock goes now, so the detached sender can take it at once.
+        live.shared.release_lock();
+        let pending = live.buffer.stats().map(|s| s.pending).unwrap_or(1);
+        if pending > 0 {
+            spawn_detached_sender(&self.config);
+        }
+    }
+
+    /// The live state, from the buffer (never a network call).
+    pub fn status(&self) -> TrackingStatus {
+        let mut status = TrackingStatus {
+            enabled: self.live.is_some(),
+            disabled_reason: self.disabled_reason.clone(),
+            session_id: self.session_id().map(str::to_string),
+            server_url: self.config.url.clone(),
+            pending: 0,
+            dead_letters: 0,
+            dropped: 0,
+            breaker: BreakerState::Closed,
+            last_delivery: None,
+        };
+        if let Some(live) = &self.live {
+            match live.buffer.stats() {
+                Ok(s) => {
+                    status.pending = s.pending;
+                    status.dead_letters = s.dead_letters;
+                    status.dropped = s.dropped;
+                    status.breaker = s.breaker;
+                    status.last_delivery = s.last_delivery;
+                }
+                Err(e) => tracing::debug!(error = %e, "cannot read the buffer state"),
+            }
+        }
+        status
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        self.end(EndReason::Exit, None, None);
+    }
+}
+
+fn heartbeat_event(session_id: &str) -> Event {
+    Event::Heartbeat(HeartbeatEvent {
+        event_version: EVENT_VERSION_1_1.to_string(),
+        event_id: Uuid::new_v4(),
+        event_type: EventType::Heartbeat,
+        session_id: session_id.to_string(),
+        timestamp: now(),
+    })
+}
+
+fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) {
+    if let Err(e) = std::thread::Builder::new().name(name.to_string()).spawn(f) {
+        tracing::warn!(error = %e, thread = name, "cannot start a tracking thread");
+    }
+}
+
+fn heartbeat_loop(shared: &Shared) {
+    let Ok(buffer) = Buffer::open(&shared.config.home, shared.config.limits) else {
+        return;
+    };
+    while !shared.signal.wait(shared.config.heartbeat_interval, false) {
+        match OutgoingEvent::from_event(&heartbeat_event(&shared.session_id))
+            .and_then(|e| buffer.enqueue(&e))
+        {
+            Ok(_) => shared.signal.work(),
+            Err(e) => tracing::debug!(error = %e, "cannot buffer a heartbeat"),
+        }
+    }
+}
+
+/// The background sender: while this process holds the host's sender lock, delivers the
+/// whole buffer (every process's events), in order.
+fn sender_loop(shared: &Shared) {
+    let buffer = match Buffer::open(&shared.config.home, shared.config.limits) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "the sender cannot open the buffer");
+            return;
+        }
+    };
+    let mut sender = Sender::new(buffer, &shared.config, true);
+    loop {
+        if shared.signal.stopped() {
+            break;
+        }
+        if !shared.hold_lock() {
+            if shared.signal.wait(LOCK_POLL, false) {
+                break;
+            }
+            continue;
+        }
+        let step = match sender.step() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(error = %e, "sender step failed");
+                Step::Wait(Duration::from_secs(1))
+            }
+        };
+        let stopped = match step {
+            Step::Idle => shared.signal.wait(IDLE_POLL, true),
+            Step::Sent(counts) => {
+                if counts.accepted + counts.duplicates > 0 {
+                    report_drops(shared, &sender.buffer);
+                }
+                shared.signal.stopped()
+            }
+            Step::Wait(d) => shared.signal.wait(d, false),
+        };
+        if stopped {
+            break;
+        }
+    }
+    shared.release_lock();
+}
+
+/// Delivery works again: record what the bounds dropped as a command of this session.
+fn report_drops(shared: &Shared, buffer: &Buffer) {
+    if shared.ended.load(Ordering::Acquire) {
+        return;
+    }
+    let made = buffer.report_drops(|n, reasons| {
+        let args = format!("{n} events dropped ({reasons})");
+        let event = shared.command_event("tracking.events_dropped", &args, true, 0.0, None, None);
+        OutgoingEvent::from_event(&event).ok()
+    });
+    match made {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(dropped = n, "recorded dropped events in the session"),
+        Err(e) => tracing::debug!(error = %e, "cannot record dropped events"),
+    }
+}
+
+/// Starts `<sender_program> event-buffer replay --daemon`, fully detached from our stdio.
+fn spawn_detached_sender(config: &TrackerConfig) {
+    let Some(program) = &config.sender_program else {
+        return;
+    };
+    let mut command = std::process::Command::new(program);
+    command
+        .args(["event-buffer", "replay", "--daemon"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .env("SESSION_BUDDY_HOME", &config.home)
+        .env("SESSION_BUDDY_URL", &config.url);
+    if let Some(token) = &config.token {
+        command.env("SESSION_BUDDY_TOKEN", token);
+    }
+    match command.spawn() {
+        // Reap it when it ends, so a long-lived host keeps no zombie.
+        Ok(mut child) => spawn_thread("session-buddy-reaper", move || {
+            let _ = child.wait();
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, program = %program.display(), "cannot start the detached sender")
+        }
+    }
+}
+
+/// The banner's tracking words, from the last delivery result recorded in the buffer (never a
+/// network call).
+pub fn banner_state(config: &TrackerConfig) -> String {
+    if !config.enabled {
+        return format!("✗ Disabled ({})", config.disabled_words());
+    }
+    let record = Buffer::open(&config.home, config.limits).and_then(|b| b.last_delivery());
+    match record {
+        Err(e) => format!("✗ Disabled ({e})"),
+        Ok(None) => "✓ Enabled (not yet connected)".to_string(),
+        Ok(Some(r)) if r.ok => "✓ Enabled (connected)".to_string(),
+        Ok(Some(r)) => {
+            let since = r.failing_since.unwrap_or(r.at).with_timezone(&Local);
+            format!(
+                "✓ Enabled (buffering: server unreachable since {})",
+                since.format("%H:%M")
+            )
+        }
+    }
+}

@@ -1,0 +1,6 @@
+mod buffer_model;
+mod chaos;
+mod common;
+mod config;
+mod delivery;
+mod end_fast;

@@ -1,0 +1,250 @@
+//! Oneiric (Foundation): the product's own layered configuration, and which layer set each
+//! value: defaults < system file < user file < project file < `SESSION_BUDDY_*` environment <
+//! flags (`reload_settings key=value`).
+
+mod layers;
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Local};
+use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
+
+pub(crate) use layers::parse_duration;
+use layers::{FileState, Inputs, KEYS, Key, Layer, Resolved, Snapshot};
+
+/// What `reload_settings` compares against, and the flags it last set.
+struct State {
+    snapshot: Snapshot,
+    taken_at: DateTime<Local>,
+    what: &'static str,
+    flags: Vec<(&'static Key, String)>,
+}
+
+type Shared = Arc<Mutex<State>>;
+
+pub(crate) fn spec() -> ShellSpec {
+    let state: Shared = Arc::new(Mutex::new(State {
+        snapshot: Inputs::from_process(Vec::new())
+            .map(|i| layers::load(&i).snapshot())
+            .unwrap_or_default(),
+        taken_at: Local::now(),
+        what: "the shell started",
+        flags: Vec::new(),
+    }));
+    let (s1, s2, s3) = (state.clone(), state.clone(), state);
+    ShellSpec {
+        component: "oneiric".into(),
+        display_name: "Oneiric".into(),
+        version: crate::VERSION.into(),
+        tagline: "Layered configuration: which layer set each value, and is it valid".into(),
+        role: "Foundation".into(),
+        shell_type: "OneiricShell".into(),
+        helpers: vec![
+            Helper::new(
+                "show_layers",
+                "every setting's effective value, the layer that set it, and each layer's value \
+                 (default < system < user < project < env < flag)",
+                move |ctx, args| show_layers(ctx, args, &s1),
+            )
+            .usage("[key]"),
+            Helper::new(
+                "validate_config",
+                "parse every config file present and the SESSION_BUDDY_* environment; report \
+                 unknown keys, wrong types and bad values",
+                move |ctx, args| validate_config(ctx, args, &s2),
+            ),
+            Helper::new(
+                "reload_settings",
+                "re-read every layer now (key=value pairs become the flag layer) and show what \
+                 changed since the shell started or the last reload",
+                move |ctx, args| reload_settings(ctx, args, &s3),
+            )
+            .usage("[key=value…]"),
+        ],
+    }
+}
+
+fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn load_now(flags: Vec<(&'static Key, String)>) -> Result<Resolved, HelperError> {
+    Ok(layers::load(&Inputs::from_process(flags)?))
+}
+
+fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
+    let keys: Vec<&Key> = match args {
+        [] => KEYS.iter().collect(),
+        [name] => vec![layers::find_key(name).ok_or_else(|| {
+            HelperError::new(format!(
+                "unknown key '{name}'; known: {}",
+                layers::known_keys()
+            ))
+        })?],
+        _ => return Err("usage: show_layers [key]".into()),
+    };
+    let flags = lock(state).flags.clone();
+    let resolved = load_now(flags)?;
+    let out = &mut *ctx.out;
+    writeln!(out, "Configuration layers (later wins):")?;
+    for (i, lv) in resolved.layers.iter().enumerate() {
+        let state = match &lv.state {
+            FileState::NotAFile if lv.values.is_empty() && lv.layer != Layer::Default => {
+                "none set".to_string()
+            }
+            FileState::NotAFile | FileState::Loaded => format!("{} set", lv.values.len()),
+            FileState::Absent => "not present".to_string(),
+            FileState::Broken(e) => format!("BROKEN: {e}"),
+        };
+        writeln!(
+            out,
+            "  {}. {:<8} {}  ({state})",
+            i + 1,
+            lv.layer.name(),
+            lv.origin
+        )?;
+    }
+    writeln!(out)?;
+    let mut headers = vec!["Key", "Value", "Set by"];
+    headers.extend(Layer::ALL.iter().map(|l| l.name()));
+    let rows: Vec<Vec<String>> = keys
+        .iter()
+        .map(|key| {
+            let mut row = vec![
+                key.name.to_string(),
+                match resolved.effective(key.name) {
+                    Some((v, _)) => shown(&v.text, v.valid),
+                    None => "-".into(),
+                },
+                resolved.set_by(key),
+            ];
+            row.extend(
+                resolved
+                    .layers
+                    .iter()
+                    .map(|lv| match lv.values.get(key.name) {
+                        Some(v) => shown(&v.text, v.valid),
+                        None => "-".into(),
+                    }),
+            );
+            row
+        })
+        .collect();
+    out.write_all(crate::text::table(&headers, &rows).as_bytes())?;
+    if !resolved.problems.is_empty() {
+        writeln!(
+            out,
+            "\n{} problem(s) (values marked !); run validate_config for details",
+            resolved.problems.len()
+        )?;
+    }
+    Ok(())
+}
+
+/// A value for the table: `(none)` for an empty list, a `!` after an invalid one.
+fn shown(text: &str, valid: bool) -> String {
+    let t = if text.is_empty() { "(none)" } else { text };
+    if valid {
+        t.to_string()
+    } else {
+        format!("{t} !")
+    }
+}
+
+fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
+    if !args.is_empty() {
+        return Err("usage: validate_config (takes no arguments)".into());
+    }
+    let flags = lock(state).flags.clone();
+    let resolved = load_now(flags)?;
+    let out = &mut *ctx.out;
+    for lv in &resolved.layers {
+        let problems = resolved
+            .problems
+            .iter()
+            .filter(|p| p.layer == lv.layer)
+            .count();
+        let mark = if problems == 0 { "✓" } else { "✗" };
+        let what = match (&lv.state, lv.layer) {
+            (_, Layer::Default) => continue,
+            (FileState::Absent, _) => "not present".to_string(),
+            (FileState::Broken(_), _) => "cannot be parsed".to_string(),
+            _ if problems > 0 => format!("{problems} problem(s)"),
+            _ => format!("valid ({} set)", lv.values.len()),
+        };
+        writeln!(out, "{mark} {:<8} {}: {what}", lv.layer.name(), lv.origin)?;
+    }
+    for p in &resolved.problems {
+        writeln!(out, "  ✗ {} {}: {}", p.layer.name(), p.origin, p.message)?;
+    }
+    for w in &resolved.warnings {
+        writeln!(out, "  ! {} {}: {}", w.layer.name(), w.origin, w.message)?;
+    }
+    match resolved.problems.len() {
+        0 => {
+            writeln!(out, "✓ Configuration is valid")?;
+            Ok(())
+        }
+        n => Err(HelperError::new(format!(
+            "the configuration has {n} problem(s); fix them (see above) and run validate_config again"
+        ))),
+    }
+}
+
+fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
+    let flags = layers::parse_flags(args)?;
+    let resolved = load_now(flags.clone())?;
+    let now = resolved.snapshot();
+    let mut st = lock(state);
+    let changes: Vec<Vec<String>> = KEYS
+        .iter()
+        .filter_map(|key| {
+            let before = st.snapshot.get(key.name);
+            let after = now.get(key.name);
+            (before != after).then(|| {
+                let show = |v: Option<&(String, Layer)>| match v {
+                    Some((text, layer)) => format!("{} ({})", shown(text, true), layer.name()),
+                    None => "-".into(),
+                };
+                vec![key.name.to_string(), show(before), show(after)]
+            })
+        })
+        .collect();
+    let since = format!("{} ({})", st.taken_at.format("%H:%M:%S"), st.what);
+    let files = resolved
+        .layers
+        .iter()
+        .filter(|l| l.state == FileState::Loaded)
+        .count();
+    let env = resolved.layer(Layer::Env).map_or(0, |l| l.values.len());
+    let out = &mut *ctx.out;
+    writeln!(
+        out,
+        "Settings reloaded: {files} file(s), {env} environment variable(s), {} flag(s)",
+        flags.len()
+    )?;
+    if changes.is_empty() {
+        writeln!(out, "No changes since {since}")?;
+    } else {
+        writeln!(out, "Changed since {since}:")?;
+        out.write_all(crate::text::table(&["Key", "Before", "After"], &changes).as_bytes())?;
+    }
+    st.snapshot = now;
+    st.taken_at = Local::now();
+    st.what = "the last reload";
+    st.flags = flags;
+    drop(st);
+    if resolved.problems.is_empty() {
+        Ok(())
+    } else {
+        for p in &resolved.problems {
+            writeln!(out, "  ✗ {} {}: {}", p.layer.name(), p.origin, p.message)?;
+        }
+        Err(HelperError::new(format!(
+            "reloaded, but the configuration has {} problem(s) (see above)",
+            resolved.problems.len()
+        )))
+    }
+}

@@ -1,0 +1,1020 @@
+//! Session-Buddy (Manager): the tracked sessions themselves, read through the server's API:
+//! recent and active sessions, the quality score per component and why, and insights.
+//!
+//! The reading shells (this one, mahavishnu, akosha) share the fetching and decoding helpers
+//! at the top of this module; everything that computes is a pure function over `&[Session]`
+//! or `&[StoredEvent]`, so the tests need no server.
+
+use std::collections::BTreeMap;
+use std::fmt::{Display, Write as _};
+
+use chrono::{DateTime, Local, SecondsFormat, TimeZone, Timelike, Utc};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use session_buddy_events::{Session, SessionStatus, StoredEvent};
+use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
+
+use crate::text;
+
+pub(crate) fn spec() -> ShellSpec {
+    ShellSpec {
+        component: "session-buddy".into(),
+        display_name: "Session-Buddy".into(),
+        version: crate::VERSION.into(),
+        tagline: "Session Management & Quality Monitoring".into(),
+        role: "Manager".into(),
+        shell_type: "SessionBuddyShell".into(),
+        helpers: vec![
+            Helper::new(
+                "ps",
+                "recent sessions: who, where, status, duration, commands, errors",
+                ps,
+            )
+            .usage("[limit]"),
+            Helper::new(
+                "active",
+                "active sessions: how long they have been running, when last seen",
+                active,
+            ),
+            Helper::new(
+                "quality",
+                "quality score per component over the last 7 days, and why",
+                quality,
+            ),
+            Helper::new(
+                "insights",
+                "longest sessions, failing commands, abandoned sessions, busiest hours",
+                insights,
+            )
+            .usage("[limit]"),
+        ],
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared by the reading shells.
+
+/// The most sessions one helper call reads.
+pub(crate) const MAX_SESSIONS: usize = 5000;
+/// The most events `GET /v1/events` answers.
+pub(crate) const MAX_EVENTS: usize = 1000;
+
+/// Sessions read for one helper call; `capped` when there may be more than [`MAX_SESSIONS`].
+pub(crate) struct Fetched {
+    pub sessions: Vec<Session>,
+    pub capped: bool,
+}
+
+impl Fetched {
+    /// A line saying that the cap was hit, or nothing.
+    pub fn cap_note(&self) -> String {
+        if self.capped {
+            format!(
+                "Note: read the newest {MAX_SESSIONS} sessions only (the cap); older ones are not counted.\n"
+            )
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// Every session matching `query`, newest start first, at most [`MAX_SESSIONS`].
+pub(crate) fn fetch_sessions(
+    ctx: &Context<'_>,
+    query: &[(&str, String)],
+) -> Result<Fetched, HelperError> {
+    let values = ctx.api().sessions(query, MAX_SESSIONS)?;
+    let capped = values.len() >= MAX_SESSIONS;
+    Ok(Fetched {
+        sessions: decode(values, "session")?,
+        capped,
+    })
+}
+
+/// The latest command events (newest first), at most [`MAX_EVENTS`].
+pub(crate) fn fetch_command_events(ctx: &Context<'_>) -> Result<Vec<StoredEvent>, HelperError> {
+    let body = ctx.api().get(
+        "/v1/events",
+        &[
+            ("type", "command".to_string()),
+            ("limit", MAX_EVENTS.to_string()),
+        ],
+    )?;
+    let events = match body.get("events") {
+        Some(Value::Array(a)) => a.clone(),
+        _ => {
+            return Err(HelperError::new(
+                "unexpected answer from GET /v1/events: no \"events\" list",
+            ));
+        }
+    };
+    decode(events, "event")
+}
+
+/// Server JSON into our record types; a record that does not fit is an error naming it.
+pub(crate) fn decode<T: DeserializeOwned>(
+    values: Vec<Value>,
+    what: &str,
+) -> Result<Vec<T>, HelperError> {
+    values
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            serde_json::from_value(v).map_err(|e| {
+                HelperError::new(format!(
+                    "unexpected {what} record #{} from the server: {e} (is the server the same version as this shell?)",
+                    i + 1
+                ))
+            })
+        })
+        .collect()
+}
+
+/// `after=<now - days>` for the sessions query.
+pub(crate) fn since_days(now: DateTime<Utc>, days: i64) -> (&'static str, String) {
+    (
+        "after",
+        (now - chrono::Duration::days(days)).to_rfc3339_opts(SecondsFormat::Secs, true),
+    )
+}
+
+/// The number at `args[index]` (or `default`), checked to be in `1..=max`.
+pub(crate) fn count_arg(
+    args: &[String],
+    index: usize,
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, HelperError> {
+    match args.get(index) {
+        None => Ok(default),
+        Some(s) => match s.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(HelperError::new(format!(
+                "{name} must be a whole number from 1 to {max}, got '{s}'"
+            ))),
+        },
+    }
+}
+
+/// Refuses arguments beyond the first `allowed`, showing the usage.
+pub(crate) fn at_most_args(args: &[String], allowed: usize, usage: &str) -> HelperResult {
+    if args.len() > allowed {
+        Err(HelperError::new(format!(
+            "too many arguments; usage: {usage}"
+        )))
+    } else {
+        Ok(())
+    }
+}
+
+/// `2026-02-06 14:03:12` in `tz`.
+pub(crate) fn local_time<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    t.with_timezone(tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Seconds from `from` to `to`, never negative.
+pub(crate) fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {
+    let us = (to - from).num_microseconds().unwrap_or(i64::MAX);
+    (us as f64 / 1e6).max(0.0)
+}
+
+/// How long a session lasted, or has lasted so far when it is still active.
+pub(crate) fn elapsed_secs(s: &Session, now: DateTime<Utc>) -> f64 {
+    match s.duration_seconds {
+        Some(d) => d.max(0.0),
+        None => secs_between(s.started_at, s.ended_at.unwrap_or(now)),
+    }
+}
+
+/// One command event's fields.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct CommandView<'a> {
+    pub command: &'a str,
+    pub args: &'a str,
+    pub success: bool,
+    pub error: Option<&'a str>,
+}
+
+/// The command an event records, for `command` events with a command name.
+pub(crate) fn command_view(e: &StoredEvent) -> Option<CommandView<'_>> {
+    if e.event_type != "command" {
+        return None;
+    }
+    let p = &e.payload;
+    Some(CommandView {
+        command: p.get("command")?.as_str()?,
+        args: p.get("args").and_then(Value::as_str).unwrap_or(""),
+        // Only an explicit `false` is a failure.
+        success: p.get("success").and_then(Value::as_bool).unwrap_or(true),
+        error: p.get("error").and_then(Value::as_str),
+    })
+}
+
+/// Shortens `s` to `max` characters with an ellipsis.
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut c: String = s.chars().take(max.saturating_sub(1)).collect();
+        c.push('…');
+        c
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ps
+
+fn ps(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
+    at_most_args(args, 1, "ps [limit]")?;
+    let limit = count_arg(args, 0, "limit", 20, 1000)?;
+    let sessions: Vec<Session> = decode(ctx.api().sessions(&[], limit)?, "session")?;
+    let out = render_ps(&sessions, Utc::now(), &Local);
+    ctx.out.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn render_ps<Tz: TimeZone>(sessions: &[Session], now: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    if sessions.is_empty() {
+        return "No sessions recorded yet.\n".into();
+    }
+    let rows: Vec<Vec<String>> = sessions
+        .iter()
+        .map(|s| {
+            let duration = match s.status {
+                SessionStatus::Active => {
+                    format!("{} (running)", text::duration(elapsed_secs(s, now)))
+                }
+                _ => text::duration(elapsed_secs(s, now)),
+            };
+            vec![
+                s.session_id.clone(),
+                s.component.clone(),
+                s.username.clone(),
+                s.hostname.clone(),
+                s.status.to_string(),
+                local_time(s.started_at, tz),
+                duration,
+                s.command_count.to_string(),
+                s.error_count.to_string(),
+            ]
+        })
+        .collect();
+    format!(
+        "Recent sessions, newest first ({} shown):\n{}",
+        sessions.len(),
+        text::table(
+            &[
+                "Session ID",
+                "Component",
+                "User",
+                "Host",
+                "Status",
+                "Started",
+                "Duration",
+                "Commands",
+                "Errors"
+            ],
+            &rows
+        )
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// active
+
+fn active(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
+    at_most_args(args, 0, "active")?;
+    let fetched = fetch_sessions(ctx, &[("status", "active".to_string())])?;
+    let out = render_active(&fetched.sessions, Utc::now(), &Local) + &fetched.cap_note();
+    ctx.out.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+/// Active sessions, the longest running first.
+fn active_sessions(sessions: &[Session]) -> Vec<&Session> {
+    let mut active: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.status == SessionStatus::Active)
+        .collect();
+    active.sort_by(|a, b| {
+        a.started_at
+            .cmp(&b.started_at)
+            .then_with(|| a.session_id.cmp(&b.session_id))
+    });
+    active
+}
+
+fn render_active<Tz: TimeZone>(sessions: &[Session], now: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    let active = active_sessions(sessions);
+    if active.is_empty() {
+        return "No active sessions.\n".into();
+    }
+    let mut per_component: BTreeMap<&str, usize> = BTreeMap::new();
+    for s in &active {
+        *per_component.entry(&s.component).or_default() += 1;
+    }
+    let rows: Vec<Vec<String>> = active
+        .iter()
+        .map(|s| {
+            vec![
+                s.session_id.clone(),
+                s.component.clone(),
+                s.username.clone(),
+                s.hostname.clone(),
+                s.pid.to_string(),
+                local_time(s.started_at, tz),
+                text::duration(secs_between(s.started_at, now)),
+                format!("{} ago", text::duration(secs_between(s.last_seen_at, now))),
+                s.command_count.to_string(),
+            ]
+        })
+        .collect();
+    let by: Vec<String> = per_component
+        .iter()
+        .map(|(c, n)| format!("{c} {n}"))
+        .collect();
+    format!(
+        "{} active session{} ({}), longest running first:\n{}",
+        active.len(),
+        if active.len() == 1 { "" } else { "s" },
+        by.join(", "),
+        text::table(
+            &[
+                "Session ID",
+                "Component",
+                "User",
+                "Host",
+                "PID",
+                "Started",
+                "Running for",
+                "Last seen",
+                "Commands"
+            ],
+            &rows
+        )
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// quality
+
+/// The inputs of a component's quality score (ARCHITECTURE.md, `session_quality_score`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Quality {
+    pub sessions: u64,
+    /// Sessions with any failure: abandoned, a failed command, a non-zero exit, a signal.
+    pub failed_sessions: u64,
+    pub abandoned: u64,
+    pub with_failed_commands: u64,
+    pub nonzero_exit: u64,
+    pub signal_or_error_end: u64,
+    pub commands: u64,
+    pub failed_commands: u64,
+}
+
+impl Quality {
+    pub fn clean(&self) -> f64 {
+        share_ok(self.failed_sessions, self.sessions)
+    }
+
+    pub fn commands_ok(&self) -> f64 {
+        share_ok(self.failed_commands, self.commands)
+    }
+
+    pub fn not_abandoned(&self) -> f64 {
+        share_ok(self.abandoned, self.sessions)
+    }
+
+    /// `100 × (0.5 × clean + 0.3 × commands_ok + 0.2 × not_abandoned)`.
+    pub fn score(&self) -> f64 {
+        (100.0 * (0.5 * self.clean() + 0.3 * self.commands_ok() + 0.2 * self.not_abandoned()))
+            .clamp(0.0, 100.0)
+    }
+}
+
+/// `1 − bad/total` in `0..=1`; 1 when there is nothing to judge.
+fn share_ok(bad: u64, total: u64) -> f64 {
+    if total == 0 {
+        1.0
+    } else {
+        (1.0 - bad as f64 / total as f64).clamp(0.0, 1.0)
+    }
+}
+
+/// A session that ended by a signal (reason `sigterm`, `sighup`, …) or by an error, as the
+/// server's score counts it.
+fn ended_by_signal_or_error(s: &Session) -> bool {
+    s.end_reason.as_deref().is_some_and(|r| {
+        let r = r.to_ascii_lowercase();
+        r.starts_with("sig") || r == "error"
+    })
+}
+
+/// Quality inputs per component over `sessions`.
+pub(crate) fn quality_by_component(sessions: &[Session]) -> BTreeMap<String, Quality> {
+    let mut out: BTreeMap<String, Quality> = BTreeMap::new();
+    for s in sessions {
+        let q = out.entry(s.component.clone()).or_default();
+        let abandoned = s.status == SessionStatus::Abandoned;
+        let failed_commands = s.error_count > 0;
+        let nonzero_exit = s.exit_code.is_some_and(|c| c != 0);
+        let signal = ended_by_signal_or_error(s);
+        q.sessions += 1;
+        q.abandoned += u64::from(abandoned);
+        q.with_failed_commands += u64::from(failed_commands);
+        q.nonzero_exit += u64::from(nonzero_exit);
+        q.signal_or_error_end += u64::from(signal);
+        q.failed_sessions += u64::from(abandoned || failed_commands || nonzero_exit || signal);
+        q.commands += s.command_count;
+        q.failed_commands += s.error_count;
+    }
+    out
+}
+
+fn quality(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
+    at_most_args(args, 0, "quality")?;
+    let fetched = fetch_sessions(ctx, &[since_days(Utc::now(), 7)])?;
+    let out = render_quality(&quality_by_component(&fetched.sessions)) + &fetched.cap_note();
+    ctx.out.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn render_quality(by_component: &BTreeMap<String, Quality>) -> String {
+    if by_component.is_empty() {
+        return "No sessions started in the last 7 days: nothing to score.\n".into();
+    }
+    let mut ranked: Vec<(&String, &Quality)> = by_component.iter().collect();
+    // Worst first: that is where the "why" matters.
+    ranked.sort_by(|a, b| a.1.score().total_cmp(&b.1.score()).then(a.0.cmp(b.0)));
+    let pct = |x: f64| format!("{:.1}%", 100.0 * x);
+    let rows: Vec<Vec<String>> = ranked
+        .iter()
+        .map(|(c, q)| {
+            vec![
+                c.to_string(),
+                format!("{:.1}", q.score()),
+                pct(q.clean()),
+                pct(q.commands_ok()),
+                pct(q.not_abandoned()),
+                q.sessions.to_string(),
+                q.commands.to_string(),
+            ]
+        })
+        .collect();
+    let mut out = String::from(
+        "Session quality over the last 7 days, worst first.\n\
+         score = 100 × (0.5 × clean + 0.3 × commands_ok + 0.2 × not_abandoned)\n\n",
+    );
+    out.push_str(&text::table(
+        &[
+            "Component",
+            "Score",
+            "Clean",
+            "Commands ok",
+            "Not abandoned",
+            "Sessions",
+            "Commands",
+        ],
+        &rows,
+    ));
+    out.push_str("\nWhy:\n");
+    for (c, q) in ranked {
+        let _ = writeln!(
+            out,
+            "  {c}: {:.1} = 100 × (0.5 × {:.3} + 0.3 × {:.3} + 0.2 × {:.3})",
+            q.score(),
+            q.clean(),
+            q.commands_ok(),
+            q.not_abandoned()
+        );
+        let _ = writeln!(
+            out,
+            "    clean          {} of {} sessions without a failure ({} failed: {} abandoned, {} with failed commands, {} non-zero exit, {} ended by a signal or error)",
+            q.sessions - q.failed_sessions.min(q.sessions),
+            q.sessions,
+            q.failed_sessions,
+            q.abandoned,
+            q.with_failed_commands,
+            q.nonzero_exit,
+            q.signal_or_error_end
+        );
+        if q.commands == 0 {
+            let _ = writeln!(out, "    commands_ok    no commands ran (counts as 1.000)");
+        } else {
+            let _ = writeln!(
+                out,
+                "    commands_ok    {} of {} commands succeeded",
+                q.commands - q.failed_commands.min(q.commands),
+                q.commands
+            );
+        }
+        let _ = writeln!(
+            out,
+            "    not_abandoned  {} of {} sessions were not abandoned",
+            q.sessions - q.abandoned.min(q.sessions),
+            q.sessions
+        );
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// insights
+
+/// A command name with failures among the latest command events.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct FailingCommand {
+    pub command: String,
+    pub failures: u64,
+    pub calls: u64,
+    pub last_failure: DateTime<Utc>,
+    pub last_error: Option<String>,
+}
+
+/// Commands that failed, the most failures first (then the latest failure, then the name).
+pub(crate) fn failing_commands(events: &[StoredEvent]) -> Vec<FailingCommand> {
+    let mut by_name: BTreeMap<&str, FailingCommand> = BTreeMap::new();
+    for e in events {
+        let Some(c) = command_view(e) else { continue };
+        let entry = by_name.entry(c.command).or_insert_with(|| FailingCommand {
+            command: c.command.to_string(),
+            failures: 0,
+            calls: 0,
+            last_failure: DateTime::<Utc>::MIN_UTC,
+            last_error: None,
+        });
+        entry.calls += 1;
+        if !c.success {
+            entry.failures += 1;
+            if e.timestamp >= entry.last_failure {
+                entry.last_failure = e.timestamp;
+                entry.last_error = c.error.map(str::to_string);
+            }
+        }
+    }
+    let mut out: Vec<FailingCommand> = by_name.into_values().filter(|f| f.failures > 0).collect();
+    out.sort_by(|a, b| {
+        b.failures
+            .cmp(&a.failures)
+            .then(b.last_failure.cmp(&a.last_failure))
+            .then_with(|| a.command.cmp(&b.command))
+    });
+    out
+}
+
+/// Sessions that have a duration (ended or abandoned), the longest first.
+pub(crate) fn longest_sessions(sessions: &[Session], limit: usize) -> Vec<&Session> {
+    let mut with: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.duration_seconds.is_some())
+        .collect();
+    with.sort_by(|a, b| {
+        b.duration_seconds
+            .unwrap_or(0.0)
+            .total_cmp(&a.duration_seconds.unwrap_or(0.0))
+            .then_with(|| a.session_id.cmp(&b.session_id))
+    });
+    with.truncate(limit);
+    with
+}
+
+/// Abandoned sessions, the most recently started first.
+pub(crate) fn abandoned_sessions(sessions: &[Session], limit: usize) -> Vec<&Session> {
+    let mut out: Vec<&Session> = sessions
+        .iter()
+        .filter(|s| s.status == SessionStatus::Abandoned)
+        .collect();
+    out.sort_by(|a, b| {
+        b.started_at
+            .cmp(&a.started_at)
+            .then_with(|| a.session_id.cmp(&b.session_id))
+    });
+    out.truncate(limit);
+    out
+}
+
+/// Sessions started per hour of the day in `tz`.
+pub(crate) fn sessions_per_hour<Tz: TimeZone>(sessions: &[Session], tz: &Tz) -> [u64; 24] {
+    let mut hours = [0u64; 24];
+    for s in sessions {
+        let h = s.started_at.with_timezone(tz).hour() as usize;
+        if let Some(slot) = hours.get_mut(h) {
+            *slot += 1;
+        }
+    }
+    hours
+}
+
+fn insights(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
+    at_most_args(args, 1, "insights [limit]")?;
+    let limit = count_arg(args, 0, "limit", 10, 1000)?;
+    let fetched = fetch_sessions(ctx, &[])?;
+    let events = fetch_command_events(ctx)?;
+    let out = render_insights(&fetched.sessions, &events, limit, &Local) + &fetched.cap_note();
+    ctx.out.write_all(out.as_bytes())?;
+    Ok(())
+}
+
+fn render_insights<Tz: TimeZone>(
+    sessions: &[Session],
+    events: &[StoredEvent],
+    limit: usize,
+    tz: &Tz,
+) -> String
+where
+    Tz::Offset: Display,
+{
+    let mut out = format!(
+        "Insights over {} sessions and the latest {} command events.\n",
+        sessions.len(),
+        events.len()
+    );
+
+    out.push_str("\nLongest sessions:\n");
+    let longest = longest_sessions(sessions, limit);
+    if longest.is_empty() {
+        out.push_str("  none has ended yet\n");
+    } else {
+        let rows: Vec<Vec<String>> = longest
+            .iter()
+            .map(|s| {
+                vec![
+                    text::duration(s.duration_seconds.unwrap_or(0.0)),
+                    s.session_id.clone(),
+                    format!("{}@{}", s.username, s.hostname),
+                    s.status.to_string(),
+                    local_time(s.started_at, tz),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&text::table(
+            &["Duration", "Session ID", "Who", "Status", "Started"],
+            &rows,
+        )));
+    }
+
+    out.push_str("\nMost failing commands:\n");
+    let failing = failing_commands(events);
+    if failing.is_empty() {
+        out.push_str("  no failed commands\n");
+    } else {
+        let rows: Vec<Vec<String>> = failing
+            .iter()
+            .take(limit)
+            .map(|f| {
+                vec![
+                    f.command.clone(),
+                    format!("{}/{}", f.failures, f.calls),
+                    local_time(f.last_failure, tz),
+                    clip(f.last_error.as_deref().unwrap_or("-"), 80),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&text::table(
+            &["Command", "Failed/calls", "Last failure", "Latest error"],
+            &rows,
+        )));
+    }
+
+    out.push_str("\nAbandoned sessions (newest first):\n");
+    let abandoned = abandoned_sessions(sessions, limit);
+    if abandoned.is_empty() {
+        out.push_str("  none\n");
+    } else {
+        let total = sessions
+            .iter()
+            .filter(|s| s.status == SessionStatus::Abandoned)
+            .count();
+        let rows: Vec<Vec<String>> = abandoned
+            .iter()
+            .map(|s| {
+                vec![
+                    s.session_id.clone(),
+                    format!("{}@{}", s.username, s.hostname),
+                    local_time(s.started_at, tz),
+                    local_time(s.last_seen_at, tz),
+                    s.end_reason.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        out.push_str(&indent(&text::table(
+            &["Session ID", "Who", "Started", "Last seen", "Reason"],
+            &rows,
+        )));
+        if total > abandoned.len() {
+            let _ = writeln!(out, "  … {} abandoned in all", total);
+        }
+    }
+
+    out.push_str("\nBusiest hours of the day (local time, sessions started):\n");
+    let hours = sessions_per_hour(sessions, tz);
+    let max = hours.iter().copied().max().unwrap_or(0);
+    if max == 0 {
+        out.push_str("  no sessions\n");
+    } else {
+        for (h, n) in hours.iter().enumerate() {
+            let mark = if *n == max { "  ← busiest" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {h:02}:00  {:<30}  {n}{mark}",
+                text::bar(*n as f64, max as f64, 30)
+            );
+        }
+    }
+    out
+}
+
+fn indent(block: &str) -> String {
+    block.lines().map(|l| format!("  {l}\n")).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    //! Hand-built records for the tests of the reading shells.
+
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use serde_json::{Map, Value, json};
+    use session_buddy_events::{Session, SessionStatus, StoredEvent};
+
+    /// 2026-02-06 12:00:00 UTC plus `minutes`.
+    pub fn at(minutes: i64) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 2, 6, 12, 0, 0).unwrap() + Duration::minutes(minutes)
+    }
+
+    /// An ended session of `component` started at `at(start_min)`, lasting `secs`.
+    pub fn session(id: &str, component: &str, start_min: i64, secs: f64) -> Session {
+        let started = at(start_min);
+        let ended = started + Duration::milliseconds((secs * 1000.0) as i64);
+        Session {
+            session_id: id.into(),
+            session_type: "admin_shell".into(),
+            component: component.into(),
+            shell_type: "TestShell".into(),
+            component_version: Some("0.1.0".into()),
+            status: SessionStatus::Ended,
+            username: "alice".into(),
+            home: "/home/alice".into(),
+            hostname: "host-a".into(),
+            pid: 4242,
+            platform: "Linux".into(),
+            runtime_version: Some("rust 1.95".into()),
+            cwd: "/srv/app".into(),
+            started_at: started,
+            ended_at: Some(ended),
+            last_seen_at: ended,
+            duration_seconds: Some(secs),
+            command_count: 0,
+            error_count: 0,
+            exit_code: Some(0),
+            end_reason: Some("exit".into()),
+            metadata: Map::new(),
+        }
+    }
+
+    /// An active session (no end, no duration).
+    pub fn running(id: &str, component: &str, start_min: i64) -> Session {
+        let mut s = session(id, component, start_min, 0.0);
+        s.status = SessionStatus::Active;
+        s.ended_at = None;
+        s.duration_seconds = None;
+        s.exit_code = None;
+        s.end_reason = None;
+        s.last_seen_at = s.started_at;
+        s
+    }
+
+    /// An abandoned session whose last event was `secs` after its start.
+    pub fn abandoned(id: &str, component: &str, start_min: i64, secs: f64) -> Session {
+        let mut s = session(id, component, start_min, secs);
+        s.status = SessionStatus::Abandoned;
+        s.exit_code = None;
+        s.end_reason = Some("heartbeat_timeout".into());
+        s
+    }
+
+    /// A command event at `at(minute)`.
+    pub fn command(
+        session_id: &str,
+        minute: i64,
+        name: &str,
+        args: &str,
+        error: Option<&str>,
+    ) -> StoredEvent {
+        let mut payload = json!({
+            "event_version": "1.1",
+            "event_type": "command",
+            "session_id": session_id,
+            "command": name,
+            "args": args,
+            "success": error.is_none(),
+        });
+        if let (Some(e), Some(obj)) = (error, payload.as_object_mut()) {
+            obj.insert("error".into(), Value::from(e));
+        }
+        StoredEvent {
+            event_id: format!("00000000-0000-4000-8000-{:012}", minute.unsigned_abs()),
+            event_type: "command".into(),
+            session_id: session_id.into(),
+            timestamp: at(minute),
+            received_at: at(minute),
+            seq: Some(1),
+            payload,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::*;
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn quality_formula_and_counts() {
+        // 10 sessions: 1 abandoned, 1 with failed commands (10 of 100 commands failed),
+        // 8 clean → 0.5 × 0.8 + 0.3 × 0.9 + 0.2 × 0.9 = 0.85.
+        let mut sessions: Vec<Session> = (0..8)
+            .map(|i| {
+                let mut s = session(&format!("a-{i}"), "akosha", i, 60.0);
+                s.command_count = 10;
+                s
+            })
+            .collect();
+        let mut failing = session("a-8", "akosha", 8, 60.0);
+        failing.command_count = 20;
+        failing.error_count = 10;
+        sessions.push(failing);
+        sessions.push(abandoned("a-9", "akosha", 9, 60.0));
+        let mut other = session("o-1", "oneiric", 0, 5.0);
+        other.exit_code = Some(2);
+        sessions.push(other);
+
+        let q = quality_by_component(&sessions);
+        let a = &q["akosha"];
+        assert_eq!(a.sessions, 10);
+        assert_eq!(a.failed_sessions, 2);
+        assert_eq!(a.abandoned, 1);
+        assert_eq!(a.with_failed_commands, 1);
+        assert_eq!(a.commands, 100);
+        assert_eq!(a.failed_commands, 10);
+        assert!((a.score() - 85.0).abs() < 1e-9, "{}", a.score());
+
+        // One session, non-zero exit, no commands: 0.5 × 0 + 0.3 × 1 + 0.2 × 1 = 0.5.
+        let o = &q["oneiric"];
+        assert_eq!((o.failed_sessions, o.nonzero_exit), (1, 1));
+        assert!((o.score() - 50.0).abs() < 1e-9, "{}", o.score());
+
+        let text = render_quality(&q);
+        // Worst first, and the why with its counts.
+        assert!(text.find("oneiric").unwrap() < text.find("akosha").unwrap());
+        assert!(text.contains("akosha: 85.0 = 100 × (0.5 × 0.800 + 0.3 × 0.900 + 0.2 × 0.900)"));
+        assert!(text.contains(
+            "8 of 10 sessions without a failure (2 failed: 1 abandoned, 1 with failed commands"
+        ));
+        assert!(text.contains("90 of 100 commands succeeded"));
+        assert!(text.contains("9 of 10 sessions were not abandoned"));
+    }
+
+    #[test]
+    fn signal_ends_are_failures_but_plain_exits_are_not() {
+        let mut s = session("x-1", "x", 0, 1.0);
+        s.end_reason = Some("sigterm".into());
+        s.exit_code = None;
+        let plain = session("x-2", "x", 1, 1.0);
+        let q = &quality_by_component(&[s, plain])["x"];
+        assert_eq!((q.failed_sessions, q.signal_or_error_end), (1, 1));
+        assert_eq!(Quality::default().score(), 100.0);
+    }
+
+    #[test]
+    fn failing_commands_rank_by_failures_with_latest_error() {
+        let events = vec![
+            command("s-1", 1, "search", "x", Some("old error")),
+            command("s-1", 5, "search", "y", Some("new error")),
+            command("s-1", 3, "search", "z", None),
+            command("s-2", 2, "detect", "", Some("boom")),
+            command("s-2", 4, "graph", "", None),
+        ];
+        let f = failing_commands(&events);
+        assert_eq!(f.len(), 2);
+        assert_eq!(f[0].command, "search");
+        assert_eq!((f[0].failures, f[0].calls), (2, 3));
+        assert_eq!(f[0].last_error.as_deref(), Some("new error"));
+        assert_eq!(f[0].last_failure, at(5));
+        assert_eq!(f[1].command, "detect");
+        assert_eq!(f[1].failures, 1);
+    }
+
+    #[test]
+    fn longest_and_abandoned_rankings() {
+        let sessions = vec![
+            session("s-1", "a", 0, 30.0),
+            session("s-2", "a", 1, 300.0),
+            running("s-3", "a", 2),
+            abandoned("s-4", "a", 3, 100.0),
+            abandoned("s-5", "a", 10, 5.0),
+        ];
+        let ids = |v: Vec<&Session>| v.iter().map(|s| s.session_id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(longest_sessions(&sessions, 3)), ["s-2", "s-4", "s-1"]);
+        assert_eq!(ids(abandoned_sessions(&sessions, 10)), ["s-5", "s-4"]);
+        assert_eq!(ids(abandoned_sessions(&sessions, 1)), ["s-5"]);
+    }
+
+    #[test]
+    fn busiest_hours_count_starts_per_local_hour() {
+        let sessions = vec![
+            session("s-1", "a", 0, 1.0),   // 12:00 UTC
+            session("s-2", "a", 59, 1.0),  // 12:59
+            session("s-3", "a", 60, 1.0),  // 13:00
+            session("s-4", "a", 720, 1.0), // 00:00 next day
+        ];
+        let utc = sessions_per_hour(&sessions, &Utc);
+        assert_eq!(
+            (utc[12], utc[13], utc[0], utc.iter().sum::<u64>()),
+            (2, 1, 1, 4)
+        );
+        // UTC+2: 12:00 UTC is 14:00 local.
+        let plus2 = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        let local = sessions_per_hour(&sessions, &plus2);
+        assert_eq!((local[14], local[15], local[2]), (2, 1, 1));
+        let text = render_insights(&sessions, &[], 5, &Utc);
+        assert!(
+            text.contains("12:00  ██████████████████████████████  2  ← busiest"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn ps_and_active_render_their_sessions() {
+        let mut a = running("s-old", "akosha", 0);
+        a.last_seen_at = at(50);
+        let sessions = vec![
+            running("s-new", "oneiric", 30),
+            a,
+            session("s-end", "akosha", 5, 65.0),
+        ];
+        let now = at(60);
+        let ps = render_ps(&sessions, now, &Utc);
+        assert!(ps.contains("s-end"), "{ps}");
+        assert!(ps.contains("1m 05s"), "{ps}");
+        assert!(ps.contains("30m 00s (running)"), "{ps}");
+        assert!(ps.contains("2026-02-06 12:05:00"), "{ps}");
+
+        let act = render_active(&sessions, now, &Utc);
+        assert!(
+            act.starts_with("2 active sessions (akosha 1, oneiric 1)"),
+            "{act}"
+        );
+        assert!(!act.contains("s-end"));
+        // Longest running first, last seen 10 minutes ago.
+        assert!(act.find("s-old").unwrap() < act.find("s-new").unwrap());
+        assert!(act.contains("1h 00m 00s"), "{act}");
+        assert!(act.contains("10m 00s ago"), "{act}");
+        assert_eq!(render_active(&[], now, &Utc), "No active sessions.\n");
+    }
+
+    #[test]
+    fn decoding_and_arguments() {
+        let s = session("s-1", "a", 0, 1.0);
+        let v = serde_json::to_value(&s).unwrap();
+        let back: Vec<Session> = decode(vec![v], "session").unwrap();
+        assert_eq!(back, vec![s]);
+        let err = decode::<Session>(vec![json!({"session_id": 1})], "session").unwrap_err();
+        assert!(err.message.contains("session record #1"), "{}", err.message);
+
+        let args = vec!["7".to_string(), "x".to_string()];
+        assert_eq!(count_arg(&args, 0, "limit", 3, 10).unwrap(), 7);
+        assert_eq!(count_arg(&args, 5, "limit", 3, 10).unwrap(), 3);
+        assert!(count_arg(&args, 1, "limit", 3, 10).is_err());
+        assert!(count_arg(&["0".to_string()], 0, "limit", 3, 10).is_err());
+        assert!(at_most_args(&args, 1, "ps [limit]").is_err());
+        assert_eq!(since_days(at(0), 7).1, "2026-01-30T12:00:00Z");
+        assert_eq!(secs_between(at(1), at(0)), 0.0);
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn command_view_needs_a_command_event() {
+        let e = command("s-1", 0, "ps", "5", Some("bad"));
+        let v = command_view(&e).unwrap();
+        assert_eq!(
+            (v.command, v.args, v.success, v.error),
+            ("ps", "5", false, Some("bad"))
+        );
+        let mut hb = e.clone();
+        hb.event_type = "heartbeat".into();
+        assert_eq!(command_view(&hb), None);
+    }
+}
