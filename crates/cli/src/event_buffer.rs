@@ -56,16 +56,16 @@ pub struct ListArgs {
 }
 
 #[derive(Args)]
-#[group(id = "what", required = true, multiple = false)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["dead_letters", "pending", "all"])))]
 pub struct PurgeArgs {
     /// Remove the dead letters.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     dead_letters: bool,
     /// Remove the undelivered events.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     pending: bool,
     /// Remove both.
-    #[arg(long, group = "what")]
+    #[arg(long)]
     all: bool,
     /// Confirm: purged events are gone for good.
     #[arg(long)]

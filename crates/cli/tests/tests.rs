@@ -5,3 +5,4 @@ mod common;
 mod durability;
 mod misc;
 mod queries;
+mod shells;

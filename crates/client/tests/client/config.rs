@@ -144,3 +144,10 @@ fn heartbeats_are_sent_on_the_interval() {
     tracker.heartbeat();
     assert_eq!(tracker.status().pending, pending + 1);
 }
+
+#[test]
+fn a_tracker_can_be_shared_between_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Tracker>();
+    send_sync::<session_buddy_client::Buffer>();
+}
