@@ -5,8 +5,6 @@
 //! cargo run -p session-buddy-shell --example myapp -- shell -c "greet Ada; count 3"
 //! ```
 
-use std::io::Write;
-
 use clap::{Parser, Subcommand};
 use session_buddy_shell::{Helper, HelperError, ShellArgs, ShellSpec};
 

@@ -111,6 +111,14 @@ pub(crate) fn run_stdin(session: &Session) -> (i32, EndReason) {
     (i32::from(!ok), end_reason(eof))
 }
 
+/// Completes command names; they contain `_` and `-`, which reedline's default completer
+/// treats as word breaks unless told otherwise.
+pub(crate) fn completer(names: Vec<String>) -> DefaultCompleter {
+    let mut c = DefaultCompleter::with_inclusions(&['_', '-']).set_min_word_len(1);
+    c.insert(names);
+    c
+}
+
 struct ShellPrompt(String);
 
 impl Prompt for ShellPrompt {
@@ -154,13 +162,12 @@ pub(crate) fn run_interactive(session: &Session, banner: bool) -> (i32, EndReaso
         ]),
     );
     let mut editor = Reedline::create()
-        .with_completer(Box::new(DefaultCompleter::new_with_wordlen(
-            spec.names(),
-            1,
-        )))
+        .with_completer(Box::new(completer(spec.names())))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(
             ColumnarMenu::default().with_name("completion_menu"),
         )))
+        .with_quick_completions(true)
+        .with_partial_completions(true)
         .with_hinter(Box::new(DefaultHinter::default()))
         .with_edit_mode(Box::new(Emacs::new(keybindings)));
     let history_dir = session.config.home.join("history");
@@ -197,6 +204,30 @@ mod tests {
     #[test]
     fn commands_split_on_semicolons_outside_quotes() {
         assert_eq!(split_commands("a; b 'x;y'\nc;;"), ["a", "b 'x;y'", "c"]);
+    }
+
+    #[test]
+    fn helper_names_with_underscores_complete() {
+        use reedline::Completer;
+        let mut c = super::completer(vec![
+            "show_adapters".into(),
+            "show_hooks".into(),
+            "scan".into(),
+        ]);
+        let got: Vec<String> = c
+            .complete("show_a", 6)
+            .suggestions()
+            .into_iter()
+            .map(|s| s.value.clone())
+            .collect();
+        assert_eq!(got, ["show_adapters"]);
+        let got: Vec<String> = c
+            .complete("sh", 2)
+            .suggestions()
+            .into_iter()
+            .map(|s| s.value.clone())
+            .collect();
+        assert_eq!(got, ["show_adapters", "show_hooks"]);
     }
 
     #[test]
