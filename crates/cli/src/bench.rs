@@ -27,6 +27,8 @@ pub enum BenchCommand {
     Mcp(McpArgs),
     /// The client's local buffer: enqueue latency; with --url, the drain rate after an outage.
     Buffer(BufferArgs),
+    /// Whole shell runs: server up, down and hanging; tracked and untracked.
+    Shell(crate::bench_shell::ShellBenchArgs),
 }
 
 #[derive(Args)]
@@ -112,6 +114,7 @@ fn loopback_target(url: &str) -> anyhow::Result<(SocketAddr, String)> {
 pub fn run(command: BenchCommand) -> CmdResult {
     let command = match command {
         BenchCommand::Buffer(a) => return buffer_bench(a),
+        BenchCommand::Shell(a) => return crate::bench_shell::run(a).map_err(Into::into),
         other => other,
     };
     // A random starting point, so two bench runs in the same second do not reuse ids.
@@ -127,7 +130,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
         match command {
             BenchCommand::Ingest(a) => ingest(a).await,
             BenchCommand::Mcp(a) => mcp(a).await,
-            BenchCommand::Buffer(_) => Ok(()),
+            BenchCommand::Buffer(_) | BenchCommand::Shell(_) => Ok(()),
         }
     })?;
     Ok(())

@@ -2,6 +2,7 @@
 //! modules below.
 
 mod bench;
+mod bench_shell;
 mod client;
 mod config;
 mod event_buffer;

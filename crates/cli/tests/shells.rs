@@ -100,7 +100,7 @@ fn six_shells_by_stdin_are_recorded_with_their_commands() {
         assert_eq!(s["session_type"], "admin_shell");
         assert_eq!(s["error_count"], 0, "{s}");
         assert_eq!(s["end_reason"], "exit", "{s}");
-        assert_eq!(s["pid"].as_u64().is_some(), true);
+        assert!(s["pid"].as_u64().is_some(), "{s}");
     }
     // The timeline has the helper call.
     let oneiric = all.iter().find(|s| s["component"] == "oneiric").unwrap();

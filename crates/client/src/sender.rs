@@ -417,6 +417,11 @@ pub fn run_sender_daemon(
             report.error = Some(format!("gave up after {:?}", max_runtime));
             break;
         }
+        // A buffer that was deleted (its home removed) has nobody left to deliver for.
+        if !config.home.join(crate::buffer::BUFFER_FILE).exists() {
+            report.error = Some("the buffer file was removed".into());
+            return Ok(report);
+        }
         match sender.step()? {
             Step::Idle => break,
             Step::Sent(c) => report.add(c),

@@ -199,7 +199,19 @@ pub async fn ingest_values(
 }
 
 /// The shared ingest path: one store call for all valid candidates, metrics, results in order.
+/// It runs as its own task, so a client that disconnects after sending cannot cut it short
+/// between the commit and the metrics.
 pub(crate) async fn ingest_candidates(
+    state: &AppState,
+    candidates: Vec<Candidate>,
+) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {
+    let state = state.clone();
+    tokio::spawn(async move { ingest_task(&state, candidates).await })
+        .await
+        .map_err(|e| AppError::Internal(format!("ingest task failed: {e}")))?
+}
+
+async fn ingest_task(
     state: &AppState,
     candidates: Vec<Candidate>,
 ) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {

@@ -217,14 +217,14 @@ mod tests {
         let got: Vec<String> = c
             .complete("show_a", 6)
             .suggestions()
-            .into_iter()
+            .iter()
             .map(|s| s.value.clone())
             .collect();
         assert_eq!(got, ["show_adapters"]);
         let got: Vec<String> = c
             .complete("sh", 2)
             .suggestions()
-            .into_iter()
+            .iter()
             .map(|s| s.value.clone())
             .collect();
         assert_eq!(got, ["show_adapters", "show_hooks"]);
