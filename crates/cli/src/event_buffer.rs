@@ -200,7 +200,11 @@ fn daemon(config: &TrackerConfig) -> CmdResult {
     if let Err(e) = nix::unistd::setsid() {
         tracing::debug!(error = %e, "setsid failed; already a session leader?");
     }
-    match run_sender_daemon(config, Duration::from_secs(24 * 3600)) {
+    match run_sender_daemon(
+        config,
+        Duration::from_secs(24 * 3600),
+        session_buddy_client::DAEMON_LINGER,
+    ) {
         Ok(report) => {
             tracing::info!(%report, "detached sender done");
             Ok(())

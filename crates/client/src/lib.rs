@@ -25,7 +25,7 @@ pub use buffer::{
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
 pub use sender::{
-    DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES, deliver_now,
-    lock_path, run_sender_daemon, sender_running, try_sender_lock,
+    DAEMON_LINGER, DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES,
+    deliver_now, lock_path, run_sender_daemon, sender_running, try_sender_lock,
 };
 pub use tracker::{EndReason, SessionInfo, Tracker, TrackingStatus, banner_state};

@@ -400,9 +400,13 @@ pub fn deliver_now(
 /// The detached sender (`event-buffer replay --daemon`): takes the host's sender lock (fails
 /// with [`ClientError::SenderBusy`] at once if another process holds it) and delivers with
 /// backoff until the buffer is empty or `max_runtime` has passed.
+/// How long the detached sender waits for new events once the buffer is empty.
+pub const DAEMON_LINGER: Duration = Duration::from_secs(30);
+
 pub fn run_sender_daemon(
     config: &TrackerConfig,
     max_runtime: Duration,
+    linger: Duration,
 ) -> Result<DeliveryReport, ClientError> {
     let started = Instant::now();
     let Some(_lock) = try_sender_lock(&config.home)? else {
@@ -411,6 +415,7 @@ pub fn run_sender_daemon(
     let buffer = Buffer::open(&config.home, config.limits)?;
     let mut sender = Sender::new(buffer, config, true);
     let mut report = DeliveryReport::default();
+    let mut idle_since: Option<Instant> = None;
     loop {
         let elapsed = started.elapsed();
         if elapsed >= max_runtime {
@@ -423,8 +428,18 @@ pub fn run_sender_daemon(
             return Ok(report);
         }
         match sender.step()? {
-            Step::Idle => break,
-            Step::Sent(c) => report.add(c),
+            // Linger a while for the next shells' events, so that on a busy host one sender
+            // keeps delivering and shells need not start another.
+            Step::Idle if linger.is_zero() => break,
+            Step::Idle => match idle_since {
+                Some(t) if t.elapsed() >= linger => break,
+                Some(_) => std::thread::sleep(Duration::from_millis(200)),
+                None => idle_since = Some(Instant::now()),
+            },
+            Step::Sent(c) => {
+                idle_since = None;
+                report.add(c)
+            }
             Step::Wait(d) => std::thread::sleep(d.min(max_runtime - elapsed)),
         }
     }

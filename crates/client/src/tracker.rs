@@ -386,7 +386,9 @@ impl Tracker {
         // timeout. The lock goes now, so the detached sender can take it at once.
         live.shared.release_lock();
         let pending = live.buffer.stats().map(|s| s.pending).unwrap_or(1);
-        if pending > 0 {
+        // Another process holding the sender lock (a lingering detached sender, or another
+        // shell's sender) delivers what is left; starting one costs a process spawn.
+        if pending > 0 && !crate::sender::sender_running(&self.config.home) {
             spawn_detached_sender(&self.config);
         }
     }

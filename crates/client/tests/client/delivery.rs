@@ -283,11 +283,11 @@ fn the_daemon_sender_delivers_everything_and_steps_aside_for_a_lock_holder() {
 
     let held = try_sender_lock(&home).unwrap().unwrap();
     let started = std::time::Instant::now();
-    assert!(run_sender_daemon(&cfg, Duration::from_secs(60)).is_err());
+    assert!(run_sender_daemon(&cfg, Duration::from_secs(60), Duration::ZERO).is_err());
     assert!(started.elapsed() < Duration::from_secs(1), "exits at once");
     drop(held);
 
-    let report = run_sender_daemon(&cfg, Duration::from_secs(60)).unwrap();
+    let report = run_sender_daemon(&cfg, Duration::from_secs(60), Duration::ZERO).unwrap();
     assert_eq!(report.delivered, 1200);
     assert_eq!(report.remaining, 0);
     for i in 0..3 {
