@@ -445,10 +445,16 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) {
 }
 
 fn heartbeat_loop(shared: &Shared) {
-    let Ok(buffer) = Buffer::open(&shared.config.home, shared.config.limits) else {
-        return;
-    };
+    let mut buffer: Option<Buffer> = None;
     while !shared.signal.wait(shared.config.heartbeat_interval, false) {
+        // Opened at the first heartbeat: a short session never needs it.
+        let buffer = match &mut buffer {
+            Some(b) => b,
+            None => match Buffer::open(&shared.config.home, shared.config.limits) {
+                Ok(b) => buffer.insert(b),
+                Err(_) => return,
+            },
+        };
         match OutgoingEvent::from_event(&heartbeat_event(&shared.session_id))
             .and_then(|e| buffer.enqueue(&e))
         {
@@ -461,14 +467,9 @@ fn heartbeat_loop(shared: &Shared) {
 /// The background sender: while this process holds the host's sender lock, delivers the
 /// whole buffer (every process's events), in order.
 fn sender_loop(shared: &Shared) {
-    let buffer = match Buffer::open(&shared.config.home, shared.config.limits) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::warn!(error = %e, "the sender cannot open the buffer");
-            return;
-        }
-    };
-    let mut sender = Sender::new(buffer, &shared.config, true);
+    // Opened only once this process holds the lock: while another sender delivers (a
+    // lingering detached sender, another shell), this thread costs nothing.
+    let mut sender: Option<Sender> = None;
     loop {
         if shared.signal.stopped() {
             break;
@@ -479,6 +480,16 @@ fn sender_loop(shared: &Shared) {
             }
             continue;
         }
+        let sender = match &mut sender {
+            Some(s) => s,
+            None => match Buffer::open(&shared.config.home, shared.config.limits) {
+                Ok(b) => sender.insert(Sender::new(b, &shared.config, true)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the sender cannot open the buffer");
+                    break;
+                }
+            },
+        };
         let step = match sender.step() {
             Ok(s) => s,
             Err(e) => {
