@@ -22,50 +22,7 @@ pub fn fmt_clock(t: &DateTime<Utc>, utc: bool) -> String {
     }
 }
 
-/// `1h 02m 03s`, `5m 00s`, `12.3s`.
-pub fn fmt_duration(secs: f64) -> String {
-    if secs < 60.0 {
-        return format!("{secs:.1}s");
-    }
-    let total = secs.round() as u64;
-    let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
-    if h > 0 {
-        format!("{h}h {m:02}m {s:02}s")
-    } else {
-        format!("{m}m {s:02}s")
-    }
-}
-
-/// Left-aligned columns separated by two spaces; the last column is not padded.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            if let Some(w) = widths.get_mut(i) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let n = cells.len();
-        let mut l = String::new();
-        for (i, cell) in cells.into_iter().enumerate() {
-            l.push_str(cell);
-            if i + 1 < n {
-                let pad = widths[i].saturating_sub(cell.chars().count()) + 2;
-                l.push_str(&" ".repeat(pad));
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(headers.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
-}
+pub use session_buddy_components::text::{duration as fmt_duration, table};
 
 /// RFC 4180 CSV.
 pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {

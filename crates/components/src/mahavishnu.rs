@@ -333,22 +333,7 @@ fn render_top(sessions: &[Session], limit: usize, now: DateTime<Utc>) -> String 
 // ---------------------------------------------------------------------------------------------
 // errors
 
-/// The component a session id names by the id rule (`{component}-{YYYYMMDD}-{HHMMSS}-{6 hex}`).
-pub(crate) fn component_from_session_id(session_id: &str) -> Option<&str> {
-    let mut parts = session_id.rsplitn(4, '-');
-    let hex = parts.next()?;
-    let time = parts.next()?;
-    let date = parts.next()?;
-    let component = parts.next()?;
-    let ok = hex.len() == 6
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        && time.len() == 6
-        && time.bytes().all(|b| b.is_ascii_digit())
-        && date.len() == 8
-        && date.bytes().all(|b| b.is_ascii_digit())
-        && !component.is_empty();
-    ok.then_some(component)
-}
+pub(crate) use session_buddy_events::component_from_session_id;
 
 /// One failed command.
 #[derive(Debug, Clone, PartialEq)]

@@ -8,6 +8,7 @@
 mod redact;
 mod schema;
 mod session;
+mod text;
 mod time;
 mod validate;
 
@@ -17,6 +18,7 @@ pub use session::{
     EventOutcome, EventResult, IngestResponse, Session, SessionEndResult, SessionPage,
     SessionStartResult, SessionStatus, StoredEvent,
 };
+pub use text::{component_from_session_id, parse_duration};
 pub use time::{format_timestamp, parse_timestamp};
 pub use validate::{
     ValidationError, canonical_event_id, parse_event, parse_session_end, parse_session_start,

@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Timelike, Utc};
 
+use crate::text::clip;
+
 /// Parses an RFC 3339 timestamp with an offset; the error is the rule that failed.
 pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
     let Some(t_pos) = s.find(['T', 't']) else {
@@ -39,15 +41,6 @@ pub fn parse_timestamp(s: &str) -> Result<DateTime<Utc>, String> {
 /// Formats a UTC time as RFC 3339 with microseconds and `Z`.
 pub fn format_timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
-
-fn clip(s: &str) -> String {
-    if s.chars().count() > 64 {
-        let head: String = s.chars().take(64).collect();
-        format!("{head}…")
-    } else {
-        s.to_string()
-    }
 }
 
 #[cfg(test)]

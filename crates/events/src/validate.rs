@@ -4,6 +4,7 @@ use serde_json::{Map, Value};
 use uuid::Uuid;
 
 use crate::limits::*;
+use crate::text::clip;
 use crate::{
     CommandEvent, EVENT_VERSION_1_0, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType,
     HeartbeatEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent, UserInfo,
@@ -491,15 +492,6 @@ fn optional_i32(obj: &Map<String, Value>, field: &str) -> Result<Option<i32>> {
             .and_then(|n| i32::try_from(n).ok())
             .map(Some)
             .ok_or_else(|| ValidationError::new(field, "must be a 32-bit integer")),
-    }
-}
-
-fn clip(s: &str) -> String {
-    if s.chars().count() > 64 {
-        let head: String = s.chars().take(64).collect();
-        format!("{head}…")
-    } else {
-        s.to_string()
     }
 }
 

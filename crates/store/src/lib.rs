@@ -247,37 +247,11 @@ pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     Ok((us, id.to_string()))
 }
 
-/// The component a session id names by the id rule (`{component}-{YYYYMMDD}-{HHMMSS}-{6 hex}`),
-/// used for events whose start has not arrived yet.
-pub fn component_from_session_id(session_id: &str) -> Option<&str> {
-    let mut parts = session_id.rsplitn(4, '-');
-    let hex = parts.next()?;
-    let time = parts.next()?;
-    let date = parts.next()?;
-    let component = parts.next()?;
-    let ok = hex.len() == 6
-        && hex.bytes().all(|b| b.is_ascii_hexdigit())
-        && time.len() == 6
-        && time.bytes().all(|b| b.is_ascii_digit())
-        && date.len() == 8
-        && date.bytes().all(|b| b.is_ascii_digit())
-        && !component.is_empty();
-    ok.then_some(component)
-}
+pub use session_buddy_events::component_from_session_id;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn component_from_ids_follows_the_rule() {
-        assert_eq!(
-            component_from_session_id("session-buddy-20260206-220500-4e5d6c"),
-            Some("session-buddy")
-        );
-        assert_eq!(component_from_session_id("oneiric-20260206-123456"), None);
-        assert_eq!(component_from_session_id("x"), None);
-    }
 
     #[test]
     fn quality_score_formula() {
