@@ -29,6 +29,8 @@ pub enum BenchCommand {
     Buffer(BufferArgs),
     /// Whole shell runs: server up, down and hanging; tracked and untracked.
     Shell(crate::bench_shell::ShellBenchArgs),
+    /// Load the query benchmarks' dataset straight into a SQLite file (no server needed).
+    Seed(crate::bench_seed::SeedArgs),
 }
 
 #[derive(Args)]
@@ -115,6 +117,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
     let command = match command {
         BenchCommand::Buffer(a) => return buffer_bench(a),
         BenchCommand::Shell(a) => return crate::bench_shell::run(a).map_err(Into::into),
+        BenchCommand::Seed(a) => return crate::bench_seed::run(a),
         other => other,
     };
     // A random starting point, so two bench runs in the same second do not reuse ids.
@@ -130,7 +133,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
         match command {
             BenchCommand::Ingest(a) => ingest(a).await,
             BenchCommand::Mcp(a) => mcp(a).await,
-            BenchCommand::Buffer(_) | BenchCommand::Shell(_) => Ok(()),
+            BenchCommand::Buffer(_) | BenchCommand::Shell(_) | BenchCommand::Seed(_) => Ok(()),
         }
     })?;
     Ok(())

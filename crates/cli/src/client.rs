@@ -10,6 +10,8 @@ use crate::Failure;
 pub struct Api {
     base: String,
     agent: ureq::Agent,
+    /// `Bearer …` from `SESSION_BUDDY_TOKEN` or `$SESSION_BUDDY_HOME/token`, as the client sends.
+    authorization: Option<String>,
 }
 
 impl Api {
@@ -23,7 +25,21 @@ impl Api {
         Self {
             base: url.trim_end_matches('/').to_string(),
             agent,
+            authorization: session_buddy_client::TrackerConfig::from_env()
+                .token
+                .map(|t| format!("Bearer {t}")),
         }
+    }
+
+    /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).
+    pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.agent.post(&url);
+        if let Some(a) = &self.authorization {
+            request = request.header("authorization", a);
+        }
+        let response = request.send_json(body).map_err(|e| self.unreachable(e))?;
+        self.answer(&url, response)
     }
 
     /// GETs `path` with `query`; maps transport failures and error statuses to one-line errors.
@@ -33,7 +49,18 @@ impl Api {
         for (k, v) in query {
             request = request.query(*k, v);
         }
-        let mut response = request.call().map_err(|e| self.unreachable(e))?;
+        if let Some(a) = &self.authorization {
+            request = request.header("authorization", a);
+        }
+        let response = request.call().map_err(|e| self.unreachable(e))?;
+        self.answer(&url, response)
+    }
+
+    fn answer(
+        &self,
+        url: &str,
+        mut response: ureq::http::Response<ureq::Body>,
+    ) -> Result<Value, Failure> {
         let status = response.status().as_u16();
         let text = response
             .body_mut()
@@ -57,6 +84,10 @@ impl Api {
             .unwrap_or_else(|| format!("HTTP {status}"));
         Err(match status {
             404 => Failure::NotFound(message),
+            401 | 403 => Failure::Error(anyhow::anyhow!(
+                "the server refused: {message} (HTTP {status}); set SESSION_BUDDY_TOKEN to a token \
+                 from `session-buddy token create`"
+            )),
             _ => Failure::Error(anyhow::anyhow!(
                 "the server refused: {message} (HTTP {status})"
             )),

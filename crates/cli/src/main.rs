@@ -1,14 +1,19 @@
 //! `session-buddy`: argument parsing and wiring; the work happens in the library crates and the
 //! modules below.
 
+mod analytics;
+mod backup;
 mod bench;
+mod bench_seed;
 mod bench_shell;
 mod client;
 mod config;
+mod database;
 mod event_buffer;
 mod output;
 mod queries;
 mod serve;
+mod token;
 mod track;
 
 use std::path::PathBuf;
@@ -52,6 +57,11 @@ enum Command {
     ShowSession(queries::ShowSessionArgs),
     /// List events: a session's timeline, or the latest events.
     ListEvents(queries::ListEventsArgs),
+    /// Session analytics: sessions, duration, components, errors, active, report, sql.
+    Analytics {
+        #[command(subcommand)]
+        command: analytics::AnalyticsCommand,
+    },
     /// Ask the server whether it and its storage are healthy.
     Health(ServerArgs),
     /// The JSON Schemas of the wire format.
@@ -69,6 +79,16 @@ enum Command {
         #[command(subcommand)]
         command: event_buffer::EventBufferCommand,
     },
+    /// Tokens for a server with SESSION_BUDDY_SECRET: create, verify, revoke.
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
+    /// Export the database (SQLite or PostgreSQL): events as ndjson (for `import`) or
+    /// sessions as CSV.
+    Export(backup::ExportArgs),
+    /// Send an ndjson export to a server through its idempotent ingest (batches of ≤ 1000).
+    Import(backup::ImportArgs),
     /// Show or check the configuration the server would use.
     Config {
         #[command(subcommand)]
@@ -140,10 +160,14 @@ fn main() -> ExitCode {
         Command::ListSessions(args) => queries::list_sessions(args, utc),
         Command::ShowSession(args) => queries::show_session(args, utc),
         Command::ListEvents(args) => queries::list_events(args, utc),
+        Command::Analytics { command } => analytics::run(command, utc),
         Command::Health(args) => queries::health(args),
         Command::Schema { command } => schema(command),
         Command::Bench { command } => bench::run(command),
         Command::EventBuffer { command } => event_buffer::run(command, utc),
+        Command::Token { command } => token::run(command),
+        Command::Export(args) => backup::export(args, utc),
+        Command::Import(args) => backup::import(args),
         Command::Config { command } => match command {
             ConfigCommand::Show(args) => serve::config_show(args),
             ConfigCommand::Validate(args) => serve::config_validate(args),

@@ -182,7 +182,7 @@ pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
             break;
         }
     }
-    let text = match args.server.format {
+    let text = match output_format(args.server.format, args.output.as_deref()) {
         Format::Json => {
             serde_json::to_string_pretty(&sessions).map_err(anyhow::Error::from)? + "\n"
         }
@@ -200,6 +200,19 @@ pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
         eprintln!("wrote {} sessions to {}", sessions.len(), path.display());
     }
     Ok(())
+}
+
+/// `--output sessions.csv` (or `.json`) without `--format` writes that format, not a table.
+fn output_format(format: Format, output: Option<&std::path::Path>) -> Format {
+    let ext = output
+        .and_then(|p| p.extension())
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match (format, ext.as_deref()) {
+        (Format::Table, Some("csv")) => Format::Csv,
+        (Format::Table, Some("json")) => Format::Json,
+        (f, _) => f,
+    }
 }
 
 fn emit(text: &str, output: Option<&PathBuf>) -> anyhow::Result<()> {
@@ -254,7 +267,7 @@ fn sessions_table(sessions: &[Session], utc: bool) -> String {
     table(SESSION_HEADERS, &rows)
 }
 
-fn sessions_csv(sessions: &[Session], _utc: bool) -> String {
+pub(crate) fn sessions_csv(sessions: &[Session], _utc: bool) -> String {
     const HEADERS: &[&str] = &[
         "session_id",
         "component",

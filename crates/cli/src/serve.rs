@@ -2,13 +2,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use clap::Args;
+use session_buddy_events::auth::secret_problem;
+use session_buddy_server::auth::AuthOptions;
 use session_buddy_server::{AppState, ServerOptions};
-use session_buddy_store::{SqliteStore, SyncMode};
+use session_buddy_store::SyncMode;
 
 use crate::config::{Setting, Source, home_dir, load_file, parse_duration, resolve};
 use crate::{CmdResult, Failure};
@@ -24,9 +25,16 @@ pub struct ServeArgs {
     /// SQLite database file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
     #[arg(long)]
     db_path: Option<PathBuf>,
-    /// Database URL (sqlite:///path) [env SESSION_BUDDY_DATABASE_URL].
+    /// Database URL (sqlite:///path or postgres://user@host:port/db) [env SESSION_BUDDY_DATABASE_URL].
     #[arg(long)]
     database_url: Option<String>,
+    /// PostgreSQL: connections in the pool [env SESSION_BUDDY_DB_POOL_SIZE; default 8].
+    #[arg(long, env = "SESSION_BUDDY_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    db_pool_size: Option<u16>,
+    /// Delete sessions that are over and started more than N days ago, with their events
+    /// (hourly, in batches) [env SESSION_BUDDY_RETENTION_DAYS; default: keep everything].
+    #[arg(long, env = "SESSION_BUDDY_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    retention_days: Option<u32>,
     /// `normal`: durable against a crash of the server; `full`: against power loss too
     /// [env SESSION_BUDDY_SYNC].
     #[arg(long, value_parser = ["normal", "full"])]
@@ -46,6 +54,23 @@ pub struct ServeArgs {
     /// Config file [env SESSION_BUDDY_CONFIG; default $SESSION_BUDDY_HOME/config.toml].
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Listen beyond loopback even without SESSION_BUDDY_SECRET: anyone who can reach the port
+    /// can then write and read every session.
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// With a secret, `/metrics` needs a token with the `read` scope (public by default).
+    #[arg(long)]
+    metrics_require_auth: bool,
+    /// Requests per second allowed per token (burst twice that); 0 disables
+    /// [env SESSION_BUDDY_RATE_LIMIT; default 0].
+    #[arg(long)]
+    rate_limit: Option<u32>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "SESSION_BUDDY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "SESSION_BUDDY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 /// The server's effective configuration.
@@ -58,22 +83,29 @@ struct Resolved {
     allowed_hosts: Setting<Vec<String>>,
     session_ttl: Setting<Duration>,
     legacy_session_ttl: Setting<Duration>,
+    auth: AuthOptions,
+    rate_limit: Setting<u32>,
+    db_pool_size: usize,
+    retention: Option<Duration>,
 }
 
 #[derive(Debug, Clone)]
-enum Database {
+pub(crate) enum Database {
     Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
 }
 
 impl std::fmt::Display for Database {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Database::Postgres(url) => write!(f, "{}", crate::database::redact(url)),
         }
     }
 }
 
-fn parse_database_url(url: &str) -> anyhow::Result<Database> {
+pub(crate) fn parse_database_url(url: &str) -> anyhow::Result<Database> {
     if let Some(path) = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
@@ -84,10 +116,7 @@ fn parse_database_url(url: &str) -> anyhow::Result<Database> {
         return Ok(Database::Sqlite(PathBuf::from(path)));
     }
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        bail!(
-            "the PostgreSQL backend is not part of this build yet; use the embedded SQLite \
-             default (--db-path FILE)"
-        );
+        return Ok(Database::Postgres(url.to_string()));
     }
     bail!(
         "database URL '{url}' is not supported; use sqlite:///path/to/sessions.db or --db-path FILE"
@@ -209,7 +238,26 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
             bail!("the {name} must be at least 1s ({})", s.source);
         }
     }
+    let rate_limit = resolve(
+        args.rate_limit,
+        "SESSION_BUDDY_RATE_LIMIT",
+        |s| {
+            s.parse::<u32>()
+                .map_err(|_| anyhow!("'{s}' is not a number of requests per second"))
+        },
+        None,
+        || 0,
+    )?;
+    let auth = auth_options(args, rate_limit.value)?;
     Ok(Resolved {
+        auth,
+        rate_limit,
+        db_pool_size: args
+            .db_pool_size
+            .map_or(session_buddy_store_postgres::DEFAULT_POOL_SIZE, usize::from),
+        retention: args
+            .retention_days
+            .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         session_ttl,
         legacy_session_ttl,
         config_file,
@@ -218,6 +266,35 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         database,
         sync,
         allowed_hosts,
+    })
+}
+
+/// The secrets from the environment, checked: a weak secret stops the server.
+fn auth_options(args: &ServeArgs, rate_limit: u32) -> anyhow::Result<AuthOptions> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let secret = env("SESSION_BUDDY_SECRET");
+    let previous_secret = env("SESSION_BUDDY_PREVIOUS_SECRET");
+    if let Some(problem) = secret.as_deref().and_then(secret_problem) {
+        bail!("{problem}; the server will not start with it");
+    }
+    if let Some(problem) = previous_secret.as_deref().and_then(secret_problem) {
+        bail!(
+            "SESSION_BUDDY_PREVIOUS_SECRET: {}",
+            problem.replace("SESSION_BUDDY_SECRET ", "it ")
+        );
+    }
+    if previous_secret.is_some() && secret.is_none() {
+        bail!(
+            "SESSION_BUDDY_PREVIOUS_SECRET is set but SESSION_BUDDY_SECRET is not; the previous \
+             secret only verifies tokens during a rotation to a new SESSION_BUDDY_SECRET"
+        );
+    }
+    Ok(AuthOptions {
+        secret,
+        previous_secret,
+        metrics_require_auth: args.metrics_require_auth,
+        rate_limit,
+        ..AuthOptions::default()
     })
 }
 
@@ -231,31 +308,48 @@ fn is_loopback(host: &str) -> bool {
 
 pub fn run(args: ServeArgs) -> CmdResult {
     let cfg = resolve_all(&args)?;
-    if !is_loopback(&cfg.host.value) {
-        return Err(Failure::Error(anyhow!(
-            "refusing to listen on {} ({}): this server has no authentication yet, so it serves \
-             loopback only; listen on 127.0.0.1 and put a reverse proxy with authentication in front",
-            cfg.host.value,
-            cfg.host.source
-        )));
+    if cfg.auth.secret.is_none() && !is_loopback(&cfg.host.value) {
+        if !args.allow_unauthenticated {
+            return Err(Failure::Error(anyhow!(
+                "refusing to listen on {} ({}) without authentication: without a secret the \
+                 server serves loopback only. Set a secret of at least 32 random characters, \
+                 e.g. `export SESSION_BUDDY_SECRET=$(openssl rand -hex 32)`, and give clients \
+                 tokens from `session-buddy token create`; or listen on 127.0.0.1; or pass \
+                 --allow-unauthenticated to accept that anyone who reaches the port can read \
+                 and write every session",
+                cfg.host.value,
+                cfg.host.source
+            )));
+        }
+        eprintln!(
+            "WARNING: serving {} WITHOUT AUTHENTICATION (--allow-unauthenticated): anyone who \
+             can reach this port can read and write every session; set SESSION_BUDDY_SECRET",
+            cfg.host.value
+        );
     }
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(serve_async(cfg)).map_err(Failure::Error)
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(session_buddy_server::tls::load(cert, key).map_err(anyhow::Error::from)?)
+        }
+        _ => None,
+    };
+    runtime
+        .block_on(serve_async(cfg, tls))
+        .map_err(Failure::Error)
 }
 
-async fn serve_async(cfg: Resolved) -> anyhow::Result<()> {
-    let Database::Sqlite(path) = &cfg.database.value;
-    let store = SqliteStore::open(path, cfg.sync.value).with_context(|| {
-        format!(
-            "cannot open the session database {} ({})",
-            path.display(),
-            cfg.database.source
-        )
-    })?;
+async fn serve_async(
+    cfg: Resolved,
+    tls: Option<std::sync::Arc<session_buddy_server::tls::ServerConfig>>,
+) -> anyhow::Result<()> {
+    let store = crate::database::open(&cfg.database.value, cfg.sync.value, cfg.db_pool_size)
+        .await
+        .with_context(|| format!("({})", cfg.database.source))?;
     let host = cfg.host.value.trim_matches(['[', ']']).to_string();
     let ip: IpAddr = if host == "localhost" {
         IpAddr::from([127, 0, 0, 1])
@@ -275,21 +369,30 @@ async fn serve_async(cfg: Resolved) -> anyhow::Result<()> {
     let mut allowed_hosts = cfg.allowed_hosts.value.clone();
     allowed_hosts.push(format!("{}:{}", local.ip(), local.port()));
     let state = AppState::new(
-        Arc::new(store),
+        store,
         ServerOptions {
             allowed_hosts,
             session_ttl: cfg.session_ttl.value,
             legacy_session_ttl: cfg.legacy_session_ttl.value,
+            auth: cfg.auth.clone(),
+            retention: cfg.retention,
             ..ServerOptions::default()
         },
     );
     eprintln!(
-        "session-buddy {} listening on http://{local} (database {}, sync {:?})",
+        "session-buddy {} listening on {}://{local} (database {}, sync {:?})",
         session_buddy_server::VERSION,
+        if tls.is_some() { "https" } else { "http" },
         cfg.database.value,
         cfg.sync.value
     );
-    session_buddy_server::serve(listener, state, shutdown_signal()).await?;
+    eprintln!("{}", auth_summary(&cfg));
+    match tls {
+        Some(tls) => {
+            session_buddy_server::tls::serve_tls(listener, state, tls, shutdown_signal()).await?
+        }
+        None => session_buddy_server::serve(listener, state, shutdown_signal()).await?,
+    }
     eprintln!("session-buddy stopped; every acknowledged event is stored");
     Ok(())
 }
@@ -331,6 +434,31 @@ fn init_logging() {
         .try_init();
 }
 
+/// One line on how calls are authenticated.
+fn auth_summary(cfg: &Resolved) -> String {
+    let a = &cfg.auth;
+    if a.secret.is_none() {
+        return "authentication: off (no SESSION_BUDDY_SECRET)".into();
+    }
+    format!(
+        "authentication: on (HS256 tokens{}; /metrics {}; rate limit {})",
+        if a.previous_secret.is_some() {
+            ", previous secret accepted"
+        } else {
+            ""
+        },
+        if a.metrics_require_auth {
+            "needs read"
+        } else {
+            "public"
+        },
+        match a.rate_limit {
+            0 => "off".to_string(),
+            n => format!("{n}/s per token, burst {}", 2 * u64::from(n)),
+        }
+    )
+}
+
 pub fn config_show(args: ServeArgs) -> CmdResult {
     let cfg = resolve_all(&args)?;
     let (path, _) = &cfg.config_file;
@@ -367,6 +495,14 @@ pub fn config_show(args: ServeArgs) -> CmdResult {
         "legacy ttl      {:<40} ({})",
         format!("{:?}", cfg.legacy_session_ttl.value),
         cfg.legacy_session_ttl.source
+    );
+    println!(
+        "auth            {}",
+        auth_summary(&cfg).replace("authentication: ", "")
+    );
+    println!(
+        "rate limit      {:<40} ({})",
+        cfg.rate_limit.value, cfg.rate_limit.source
     );
     println!(
         "allowed hosts   {:<40} ({})",

@@ -16,6 +16,9 @@ pub fn bin() -> Command {
         .env_remove("SESSION_BUDDY_DB_PATH")
         .env_remove("SESSION_BUDDY_DATABASE_URL")
         .env_remove("SESSION_BUDDY_CONFIG")
+        .env_remove("SESSION_BUDDY_SECRET")
+        .env_remove("SESSION_BUDDY_PREVIOUS_SECRET")
+        .env_remove("SESSION_BUDDY_TOKEN")
         .env("NO_COLOR", "1")
         .env("TZ", "UTC");
     c

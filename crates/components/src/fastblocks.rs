@@ -171,6 +171,7 @@ fn render(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
 const PUBLIC: &str = "public";
 const EMIT: &str = "emit";
 const READ: &str = "read";
+const ADMIN: &str = "admin";
 
 /// The routes of `app()` in crates/server/src/lib.rs (a test keeps the two in step).
 const ROUTES: &[(&str, &str, &str, &str)] = &[
@@ -199,8 +200,45 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
         "a session's timeline",
         READ,
     ),
+    (
+        "GET",
+        "/v1/analytics/sessions",
+        "per-component session statistics (?days=&component=&since=&until=)",
+        READ,
+    ),
+    (
+        "GET",
+        "/v1/analytics/duration",
+        "average duration of ended sessions per component",
+        READ,
+    ),
+    (
+        "GET",
+        "/v1/analytics/components",
+        "most active components (?days=&limit=)",
+        READ,
+    ),
+    (
+        "GET",
+        "/v1/analytics/errors",
+        "error rate and most common error per component",
+        READ,
+    ),
+    ("GET", "/v1/analytics/active", "the active sessions", READ),
+    (
+        "GET",
+        "/v1/analytics/report",
+        "the full analytics summary",
+        READ,
+    ),
     ("GET", "/v1/schemas", "the JSON Schema registry", READ),
     ("GET", "/v1/schemas/{name}", "one JSON Schema", READ),
+    (
+        "POST",
+        "/v1/tokens/revoke",
+        "revoke a token by its jti ({\"jti\", \"expires_at\"})",
+        ADMIN,
+    ),
     (
         "GET",
         "/health",
@@ -232,6 +270,7 @@ const MCP_TOOLS: &[(&str, &str)] = &[
     ("list_sessions", READ),
     ("get_session", READ),
     ("list_events", READ),
+    ("analytics_sessions", READ),
     ("get_prometheus_metrics", READ),
     ("list_session_metrics", READ),
     ("get_metrics_summary", READ),

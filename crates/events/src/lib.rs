@@ -5,6 +5,7 @@
 //! values into validated events (or a [`ValidationError`] naming the field and the rule) and
 //! back.
 
+pub mod auth;
 mod redact;
 mod schema;
 mod session;

@@ -223,7 +223,13 @@ fn command_from(obj: &Map<String, Value>) -> Result<CommandEvent> {
             .ok_or_else(|| ValidationError::new("seq", "must be an integer of at least 1"))?,
     };
     let command = required_text(obj, "command", COMMAND_MAX)?;
-    let args = optional_text(obj, "args", ARGS_MAX_BYTES)?.map(|a| redact_args(&a));
+    // Redaction can lengthen the text ("[REDACTED]" for a short secret): keep the limit.
+    let args = optional_text(obj, "args", ARGS_MAX_BYTES)?.map(|a| {
+        redact_args(&a)
+            .chars()
+            .take(ARGS_MAX_BYTES)
+            .collect::<String>()
+    });
     let success = match obj.get("success") {
         Some(Value::Bool(b)) => *b,
         None | Some(Value::Null) => return Err(missing("success")),

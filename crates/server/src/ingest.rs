@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::Instant;
 
+use axum::Extension;
 use axum::Json;
 use axum::body::{Body, to_bytes};
 use axum::extract::State;
@@ -14,12 +15,14 @@ use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use chrono::Utc;
 use serde_json::Value;
+use session_buddy_events::auth::Claims;
 use session_buddy_events::{
     Event, EventOutcome, EventResult, EventType, IngestResponse, ValidationError,
     canonical_event_id, is_valid_session_id, limits,
 };
 use session_buddy_store::{IngestOutcome, SessionEffect, component_from_session_id};
 
+use crate::auth::Principal;
 use crate::{AppError, AppState};
 
 /// Largest body `POST /v1/events` reads.
@@ -27,6 +30,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 
 pub(crate) async fn post_events(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, AppError> {
@@ -41,6 +45,24 @@ pub(crate) async fn post_events(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
+    if let Some(charset) = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.split(';')
+                .skip(1)
+                .filter_map(|p| p.split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("charset"))
+                .map(|(_, v)| v.trim().trim_matches('"').to_ascii_lowercase())
+        })
+        && charset != "utf-8"
+        && charset != "utf8"
+    {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "charset '{}' is not supported: send UTF-8",
+            charset.chars().take(40).collect::<String>()
+        )));
+    }
     let ndjson = match content_type.as_str() {
         "application/json" => false,
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => true,
@@ -61,9 +83,16 @@ pub(crate) async fn post_events(
             limits::MAX_EVENTS_PER_REQUEST
         ))
     })?;
+    if let Err(e) = std::str::from_utf8(&bytes) {
+        return Err(AppError::BadRequest(format!(
+            "body is not valid UTF-8 (invalid byte at offset {})",
+            e.valid_up_to()
+        )));
+    }
     let items = if ndjson {
         split_ndjson(&bytes)?
     } else {
+        check_depth(&bytes)?;
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(Value::Array(items)) => items.into_iter().map(Ok).collect(),
             Ok(obj @ Value::Object(_)) => vec![Ok(obj)],
@@ -90,7 +119,7 @@ pub(crate) async fn post_events(
             limits::MAX_EVENTS_PER_REQUEST
         )));
     }
-    let candidates = items
+    let mut candidates: Vec<Candidate> = items
         .into_iter()
         .enumerate()
         .map(|(i, item)| match item {
@@ -101,6 +130,19 @@ pub(crate) async fn post_events(
             )),
         })
         .collect();
+    if let Some(Extension(Principal(claims))) = &principal {
+        let denied = bind_to_component(&state, claims, &mut candidates).await?;
+        if denied > 0 && denied == candidates.len() {
+            return Err(AppError::Forbidden(format!(
+                "{}; no event in this request is allowed",
+                candidates
+                    .iter()
+                    .find_map(|c| c.parsed.as_ref().err().filter(|e| e.field == "component"))
+                    .map(|e| e.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+    }
     let results = ingest_candidates(&state, candidates)
         .await?
         .into_iter()
@@ -115,8 +157,99 @@ fn split_ndjson(bytes: &[u8]) -> Result<Vec<Result<Value, String>>, AppError> {
     Ok(text
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str::<Value>(l).map_err(|e| e.to_string()))
+        .map(|l| {
+            json_depth_problem(l.as_bytes()).map_or_else(
+                || serde_json::from_str::<Value>(l).map_err(|e| e.to_string()),
+                Err,
+            )
+        })
         .collect())
+}
+
+/// Deepest JSON nesting a request may have (an event needs 3 or 4; metadata a few more).
+pub const MAX_JSON_DEPTH: usize = 64;
+
+fn check_depth(bytes: &[u8]) -> Result<(), AppError> {
+    json_depth_problem(bytes).map_or(Ok(()), |p| Err(AppError::BadRequest(format!("body {p}"))))
+}
+
+/// Says so when `bytes` nest arrays/objects deeper than [`MAX_JSON_DEPTH`]; a scan over the
+/// raw text, before any parser recurses into it.
+pub(crate) fn json_depth_problem(bytes: &[u8]) -> Option<String> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_JSON_DEPTH {
+                    return Some(format!(
+                        "nests JSON deeper than {MAX_JSON_DEPTH} levels; flatten it"
+                    ));
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
+/// Rejects (in place) each valid event that `claims` may not write because its token is bound
+/// to another component: a start by its `component_name`, anything else by its session's
+/// component (from the store when the session exists, else from the session-id rule).
+/// Returns how many were rejected so.
+pub(crate) async fn bind_to_component(
+    state: &AppState,
+    claims: &Claims,
+    candidates: &mut [Candidate],
+) -> Result<usize, AppError> {
+    if claims.bound_component().is_none() {
+        return Ok(0);
+    }
+    let mut known: HashMap<String, Option<String>> = HashMap::new();
+    let mut denied = 0;
+    for c in candidates.iter_mut() {
+        let component = match &c.parsed {
+            Err(_) => continue,
+            Ok(Event::SessionStart(s)) => Some(s.component_name.clone()),
+            Ok(event) => {
+                let sid = event.session_id();
+                match known.get(&sid) {
+                    Some(found) => found.clone(),
+                    None => {
+                        let found = match state.store.get_session(&sid).await? {
+                            Some(session) => Some(session.component),
+                            None => component_from_session_id(&sid).map(str::to_string),
+                        };
+                        known.insert(sid, found.clone());
+                        found
+                    }
+                }
+            }
+        };
+        let problem = match component {
+            Some(component) => claims.component_problem(&component),
+            None => Some(format!(
+                "this token may write only '{}' events, and this session id names no component",
+                claims.bound_component().unwrap_or_default()
+            )),
+        };
+        if let Some(rule) = problem {
+            c.parsed = Err(ValidationError::new("component", rule));
+            denied += 1;
+        }
+    }
+    Ok(denied)
 }
 
 /// What is known of an event even when it fails validation, for results and metric labels.

@@ -5,11 +5,15 @@
 //! [`serve`] runs it on a listener until the shutdown future resolves, then lets the store
 //! finish every acknowledged batch.
 
+pub mod analytics;
+pub mod auth;
 mod error;
+pub mod fuzzing;
 mod ingest;
 mod mcp;
 pub mod metrics;
 mod query;
+pub mod tls;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -42,6 +46,11 @@ pub struct ServerOptions {
     pub session_ttl: Duration,
     /// The same for sessions that announced none (the original's 1.0 clients).
     pub legacy_session_ttl: Duration,
+    /// Secrets, `/metrics` protection, rate limit (no secret: no authentication).
+    pub auth: auth::AuthOptions,
+    /// Retention: sessions that are over and started longer ago than this are deleted, with
+    /// their events (`--retention-days`); `None` keeps everything.
+    pub retention: Option<Duration>,
 }
 
 impl Default for ServerOptions {
@@ -51,6 +60,8 @@ impl Default for ServerOptions {
             gauge_refresh: Duration::from_secs(15),
             session_ttl: Duration::from_secs(600),
             legacy_session_ttl: Duration::from_secs(24 * 3600),
+            auth: auth::AuthOptions::default(),
+            retention: None,
         }
     }
 }
@@ -63,8 +74,24 @@ impl ServerOptions {
     }
 }
 
-/// One reaper pass: marks silent sessions abandoned and counts them in the metrics.
+/// Whether this server holds the reaper lease (always, on SQLite): with several servers on one
+/// database only the holder reaps, prunes and exports the store-derived gauges.
+pub async fn holds_reaper_lease(state: &AppState) -> bool {
+    match state.store.reaper_lease().await {
+        Ok(held) => held,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check the reaper lease");
+            false
+        }
+    }
+}
+
+/// One reaper pass: marks silent sessions abandoned and counts them in the metrics. Only the
+/// holder of the reaper lease reaps; the others return 0.
 pub async fn reap_once(state: &AppState) -> usize {
+    if !holds_reaper_lease(state).await {
+        return 0;
+    }
     let now = chrono::Utc::now();
     let cutoff =
         |ttl: Duration| now - chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
@@ -105,6 +132,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub metrics: Arc<Metrics>,
     pub options: Arc<ServerOptions>,
+    /// Token verification, revocation cache, rate limits.
+    pub guard: Arc<auth::Guard>,
 }
 
 impl AppState {
@@ -112,6 +141,7 @@ impl AppState {
         Self {
             store,
             metrics: Arc::new(Metrics::new()),
+            guard: Arc::new(auth::Guard::new(&options.auth)),
             options: Arc::new(options),
         }
     }
@@ -128,14 +158,25 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/sessions", get(query::list_sessions))
         .route("/v1/sessions/{id}", get(query::get_session))
         .route("/v1/sessions/{id}/events", get(query::session_events))
+        .route("/v1/analytics/sessions", get(analytics::sessions))
+        .route("/v1/analytics/duration", get(analytics::duration))
+        .route("/v1/analytics/components", get(analytics::components))
+        .route("/v1/analytics/errors", get(analytics::errors))
+        .route("/v1/analytics/active", get(analytics::active))
+        .route("/v1/analytics/report", get(analytics::report))
         .route("/v1/schemas", get(query::list_schemas))
         .route("/v1/schemas/{name}", get(query::get_schema))
+        .route("/v1/tokens/revoke", post(auth::revoke))
         .route("/health", get(query::health))
         .route("/healthz", get(query::healthz))
         .route("/readyz", get(query::readyz))
         .route("/metrics", get(query::metrics))
         .nest_service("/mcp", mcp)
         .fallback(query::not_found)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_auth,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), track_http))
         .with_state(state)
 }
@@ -167,19 +208,67 @@ async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> 
 /// Loads the gauges that come from the store (so they are true after a restart), then keeps
 /// them fresh in the background.
 pub async fn refresh_gauges(state: &AppState) {
+    let holder = holds_reaper_lease(state).await;
+    state.metrics.export_store_gauges(holder);
+    if !holder {
+        return;
+    }
     match state.store.active_by_component().await {
         Ok(counts) => state.metrics.set_active(&counts),
         Err(e) => tracing::warn!(error = %e, "cannot read active sessions for the gauges"),
     }
     let since = chrono::Utc::now() - chrono::TimeDelta::days(7);
     match state.store.quality_by_component(since).await {
-        Ok(q) => {
-            for (component, inputs) in q {
-                state.metrics.set_quality(&component, inputs.score());
-            }
-        }
+        Ok(q) => state.metrics.set_qualities(
+            &q.iter()
+                .map(|(component, inputs)| (component.clone(), inputs.score()))
+                .collect(),
+        ),
         Err(e) => tracing::warn!(error = %e, "cannot read quality inputs for the gauges"),
     }
+}
+
+/// Sessions a retention batch deletes at most (one transaction).
+pub const PRUNE_BATCH: usize = 1000;
+
+/// One retention pass (with `options.retention`, on the reaper-lease holder): deletes the
+/// sessions that are over and started before now − retention, with their events, in batches of
+/// [`PRUNE_BATCH`] until none is left.
+pub async fn prune_once(state: &AppState) -> session_buddy_store::Pruned {
+    let mut total = session_buddy_store::Pruned::default();
+    let Some(retention) = state.options.retention else {
+        return total;
+    };
+    if !holds_reaper_lease(state).await {
+        return total;
+    }
+    let cutoff = chrono::Utc::now()
+        - chrono::TimeDelta::from_std(retention).unwrap_or(chrono::TimeDelta::MAX);
+    loop {
+        match state.store.prune(cutoff, PRUNE_BATCH).await {
+            Ok(p) => {
+                total.sessions += p.sessions;
+                total.events += p.events;
+                if p.sessions < PRUNE_BATCH as u64 && p.events < PRUNE_BATCH as u64 {
+                    break;
+                }
+                // Let ingest in between batches.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "retention pass failed");
+                break;
+            }
+        }
+    }
+    if total.sessions > 0 || total.events > 0 {
+        tracing::info!(
+            sessions = total.sessions,
+            events = total.events,
+            "retention deleted old sessions"
+        );
+    }
+    total
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; in-flight requests finish, then the
@@ -189,7 +278,22 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    refresh_gauges(&state).await;
+    let background = start_background(&state).await;
+    let store = state.store.clone();
+    let result = axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    for task in background {
+        task.abort();
+    }
+    store.close().await;
+    result
+}
+
+/// Loads the store-derived gauges, then keeps them fresh and runs the reaper in the
+/// background; the caller aborts the tasks at shutdown.
+pub(crate) async fn start_background(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
+    refresh_gauges(state).await;
     let refresher = {
         let state = state.clone();
         tokio::spawn(async move {
@@ -211,12 +315,33 @@ pub async fn serve(
             }
         })
     };
-    let store = state.store.clone();
-    let result = axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
-    refresher.abort();
-    reaper.abort();
-    store.close().await;
-    result
+    auth::refresh_revocations(state).await;
+    let revocations = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let every = state
+                .options
+                .auth
+                .revocation_refresh
+                .max(Duration::from_millis(100));
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                auth::refresh_revocations(&state).await;
+            }
+        })
+    };
+    let mut tasks = vec![refresher, reaper, revocations];
+    if state.options.retention.is_some() {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                prune_once(&state).await;
+            }
+        }));
+    }
+    tasks
 }

@@ -19,7 +19,10 @@ use session_buddy_events::{
     parse_session_start,
 };
 
-use crate::ingest::{Candidate, ingest_candidates};
+use session_buddy_events::auth::Claims;
+
+use crate::auth::{TokenError, bearer, scope_list, tool_scope};
+use crate::ingest::{Candidate, MAX_JSON_DEPTH, bind_to_component, ingest_candidates};
 use crate::metrics::Metrics;
 use crate::query::{health_value, parse_event_filter};
 use crate::{AppState, VERSION, parse_session_filter};
@@ -132,6 +135,17 @@ fn tools() -> Vec<Tool> {
                 "token": {"type": "string"}}})),
         ),
         Tool::new(
+            "analytics_sessions",
+            "Session statistics per component over the last range_days (alias days; 1..365, default 7) or since/until (RFC 3339): total_sessions, avg_duration, active_sessions, error_rate, date_range; plus sessions per day (trend).",
+            object(json!({"type": "object", "properties": {
+                "range_days": {"type": "integer", "minimum": 1, "maximum": 365, "description": "the original's name"},
+                "days": {"type": "integer", "minimum": 1, "maximum": 365},
+                "component": {"type": "string"},
+                "since": {"type": "string", "format": "date-time"},
+                "until": {"type": "string", "format": "date-time"},
+                "token": {"type": "string"}}})),
+        ),
+        Tool::new(
             "get_prometheus_metrics",
             "The server's Prometheus metrics as text.",
             object(json!({"type": "object", "properties": {"token": {"type": "string"}}})),
@@ -170,16 +184,33 @@ impl ServerHandler for McpHandler {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let mut args = request.arguments.unwrap_or_default();
         // The original's clients pass their JWT as an argument; it is not part of the event.
-        args.remove("token");
+        let arg_token = match args.remove("token") {
+            Some(Value::String(t)) => Some(t),
+            _ => None,
+        };
+        let refused = |message: String| -> Result<CallToolResponse, ErrorData> {
+            let sent_id = args.get("session_id").and_then(Value::as_str);
+            Ok(CallToolResult::structured_error(tool_error(sent_id, message)).into())
+        };
+        let claims = match self.authorize(&request.name, &context, arg_token.as_deref()) {
+            Ok(c) => c,
+            Err(message) => return refused(message),
+        };
+        if value_depth(&args) > MAX_JSON_DEPTH {
+            return refused(format!(
+                "arguments: nest JSON deeper than {MAX_JSON_DEPTH} levels; flatten them"
+            ));
+        }
+        let claims = claims.as_ref();
         let state = &self.state;
         let result = match request.name.as_ref() {
-            "track_session_start" => track_start(state, Value::Object(args)).await,
-            "track_session_end" => track_end(state, Value::Object(args)).await,
-            "track_command" => track_command(state, args).await,
+            "track_session_start" => track_start(state, Value::Object(args), claims).await,
+            "track_session_end" => track_end(state, Value::Object(args), claims).await,
+            "track_command" => track_command(state, args, claims).await,
             "health_check" => Ok(health_value(state).await.1),
             "list_sessions" => list_sessions(state, args).await,
             "get_session" => get_session(state, &args).await,
@@ -190,6 +221,7 @@ impl ServerHandler for McpHandler {
                 r.content = vec![ContentBlock::text(text)];
                 return Ok(r.into());
             }
+            "analytics_sessions" => analytics_sessions(state, &args).await,
             "list_session_metrics" => Ok(Metrics::describe()),
             "get_metrics_summary" => Ok(state.metrics.summary()),
             other => {
@@ -219,6 +251,62 @@ impl ServerHandler for McpHandler {
     }
 }
 
+impl McpHandler {
+    /// With a secret: the caller's claims, from the Bearer header or else the `token`
+    /// argument, when they allow `tool`; otherwise why not.
+    fn authorize(
+        &self,
+        tool: &str,
+        context: &RequestContext<RoleServer>,
+        arg_token: Option<&str>,
+    ) -> Result<Option<Claims>, String> {
+        let guard = &self.state.guard;
+        if !guard.enabled() {
+            return Ok(None);
+        }
+        let failed = |e: TokenError| format!("authentication failed: {e}");
+        let from_header = match context
+            .extensions
+            .get::<axum::http::request::Parts>()
+            .map(|p| bearer(&p.headers))
+        {
+            Some(Err(e)) => return Err(failed(e)),
+            Some(Ok(t)) => t,
+            None => None,
+        };
+        let Some(claims) = guard
+            .authenticate(from_header.or(arg_token))
+            .map_err(failed)?
+        else {
+            return Err(failed(TokenError::Missing));
+        };
+        let scope = tool_scope(tool);
+        if !claims.allows(scope) {
+            return Err(format!(
+                "forbidden: this token lacks the '{scope}' scope that {} needs; it holds: {}",
+                tool.chars().take(64).collect::<String>(),
+                scope_list(&claims)
+            ));
+        }
+        guard
+            .rate_check(&claims)
+            .map_err(|s| format!("rate limit exceeded for this token; retry in {s} s"))?;
+        Ok(Some(claims))
+    }
+}
+
+/// How deeply `args` nest (the object itself is level 1).
+fn value_depth(args: &JsonObject) -> usize {
+    fn depth(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => 1 + a.iter().map(depth).max().unwrap_or(0),
+            Value::Object(o) => 1 + o.values().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    1 + args.values().map(depth).max().unwrap_or(0)
+}
+
 fn tool_error(session_id: Option<&str>, error: impl std::fmt::Display) -> Value {
     json!({"session_id": session_id, "status": "error", "error": error.to_string()})
 }
@@ -227,6 +315,7 @@ async fn ingest_one(
     state: &AppState,
     args: &Value,
     parse: impl Fn(&Value) -> Result<Event, ValidationError>,
+    claims: Option<&Claims>,
 ) -> Result<
     (
         session_buddy_events::EventResult,
@@ -234,7 +323,13 @@ async fn ingest_one(
     ),
     String,
 > {
-    let mut results = ingest_candidates(state, vec![Candidate::new(args, parse)])
+    let mut candidates = vec![Candidate::new(args, parse)];
+    if let Some(claims) = claims {
+        bind_to_component(state, claims, &mut candidates)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    let mut results = ingest_candidates(state, candidates)
         .await
         .map_err(|e| e.to_string())?;
     results
@@ -242,10 +337,17 @@ async fn ingest_one(
         .ok_or_else(|| "internal error: no result".to_string())
 }
 
-async fn track_start(state: &AppState, args: Value) -> Result<Value, String> {
-    let (result, _) = ingest_one(state, &args, |v| {
-        parse_session_start(v).map(Event::SessionStart)
-    })
+async fn track_start(
+    state: &AppState,
+    args: Value,
+    claims: Option<&Claims>,
+) -> Result<Value, String> {
+    let (result, _) = ingest_one(
+        state,
+        &args,
+        |v| parse_session_start(v).map(Event::SessionStart),
+        claims,
+    )
     .await?;
     Ok(match result.status {
         EventOutcome::Accepted | EventOutcome::Duplicate => {
@@ -255,14 +357,21 @@ async fn track_start(state: &AppState, args: Value) -> Result<Value, String> {
     })
 }
 
-async fn track_end(state: &AppState, args: Value) -> Result<Value, String> {
+async fn track_end(
+    state: &AppState,
+    args: Value,
+    claims: Option<&Claims>,
+) -> Result<Value, String> {
     let sent_id = args
         .get("session_id")
         .and_then(Value::as_str)
         .map(str::to_string);
-    let (result, outcome) = ingest_one(state, &args, |v| {
-        parse_session_end(v).map(Event::SessionEnd)
-    })
+    let (result, outcome) = ingest_one(
+        state,
+        &args,
+        |v| parse_session_end(v).map(Event::SessionEnd),
+        claims,
+    )
     .await?;
     Ok(match (result.status, outcome) {
         (EventOutcome::Rejected, _) | (_, None) => {
@@ -275,7 +384,11 @@ async fn track_end(state: &AppState, args: Value) -> Result<Value, String> {
     })
 }
 
-async fn track_command(state: &AppState, mut args: JsonObject) -> Result<Value, String> {
+async fn track_command(
+    state: &AppState,
+    mut args: JsonObject,
+    claims: Option<&Claims>,
+) -> Result<Value, String> {
     let sent_id = args
         .get("session_id")
         .and_then(Value::as_str)
@@ -292,7 +405,7 @@ async fn track_command(state: &AppState, mut args: JsonObject) -> Result<Value, 
             ));
         }
     }
-    let (result, outcome) = ingest_one(state, &Value::Object(args), parse_event).await?;
+    let (result, outcome) = ingest_one(state, &Value::Object(args), parse_event, claims).await?;
     Ok(match result.status {
         EventOutcome::Rejected => tool_error(sent_id.as_deref(), result.error.unwrap_or_default()),
         status => json!({
@@ -354,4 +467,11 @@ async fn list_events(state: &AppState, args: JsonObject) -> Result<Value, String
         .await
         .map_err(|e| e.to_string())?;
     Ok(json!({ "events": events }))
+}
+
+async fn analytics_sessions(state: &AppState, args: &JsonObject) -> Result<Value, String> {
+    let params = crate::analytics::parse_analytics_params(args, chrono::Utc::now())?;
+    crate::analytics::session_stats_value(state, &params)
+        .await
+        .map_err(|e| e.to_string())
 }

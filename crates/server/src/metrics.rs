@@ -196,6 +196,10 @@ pub struct Metrics {
     reaper_runs: Counter,
     reaper_abandoned: Counter,
     reaper_last_run: Gauge,
+    /// Whether the store-derived gauges (`active_sessions`, `session_quality_score`) are
+    /// exported: with several servers on one database only the reaper-lease holder exports
+    /// them, so summing over servers does not multiply them.
+    store_gauges: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Metrics {
@@ -324,6 +328,7 @@ impl Metrics {
                 "gauge",
                 &[],
             ),
+            store_gauges: std::sync::atomic::AtomicBool::new(true),
         };
         m.build_info
             .with(&[env!("CARGO_PKG_VERSION")], |v| *v = 1.0);
@@ -385,8 +390,32 @@ impl Metrics {
         }
     }
 
+    /// Exports the store-derived gauges, or not (a server that does not hold the reaper lease).
+    pub fn export_store_gauges(&self, export: bool) {
+        self.store_gauges
+            .store(export, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn exports_store_gauges(&self) -> bool {
+        self.store_gauges.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn set_quality(&self, component: &str, score: f64) {
         self.quality_score.with(&[component], |v| *v = score);
+    }
+
+    /// Replaces every quality score: a component without sessions in the last 7 days has no
+    /// score (its series disappears) rather than a stale one.
+    pub fn set_qualities(&self, scores: &BTreeMap<String, f64>) {
+        let mut map = self
+            .quality_score
+            .values
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        map.clear();
+        for (c, score) in scores {
+            map.insert(vec![c.clone()], *score);
+        }
     }
 
     pub fn emitted(&self, component: &str, event_type: &str, n: u64, seconds: f64) {
@@ -434,8 +463,10 @@ impl Metrics {
         render_scalar(&self.emit_success, &mut out);
         render_scalar(&self.emit_failure, &mut out);
         self.emit_duration.render(&mut out);
-        render_scalar(&self.active_sessions, &mut out);
-        render_scalar(&self.quality_score, &mut out);
+        if self.exports_store_gauges() {
+            render_scalar(&self.active_sessions, &mut out);
+            render_scalar(&self.quality_score, &mut out);
+        }
         render_scalar(&self.http_requests, &mut out);
         self.http_duration.render(&mut out);
         render_scalar(&self.ingest_events, &mut out);
@@ -529,6 +560,16 @@ mod tests {
         );
         assert!(text.contains("session_duration_seconds_sum{component_name=\"oneiric\"} 300"));
         assert!(text.contains("active_sessions{component_name=\"oneiric\"} 0"));
+    }
+
+    #[test]
+    fn quality_scores_are_replaced_not_kept_stale() {
+        let m = Metrics::new();
+        m.set_qualities(&[("old".to_string(), 50.0), ("new".to_string(), 85.0)].into());
+        m.set_qualities(&[("new".to_string(), 90.0)].into());
+        let text = m.render();
+        assert!(text.contains("session_quality_score{component_name=\"new\"} 90"));
+        assert!(!text.contains("component_name=\"old\""));
     }
 
     #[test]

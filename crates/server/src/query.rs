@@ -80,11 +80,45 @@ pub fn parse_session_filter(params: &Map<String, Value>) -> Result<SessionFilter
             )),
         })
         .transpose()?;
+    // Values are bound as SQL parameters anyway; refusing what no stored value can contain
+    // answers a mistyped or hostile filter with a clear 400 instead of an empty page.
+    let checked =
+        |k: &str, allowed: fn(char) -> bool, what: &str| -> Result<Option<String>, String> {
+            let v = text(k)?;
+            match &v {
+                Some(s) if !s.chars().all(allowed) => Err(format!(
+                    "{k}: may contain only {what}, got '{}'",
+                    s.chars()
+                        .take(40)
+                        .map(|c| if c.is_control() { '?' } else { c })
+                        .collect::<String>()
+                )),
+                _ => Ok(v),
+            }
+        };
+    let name = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_');
+    let type_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    let host_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':');
+    let user_char = |c: char| {
+        c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | '$' | '\\' | ' ' | '+')
+    };
+    let session_type = match checked("type", type_char, "letters, digits, '-', '_' and '.'")? {
+        Some(t) => Some(t),
+        None => checked(
+            "session_type",
+            type_char,
+            "letters, digits, '-', '_' and '.'",
+        )?,
+    };
     Ok(SessionFilter {
-        session_type: text("type")?.or(text("session_type")?),
-        component: text("component")?,
-        user: text("user")?,
-        host: text("host")?,
+        session_type,
+        component: checked("component", name, "letters, digits, '-' and '_'")?,
+        user: checked(
+            "user",
+            user_char,
+            "letters, digits, spaces and the characters - _ . @ $ \\ +",
+        )?,
+        host: checked("host", host_char, "letters, digits, '-', '_', '.' and ':'")?,
         status,
         after: time("after")?,
         before: time("before")?,

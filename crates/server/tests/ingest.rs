@@ -36,7 +36,7 @@ async fn envelope_problems_are_a_4xx_with_a_json_error() {
             Some("application/json"),
             vec![0xff, 0xfe, b'['],
             400,
-            "not valid JSON",
+            "not valid UTF-8",
         ),
         (
             Some("application/json"),
@@ -54,7 +54,7 @@ async fn envelope_problems_are_a_4xx_with_a_json_error() {
             Some("application/json"),
             format!("{}1{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
             400,
-            "not valid JSON",
+            "deeper than 64",
         ),
     ];
     for (ct, body, want, needle) in cases {

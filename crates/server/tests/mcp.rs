@@ -56,6 +56,7 @@ async fn every_tool_is_listed() {
     assert_eq!(
         names,
         [
+            "analytics_sessions",
             "get_metrics_summary",
             "get_prometheus_metrics",
             "get_session",

@@ -95,11 +95,13 @@ async fn filters_and_cursor_pages() {
         ("min_duration=-4", "min_duration:"),
         ("cursor=garbage", "cursor"),
         ("colour=blue", "unknown parameter 'colour'"),
-        ("component=x%27%20OR%201=1--", ""),
+        // Injection attempts are refused by the filter's own rule (and bound as parameters
+        // anyway).
+        ("component=x%27%20OR%201=1--", "component:"),
+        ("user=nobody", ""),
     ] {
         let (status, v) = server.get(&format!("/v1/sessions?{query}")).await;
         if needle.is_empty() {
-            // Injection attempts are just a component nobody has.
             assert_eq!(status, 200, "{query}");
             assert_eq!(count(&v), 0);
         } else {

@@ -5,6 +5,7 @@
 //! passes the same conformance suite (`tests/conformance/`). [`SqliteStore`] is the embedded
 //! default.
 
+pub mod analytics;
 mod sqlite;
 
 use std::collections::BTreeMap;
@@ -16,6 +17,7 @@ use session_buddy_events::{
     Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent,
 };
 
+pub use analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 pub use sqlite::{SqliteStore, SyncMode};
 
 /// A storage failure, in the user's words.
@@ -35,6 +37,9 @@ pub enum StoreError {
     WriterGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A failure of another backend (PostgreSQL), or of reaching it.
+    #[error("database error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -211,6 +216,27 @@ pub trait Store: Send + Sync + 'static {
         since: DateTime<Utc>,
     ) -> Result<BTreeMap<String, ComponentQuality>>;
 
+    /// Analytics: per-component aggregates of the sessions started in `window`, with a
+    /// session count per trend bucket ([`AnalyticsWindow::buckets`]).
+    async fn analytics_summary(&self, window: AnalyticsWindow) -> Result<Vec<ComponentSummary>>;
+
+    /// Analytics: per component, the most common failure in `window` (a failed command's
+    /// error, else the session's: exit code, signal, abandoned); ties go to the first in
+    /// alphabetical order. Components without failures are absent.
+    async fn analytics_common_errors(
+        &self,
+        window: AnalyticsWindow,
+    ) -> Result<BTreeMap<String, String>>;
+
+    /// Analytics: the active sessions, newest start first (at most `limit`), their age at
+    /// `now`, and how many there are in all.
+    async fn analytics_active(
+        &self,
+        component: Option<String>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<ActiveSessions>;
+
     async fn health(&self) -> Result<StoreHealth>;
 
     /// Marks abandoned (`end_reason = "heartbeat_timeout"`, `ended_at` = its last event) every
@@ -223,16 +249,58 @@ pub trait Store: Send + Sync + 'static {
         legacy_cutoff: DateTime<Utc>,
     ) -> Result<Vec<Reaped>>;
 
+    /// Records that the token `jti` is revoked; `expires_at` (the token's `exp`, when known)
+    /// lets the record be dropped once the token could not be used anyway.
+    async fn revoke_token(&self, jti: &str, expires_at: Option<DateTime<Utc>>) -> Result<()>;
+
+    /// Whether the token `jti` is revoked.
+    async fn is_revoked(&self, jti: &str) -> Result<bool>;
+
+    /// Every revoked `jti` whose token has not expired by `now` (the server caches these).
+    async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<String>>;
+
+    /// Whether this instance holds the reaper lease: with several servers on one database only
+    /// the holder reaps, prunes and exports the gauges that come from the store (so summing
+    /// them over servers does not multiply them). A backend that serves one process (SQLite)
+    /// always holds it.
+    async fn reaper_lease(&self) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Retention: deletes at most `batch` sessions that are over (ended or abandoned) and
+    /// started before `started_before`, with their events, and at most `batch` pending events
+    /// (no start stored) older than it; returns how many sessions and events went. Callers
+    /// repeat while it returns a full batch.
+    async fn prune(&self, started_before: DateTime<Utc>, batch: usize) -> Result<Pruned>;
+
+    /// Export: stored events (pending ones too) with a timestamp at or after `since`, in time
+    /// order (timestamp, then event id), after the key `after` (the previous page's last
+    /// event's timestamp and id), at most `limit` (≤ [`MAX_PAGE`]).
+    async fn events_in_time_order(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
     /// Waits until everything acknowledged is written, then stops the writer.
     async fn close(&self);
 }
 
-/// A cursor for the next page: `{started_at µs}:{session_id}`.
-pub(crate) fn encode_cursor(started_us: i64, session_id: &str) -> String {
+/// What one [`Store::prune`] call deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Pruned {
+    pub sessions: u64,
+    pub events: u64,
+}
+
+/// A cursor for the next page: `{started_at µs}:{session_id}` (every backend issues the same).
+pub fn encode_cursor(started_us: i64, session_id: &str) -> String {
     format!("{started_us}:{session_id}")
 }
 
-pub(crate) fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
+/// Reads a cursor [`encode_cursor`] issued; anything else is an [`StoreError::InvalidQuery`].
+pub fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
     let (us, id) = cursor.split_once(':').ok_or_else(|| {
         StoreError::InvalidQuery(format!("cursor '{cursor}' is not one this server issued"))
     })?;

@@ -27,8 +27,13 @@ use session_buddy_events::{
 };
 use tokio::sync::oneshot;
 
+mod analytics;
+
+pub(crate) use analytics::analytics_sql;
+
+use crate::analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use crate::{
-    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Reaped, Result,
+    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Pruned, Reaped, Result,
     SessionEffect, SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
 };
 
@@ -47,7 +52,12 @@ const MAX_GROUP_EVENTS: usize = 8192;
 /// Read connections kept open.
 const READ_POOL: usize = 8;
 
-const MIGRATIONS: &[&str] = &[include_str!("sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("sqlite/0001_initial.sql"),
+    include_str!("sqlite/0002_revoked_tokens.sql"),
+    include_str!("sqlite/0003_analytics.sql"),
+    include_str!("sqlite/0004_events_by_time.sql"),
+];
 
 /// An event with everything the writer needs already serialised, so the single writer
 /// thread spends its time in SQLite only.
@@ -980,6 +990,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn analytics_summary(&self, window: AnalyticsWindow) -> Result<Vec<ComponentSummary>> {
+        self.read(move |c| analytics::summary(c, &window)).await
+    }
+
+    async fn analytics_common_errors(
+        &self,
+        window: AnalyticsWindow,
+    ) -> Result<BTreeMap<String, String>> {
+        self.read(move |c| analytics::common_errors(c, &window))
+            .await
+    }
+
+    async fn analytics_active(
+        &self,
+        component: Option<String>,
+        limit: usize,
+        now: DateTime<Utc>,
+    ) -> Result<ActiveSessions> {
+        self.read(move |c| analytics::active(c, component.as_deref(), limit, now))
+            .await
+    }
+
     async fn health(&self) -> Result<StoreHealth> {
         let location = self.path.display().to_string();
         self.read(move |c| {
@@ -1024,6 +1056,126 @@ impl Store for SqliteStore {
             let _ = reply.send(reap_candidates(conn, &candidates, cutoffs));
         })))?;
         answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn revoke_token(&self, jti: &str, expires_at: Option<DateTime<Utc>>) -> Result<()> {
+        let jti = jti.to_string();
+        let expires_us = expires_at.map(|t| t.timestamp_micros());
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Job(Box::new(move |conn| {
+            let now = Utc::now().timestamp_micros();
+            let result = (|| -> Result<()> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "INSERT INTO revoked_tokens (jti, revoked_at, expires_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (jti) DO UPDATE SET expires_at =
+                       CASE WHEN excluded.expires_at IS NULL OR expires_at IS NULL THEN NULL
+                            ELSE max(expires_at, excluded.expires_at) END",
+                    params![jti, now, expires_us],
+                )?;
+                // Revocations of tokens that expired a day ago protect nothing any more.
+                tx.execute(
+                    "DELETE FROM revoked_tokens WHERE expires_at IS NOT NULL AND expires_at < ?1",
+                    params![now - 86_400_000_000],
+                )?;
+                tx.commit()?;
+                Ok(())
+            })();
+            let _ = reply.send(result);
+        })))?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn is_revoked(&self, jti: &str) -> Result<bool> {
+        let jti = jti.to_string();
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")?
+                    .query_row([jti], |_| Ok(()))
+                    .optional()?
+                    .is_some(),
+            )
+        })
+        .await
+    }
+
+    async fn revoked_tokens(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
+        let now_us = now.timestamp_micros();
+        self.read(move |c| {
+            Ok(c.prepare_cached(
+                "SELECT jti FROM revoked_tokens WHERE expires_at IS NULL OR expires_at >= ?1",
+            )?
+            .query_map([now_us], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn prune(&self, started_before: DateTime<Utc>, batch: usize) -> Result<Pruned> {
+        let cutoff = started_before.timestamp_micros();
+        let batch = batch.max(1) as i64;
+        let (reply, answer) = oneshot::channel();
+        self.submit(Request::Job(Box::new(move |conn| {
+            let result = (|| -> Result<Pruned> {
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let ids: Vec<String> = tx
+                    .prepare_cached(
+                        "SELECT session_id FROM sessions
+                         WHERE status != 'active' AND started_at < ?1 LIMIT ?2",
+                    )?
+                    .query_map(params![cutoff, batch], |r| r.get(0))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut pruned = Pruned::default();
+                for id in &ids {
+                    pruned.events += tx
+                        .prepare_cached("DELETE FROM events WHERE session_id = ?1")?
+                        .execute([id])? as u64;
+                    pruned.sessions += tx
+                        .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
+                        .execute([id])? as u64;
+                }
+                // Pending events whose start never came.
+                pruned.events += tx
+                    .prepare_cached(
+                        "DELETE FROM events WHERE rowid IN (
+                           SELECT e.rowid FROM events e
+                           WHERE e.ts < ?1 AND NOT EXISTS
+                             (SELECT 1 FROM sessions s WHERE s.session_id = e.session_id)
+                           LIMIT ?2)",
+                    )?
+                    .execute(params![cutoff, batch])? as u64;
+                tx.commit()?;
+                Ok(pruned)
+            })();
+            let _ = reply.send(result);
+        })))?;
+        answer.await.map_err(|_| StoreError::WriterGone)?
+    }
+
+    async fn events_in_time_order(
+        &self,
+        since: Option<DateTime<Utc>>,
+        after: Option<(DateTime<Utc>, String)>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let since = since.map_or(i64::MIN, |t| t.timestamp_micros());
+        let (after_ts, after_id) = after.map_or((i64::MIN, String::new()), |(t, id)| {
+            (t.timestamp_micros(), id)
+        });
+        let limit = limit.clamp(1, MAX_PAGE) as i64;
+        self.read(move |c| {
+            Ok(c.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM events
+                 WHERE ts >= ?1 AND (ts > ?2 OR (ts = ?2 AND event_id > ?3))
+                 ORDER BY ts, event_id LIMIT ?4"
+            ))?
+            .query_map(
+                params![since, after_ts, after_id, limit],
+                stored_event_from_row,
+            )?
+            .collect::<rusqlite::Result<_>>()?)
+        })
+        .await
     }
 
     async fn close(&self) {

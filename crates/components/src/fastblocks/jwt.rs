@@ -7,41 +7,10 @@ use serde_json::{Map, Value, json};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
-pub(crate) const AUDIENCE: &str = "session-buddy";
-pub(crate) const ISSUER: &str = "session-buddy";
-pub(crate) const MIN_SECRET_LEN: usize = 32;
-pub(crate) const SCOPES: &[&str] = &["emit", "read", "admin"];
-
-/// Why a secret may not sign tokens, or `None` when it may.
-pub(crate) fn secret_problem(secret: &str) -> Option<String> {
-    if secret.chars().count() < MIN_SECRET_LEN {
-        return Some(format!(
-            "SESSION_BUDDY_SECRET is too short ({} characters); use at least {MIN_SECRET_LEN}, \
-             e.g. `openssl rand -hex 32`",
-            secret.chars().count()
-        ));
-    }
-    let lower = secret.to_ascii_lowercase();
-    let placeholder = [
-        "changeme",
-        "change-me",
-        "change_me",
-        "placeholder",
-        "your-secret",
-    ]
-    .iter()
-    .any(|p| lower.contains(p));
-    let mut chars = secret.chars();
-    let first = chars.next();
-    if placeholder || chars.all(|c| Some(c) == first) {
-        return Some(
-            "SESSION_BUDDY_SECRET looks like a placeholder; use a random value, e.g. \
-             `openssl rand -hex 32`"
-                .into(),
-        );
-    }
-    None
-}
+// Claim names, scope names and secret rules are shared with the server, which verifies these
+// tokens (`session_buddy_events::auth`); only the signing is local.
+pub(crate) use session_buddy_events::auth::{AUDIENCE, ISSUER, secret_problem};
+pub(crate) const SCOPES: &[&str] = session_buddy_events::auth::SCOPE_NAMES;
 
 /// The base64url HMAC-SHA256 of `signing_input`.
 pub(crate) fn sign(secret: &[u8], signing_input: &str) -> String {

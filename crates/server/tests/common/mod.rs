@@ -12,6 +12,8 @@ use tokio::task::JoinHandle;
 
 pub struct TestServer {
     pub url: String,
+    /// The server's SQLite file.
+    pub db_path: PathBuf,
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
@@ -20,9 +22,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_with(ServerOptions::default()).await
+    }
+
+    /// A server with these options (e.g. a secret).
+    pub async fn start_with(options: ServerOptions) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("sessions.db"), SyncMode::Normal).unwrap();
-        let state = AppState::new(Arc::new(store), ServerOptions::default());
+        let db_path = dir.path().join("sessions.db");
+        let store = SqliteStore::open(&db_path, SyncMode::Normal).unwrap();
+        let state = AppState::new(Arc::new(store), options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -31,6 +39,7 @@ impl TestServer {
         }));
         Self {
             url: format!("http://{addr}"),
+            db_path,
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             handle: Some(handle),

@@ -1,0 +1,249 @@
+//! `session-buddy token create|verify|revoke`.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use session_buddy_events::auth::{AUDIENCE, Claims, ISSUER, Scope, secret_problem};
+use session_buddy_events::parse_duration;
+use session_buddy_server::auth::{TokenVerifier, mint_token, unverified_payload};
+
+use crate::config::home_dir;
+use crate::{CmdResult, Failure};
+
+#[derive(Subcommand)]
+pub enum TokenCommand {
+    /// Make a token signed with SESSION_BUDDY_SECRET; prints only the token.
+    Create(CreateArgs),
+    /// Check a token against SESSION_BUDDY_SECRET (and SESSION_BUDDY_PREVIOUS_SECRET): prints
+    /// its claims, or why it is invalid (exit 1).
+    Verify {
+        /// The token.
+        token: String,
+    },
+    /// Revoke a token: through the server (POST /v1/tokens/revoke, with an admin token in
+    /// SESSION_BUDDY_TOKEN), or straight into the database with --db-path.
+    Revoke(RevokeArgs),
+}
+
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Who holds the token, e.g. `crackerjack-ci` (the `sub` claim).
+    #[arg(long)]
+    subject: String,
+    /// What it may do: emit, read or admin (repeatable; `write` is accepted for emit).
+    #[arg(long = "scope", required = true, value_parser = parse_scope)]
+    scopes: Vec<Scope>,
+    /// Bind an emit token to one component: it may write only that component's sessions.
+    #[arg(long)]
+    component: Option<String>,
+    /// Lifetime, e.g. 1h, 30d.
+    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    ttl: Duration,
+    /// Also write it to $SESSION_BUDDY_HOME/token (mode 600), where the client looks for it.
+    #[arg(long)]
+    save: bool,
+}
+
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The token's id (`jti`), or the token itself.
+    jti: String,
+    /// Write the revocation straight into this SQLite database instead of asking the server
+    /// (a running server picks it up within seconds).
+    #[arg(long)]
+    db_path: Option<PathBuf>,
+    /// The server's URL.
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_URL",
+        default_value = "http://127.0.0.1:8678"
+    )]
+    url: String,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s).ok_or_else(|| format!("'{s}' is not a scope: use emit, read or admin"))
+}
+
+fn env_secret(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn secret() -> anyhow::Result<String> {
+    let secret = env_secret("SESSION_BUDDY_SECRET").ok_or_else(|| {
+        anyhow!(
+            "SESSION_BUDDY_SECRET is not set; export the server's secret (at least 32 random \
+             characters, e.g. `openssl rand -hex 32`)"
+        )
+    })?;
+    if let Some(problem) = secret_problem(&secret) {
+        bail!("{problem}");
+    }
+    Ok(secret)
+}
+
+pub fn run(command: TokenCommand) -> CmdResult {
+    match command {
+        TokenCommand::Create(a) => create(a),
+        TokenCommand::Verify { token } => verify(&token),
+        TokenCommand::Revoke(a) => revoke(a),
+    }
+}
+
+fn create(a: CreateArgs) -> CmdResult {
+    let secret = secret()?;
+    let subject = a.subject.trim();
+    if subject.is_empty() || subject.chars().count() > 200 {
+        return Err(anyhow!("--subject must be 1 to 200 characters").into());
+    }
+    if let Some(c) = &a.component
+        && (c.is_empty()
+            || c.len() > session_buddy_events::limits::COMPONENT_NAME_MAX
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(anyhow!(
+            "--component '{c}' is not a component name (letters, digits, '-' and '_', at most 64)"
+        )
+        .into());
+    }
+    let mut scopes = a.scopes.clone();
+    scopes.sort();
+    scopes.dedup();
+    let now = chrono::Utc::now().timestamp();
+    let ttl = i64::try_from(a.ttl.as_secs()).unwrap_or(i64::MAX);
+    if ttl < 1 {
+        return Err(anyhow!("--ttl must be at least 1s").into());
+    }
+    let claims = Claims {
+        sub: subject.to_string(),
+        aud: AUDIENCE.into(),
+        iss: Some(ISSUER.into()),
+        iat: Some(now),
+        exp: now.saturating_add(ttl),
+        jti: uuid::Uuid::new_v4().to_string(),
+        scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
+        component: a.component.clone(),
+    };
+    let token = mint_token(&secret, &claims).map_err(anyhow::Error::from)?;
+    if a.save {
+        let path = home_dir().join("token");
+        save_private(&path, &token)?;
+        eprintln!("saved to {} (mode 600)", path.display());
+    }
+    println!("{token}");
+    Ok(())
+}
+
+/// Writes `token` readable by its owner only.
+fn save_private(path: &std::path::Path, token: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    // An existing file keeps its mode on open: tighten it.
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    writeln!(f, "{token}")?;
+    Ok(())
+}
+
+fn verify(token: &str) -> CmdResult {
+    let secret = secret()?;
+    let previous = env_secret("SESSION_BUDDY_PREVIOUS_SECRET");
+    let verifier = TokenVerifier::new(&secret, previous.as_deref());
+    match verifier.verify(token) {
+        Ok(claims) => {
+            let text = serde_json::to_string_pretty(&claims).map_err(anyhow::Error::from)?;
+            println!("{text}");
+            let left = claims.exp - chrono::Utc::now().timestamp();
+            eprintln!(
+                "valid: scopes {}{}, expires in {}",
+                claims
+                    .known_scopes()
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                claims
+                    .bound_component()
+                    .map(|c| format!(" (bound to component '{c}')"))
+                    .unwrap_or_default(),
+                human(left)
+            );
+            Ok(())
+        }
+        Err(e) => Err(anyhow!("invalid token: {e}").into()),
+    }
+}
+
+fn human(secs: i64) -> String {
+    match secs {
+        s if s < 0 => "0s (within the clock-skew leeway)".into(),
+        s if s < 120 => format!("{s}s"),
+        s if s < 7200 => format!("{}m", s / 60),
+        s if s < 172_800 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
+}
+
+fn revoke(a: RevokeArgs) -> CmdResult {
+    let arg = a.jti.trim();
+    let (jti, expires_at) = if arg.matches('.').count() == 2 {
+        let payload = unverified_payload(arg).map_err(anyhow::Error::from)?;
+        let jti = payload
+            .get("jti")
+            .and_then(Value::as_str)
+            .ok_or_else(|| anyhow!("this token has no jti claim, so it cannot be revoked"))?
+            .to_string();
+        (jti, payload.get("exp").and_then(Value::as_i64))
+    } else {
+        (arg.to_string(), None)
+    };
+    if jti.is_empty() || jti.len() > 256 {
+        return Err(anyhow!("the jti must be 1 to 256 characters").into());
+    }
+    match a.db_path {
+        Some(path) => revoke_in_db(&path, &jti, expires_at)?,
+        None => {
+            let api = crate::client::Api::new(&a.url);
+            api.post_json(
+                "/v1/tokens/revoke",
+                &json!({"jti": jti, "expires_at": expires_at}),
+            )?;
+        }
+    }
+    eprintln!("revoked token {jti}");
+    Ok(())
+}
+
+fn revoke_in_db(path: &std::path::Path, jti: &str, exp: Option<i64>) -> Result<(), Failure> {
+    if !path.exists() {
+        return Err(anyhow!("no database at {}", path.display()).into());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        use session_buddy_store::Store as _;
+        let store = session_buddy_store::SqliteStore::open(path, Default::default())
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        let expires_at = exp.and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+        let result = store.revoke_token(jti, expires_at).await;
+        store.close().await;
+        result.map_err(|e| anyhow!("cannot record the revocation: {e}"))
+    })?;
+    Ok(())
+}

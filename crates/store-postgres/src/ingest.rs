@@ -1,0 +1,545 @@
+//! Ingest: one transaction per call, the same semantics as the SQLite backend (the reference),
+//! safe with several servers writing at once.
+//!
+//! 1. `pg_advisory_xact_lock` on every session of the batch, in key order: the events of one
+//!    session are applied one transaction at a time, whichever server received them.
+//! 2. One `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING event_id, id` for
+//!    the whole batch. An event not inserted is already stored (same content: duplicate;
+//!    otherwise rejected, naming `event_id`), or it is a second end (duplicate).
+//! 3. Each inserted event is applied to its session in batch order. A start merges the pending
+//!    events of its session inserted before it (`id` below its own): those committed by earlier
+//!    transactions and those earlier in this batch; later ones apply themselves.
+
+use std::collections::HashMap;
+
+use deadpool_postgres::{Object, Transaction};
+use serde_json::Value;
+use session_buddy_events::{
+    CommandEvent, Event, EventOutcome, EventType, SessionEndEvent, SessionStartEvent,
+};
+use session_buddy_store::{EndOutcome, IngestOutcome, SessionEffect};
+
+use crate::error::is_retryable;
+use crate::{PgError, session_lock_key};
+
+/// An event with everything serialised up front.
+pub(crate) struct Prepared {
+    event: Event,
+    event_id: String,
+    session_id: String,
+    payload: String,
+    metadata: Option<String>,
+}
+
+impl Prepared {
+    pub(crate) fn new(event: Event) -> Self {
+        let metadata = match &event {
+            Event::SessionStart(s) => Some(Value::Object(s.metadata.clone()).to_string()),
+            _ => None,
+        };
+        Self {
+            event_id: event.storage_id().hyphenated().to_string(),
+            session_id: event.session_id(),
+            payload: event.to_canonical_json(),
+            metadata,
+            event,
+        }
+    }
+}
+
+/// How often a transaction that hit a deadlock is tried again.
+const ATTEMPTS: usize = 4;
+
+pub(crate) async fn ingest(
+    conn: &mut Object,
+    events: &[Prepared],
+    received_us: i64,
+) -> Result<Vec<IngestOutcome>, PgError> {
+    let mut attempt = 1;
+    loop {
+        match ingest_once(conn, events, received_us).await {
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "ingest transaction retried");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn ingest_once(
+    conn: &mut Object,
+    events: &[Prepared],
+    received_us: i64,
+) -> Result<Vec<IngestOutcome>, PgError> {
+    let tx = conn.transaction().await?;
+    let mut keys: Vec<i64> = events
+        .iter()
+        .map(|e| session_lock_key(&e.session_id))
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let lock = tx
+        .prepare_cached("SELECT count(pg_advisory_xact_lock(k)) FROM unnest($1::int8[]) AS k")
+        .await?;
+    tx.query_one(&lock, &[&keys]).await?;
+
+    let inserted = insert_events(&tx, events, received_us).await?;
+    let mut first_seen: HashMap<&str, usize> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        // Only the first copy of an id in the batch can have been the one inserted.
+        let first = *first_seen.entry(e.event_id.as_str()).or_insert(i) == i;
+        let row_id = if first {
+            inserted.get(e.event_id.as_str()).copied()
+        } else {
+            None
+        };
+        let out = match row_id {
+            Some(row_id) => apply_new(&tx, e, row_id, received_us).await?,
+            None => already_stored(&tx, e).await?,
+        };
+        outcomes.push(out);
+    }
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
+/// Inserts the batch; returns the stored row id of each event id it inserted.
+async fn insert_events(
+    tx: &Transaction<'_>,
+    events: &[Prepared],
+    received_us: i64,
+) -> Result<HashMap<String, i64>, PgError> {
+    let n = events.len();
+    let (mut ids, mut sessions, mut types, mut ts, mut seqs, mut payloads) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    for e in events {
+        ids.push(e.event_id.as_str());
+        sessions.push(e.session_id.as_str());
+        types.push(e.event.event_type().as_str());
+        ts.push(e.event.timestamp().timestamp_micros());
+        seqs.push(match &e.event {
+            Event::Command(c) => Some(c.seq as i64),
+            _ => None,
+        });
+        payloads.push(e.payload.as_str());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO events (event_id, session_id, event_type, ts, received_at, seq, payload)
+             SELECT i, s, t, ts, $5, q, p
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $6::int8[], $7::text[])
+                  AS u(i, s, t, ts, q, p)
+             ON CONFLICT DO NOTHING
+             RETURNING event_id, id",
+        )
+        .await?;
+    let rows = tx
+        .query(
+            &stmt,
+            &[&ids, &sessions, &types, &ts, &received_us, &seqs, &payloads],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1)))
+        .collect())
+}
+
+/// The event was just inserted: apply it to its session.
+async fn apply_new(
+    tx: &Transaction<'_>,
+    prepared: &Prepared,
+    row_id: i64,
+    received_us: i64,
+) -> Result<IngestOutcome, PgError> {
+    let session_id = prepared.session_id.clone();
+    let mut out = new_outcome(EventOutcome::Accepted, session_id.clone());
+    match &prepared.event {
+        Event::SessionStart(start) => {
+            let metadata = prepared.metadata.as_deref().unwrap_or("{}");
+            if !insert_session(tx, start, metadata, received_us).await? {
+                // Another start owns this id (same component, second and last 6 hex).
+                let del = tx
+                    .prepare_cached("DELETE FROM events WHERE id = $1")
+                    .await?;
+                tx.execute(&del, &[&row_id]).await?;
+                out.status = EventOutcome::Rejected;
+                out.error = Some(format!(
+                    "event_id: maps to session id {session_id}, which a different start event already holds"
+                ));
+                return Ok(out);
+            }
+            out.component = Some(start.component_name.clone());
+            out.session_known = true;
+            out.effects.push(SessionEffect::Started {
+                component: start.component_name.clone(),
+                shell_type: start.shell_type.clone(),
+            });
+            merge_pending(tx, &session_id, row_id, &mut out).await?;
+        }
+        other => {
+            if let Some(row) = session_row(tx, &session_id).await? {
+                out.component = Some(row.component.clone());
+                out.session_known = true;
+                if let Some(effect) = apply_to_session(tx, &row, other, received_us).await? {
+                    out.effects.push(effect);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn new_outcome(status: EventOutcome, session_id: String) -> IngestOutcome {
+    IngestOutcome {
+        status,
+        session_id,
+        error: None,
+        component: None,
+        session_known: false,
+        effects: Vec::new(),
+    }
+}
+
+/// The event id is taken (or, for an end, the session already has one): a duplicate when the
+/// content is the same, a rejection naming `event_id` when it is not.
+async fn already_stored(
+    tx: &Transaction<'_>,
+    prepared: &Prepared,
+) -> Result<IngestOutcome, PgError> {
+    let Prepared {
+        event,
+        event_id,
+        session_id,
+        payload,
+        ..
+    } = prepared;
+    let stmt = tx
+        .prepare_cached("SELECT payload FROM events WHERE event_id = $1")
+        .await?;
+    let stored: Option<String> = tx.query_opt(&stmt, &[event_id]).await?.map(|r| r.get(0));
+    let known = session_row(tx, session_id).await?;
+    let mut out = new_outcome(EventOutcome::Duplicate, session_id.clone());
+    out.component = known.as_ref().map(|r| r.component.clone());
+    out.session_known = known.is_some();
+    let id_less_end =
+        event.event_type() == EventType::SessionEnd && event.sent_event_id().is_none();
+    match stored {
+        Some(p) if p == *payload => {}
+        // An end without an event id is stored under an id derived from its session: a second
+        // end is a duplicate whatever its content.
+        Some(_) if id_less_end => {}
+        Some(_) => {
+            out.status = EventOutcome::Rejected;
+            out.error = Some(format!(
+                "event_id: {event_id} is already stored with different content"
+            ));
+        }
+        // No row with this id: the one-end-per-session index refused it.
+        None if event.event_type() == EventType::SessionEnd => {}
+        None => {
+            out.status = EventOutcome::Rejected;
+            out.error = Some(format!(
+                "event_id: {event_id} conflicts with a stored event"
+            ));
+        }
+    }
+    Ok(out)
+}
+
+async fn insert_session(
+    tx: &Transaction<'_>,
+    s: &SessionStartEvent,
+    metadata: &str,
+    received_us: i64,
+) -> Result<bool, PgError> {
+    let started = s.timestamp.timestamp_micros();
+    let runtime = s.environment.runtime.clone().or_else(|| {
+        s.environment
+            .python_version
+            .as_ref()
+            .map(|v| format!("python {v}"))
+    });
+    let component_version = s.component_version.clone().or_else(|| {
+        ["component_version", "version"].iter().find_map(|k| {
+            s.metadata
+                .get(*k)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    });
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO sessions (
+                session_id, session_type, component, shell_type, component_version, status,
+                username, home, hostname, pid, platform, runtime_version, cwd,
+                started_at, last_seen_at, last_received_at, heartbeat_interval, metadata,
+                start_event_id)
+             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13, $13, $14,
+                     $15, $16, $17)
+             ON CONFLICT (session_id) DO NOTHING",
+        )
+        .await?;
+    let n = tx
+        .execute(
+            &stmt,
+            &[
+                &s.session_id(),
+                &s.session_type(),
+                &s.component_name,
+                &s.shell_type,
+                &component_version,
+                &s.user.username,
+                &s.user.home,
+                &s.hostname,
+                &i64::from(s.pid),
+                &s.environment.platform,
+                &runtime,
+                &s.environment.cwd,
+                &started,
+                &received_us,
+                &s.heartbeat_interval_seconds.map(i64::from),
+                &metadata,
+                &s.event_id.hyphenated().to_string(),
+            ],
+        )
+        .await?;
+    Ok(n == 1)
+}
+
+/// The columns of a session the ingest path needs.
+struct SessionRow {
+    session_id: String,
+    component: String,
+    status: String,
+    started_us: i64,
+    error_count: i64,
+}
+
+/// The session's row, locked until commit (the reaper skips locked rows).
+async fn session_row(
+    tx: &Transaction<'_>,
+    session_id: &str,
+) -> Result<Option<SessionRow>, PgError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT session_id, component, status, started_at, error_count FROM sessions
+             WHERE session_id = $1 FOR UPDATE",
+        )
+        .await?;
+    Ok(tx
+        .query_opt(&stmt, &[&session_id])
+        .await?
+        .map(|r| SessionRow {
+            session_id: r.get(0),
+            component: r.get(1),
+            status: r.get(2),
+            started_us: r.get(3),
+            error_count: r.get(4),
+        }))
+}
+
+async fn apply_to_session(
+    tx: &Transaction<'_>,
+    row: &SessionRow,
+    event: &Event,
+    received_us: i64,
+) -> Result<Option<SessionEffect>, PgError> {
+    match event {
+        Event::SessionStart(_) => Ok(None),
+        Event::SessionEnd(end) => apply_end(tx, row, end, received_us).await.map(Some),
+        Event::Command(c) => {
+            apply_command(tx, &row.session_id, c, received_us).await?;
+            revive(tx, row).await
+        }
+        Event::Heartbeat(h) => {
+            touch(
+                tx,
+                &row.session_id,
+                h.timestamp.timestamp_micros(),
+                received_us,
+            )
+            .await?;
+            revive(tx, row).await
+        }
+    }
+}
+
+/// A reaped session that speaks again was only silent (a long outage): active again.
+async fn revive(tx: &Transaction<'_>, row: &SessionRow) -> Result<Option<SessionEffect>, PgError> {
+    if row.status != "abandoned" {
+        return Ok(None);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE sessions SET status = 'active', ended_at = NULL, duration_us = NULL,
+                                 end_reason = NULL
+             WHERE session_id = $1 AND status = 'abandoned'",
+        )
+        .await?;
+    tx.execute(&stmt, &[&row.session_id]).await?;
+    Ok(Some(SessionEffect::Revived {
+        component: row.component.clone(),
+    }))
+}
+
+async fn touch(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    ts_us: i64,
+    received_us: i64,
+) -> Result<(), PgError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2),
+                                 last_received_at = greatest(last_received_at, $3)
+             WHERE session_id = $1",
+        )
+        .await?;
+    tx.execute(&stmt, &[&session_id, &ts_us, &received_us])
+        .await?;
+    Ok(())
+}
+
+async fn apply_command(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    c: &CommandEvent,
+    received_us: i64,
+) -> Result<(), PgError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE sessions SET command_count = command_count + 1,
+                                 error_count = error_count + $2,
+                                 last_seen_at = greatest(last_seen_at, $3),
+                                 last_received_at = greatest(last_received_at, $4)
+             WHERE session_id = $1",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &session_id,
+            &i64::from(!c.success),
+            &c.timestamp.timestamp_micros(),
+            &received_us,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn apply_end(
+    tx: &Transaction<'_>,
+    row: &SessionRow,
+    end: &SessionEndEvent,
+    received_us: i64,
+) -> Result<SessionEffect, PgError> {
+    let end_us = end.timestamp.timestamp_micros();
+    let duration_us = (end_us - row.started_us).max(0);
+    let reason = end.reason.clone().or_else(|| {
+        end.metadata
+            .get("exit_reason")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    });
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE sessions SET status = 'ended', ended_at = $2, duration_us = $3,
+                                 exit_code = $4, signal = $5, end_reason = $6,
+                                 last_seen_at = greatest(last_seen_at, $2),
+                                 last_received_at = greatest(last_received_at, $7)
+             WHERE session_id = $1",
+        )
+        .await?;
+    tx.execute(
+        &stmt,
+        &[
+            &row.session_id,
+            &end_us,
+            &duration_us,
+            &end.exit_code.map(i64::from),
+            &end.signal,
+            &reason,
+            &received_us,
+        ],
+    )
+    .await?;
+    let failed = end.exit_code.is_some_and(|c| c != 0)
+        || end.signal.is_some()
+        || reason.as_deref() == Some("error")
+        || row.error_count > 0;
+    Ok(SessionEffect::Ended {
+        component: row.component.clone(),
+        outcome: if failed {
+            EndOutcome::Error
+        } else {
+            EndOutcome::Success
+        },
+        duration_seconds: duration_us as f64 / 1e6,
+        was_abandoned: row.status == "abandoned",
+    })
+}
+
+/// A start just arrived: fold in the commands, heartbeats and end stored before it.
+async fn merge_pending(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    start_row_id: i64,
+    out: &mut IngestOutcome,
+) -> Result<(), PgError> {
+    let stmt = tx
+        .prepare_cached(
+            "SELECT event_type, payload, received_at FROM events
+             WHERE session_id = $1 AND id < $2 ORDER BY ts, id",
+        )
+        .await?;
+    let pending = tx.query(&stmt, &[&session_id, &start_row_id]).await?;
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut end = None;
+    for r in &pending {
+        let (event_type, payload, received_us): (String, String, i64) =
+            (r.get(0), r.get(1), r.get(2));
+        match decode_stored(&event_type, &payload)? {
+            Event::SessionEnd(e) => end = Some((e, received_us)),
+            other => {
+                if let Some(row) = session_row(tx, session_id).await? {
+                    apply_to_session(tx, &row, &other, received_us).await?;
+                }
+            }
+        }
+    }
+    if let Some((e, received_us)) = end
+        && let Some(row) = session_row(tx, session_id).await?
+    {
+        out.effects
+            .push(apply_end(tx, &row, &e, received_us).await?);
+    }
+    Ok(())
+}
+
+pub(crate) fn decode_stored(event_type: &str, payload: &str) -> Result<Event, PgError> {
+    let corrupt =
+        |e: serde_json::Error| PgError::Corrupt(format!("stored {event_type} event: {e}"));
+    Ok(match event_type {
+        "session_start" => Event::SessionStart(serde_json::from_str(payload).map_err(corrupt)?),
+        "session_end" => Event::SessionEnd(serde_json::from_str(payload).map_err(corrupt)?),
+        "command" => Event::Command(serde_json::from_str(payload).map_err(corrupt)?),
+        "heartbeat" => Event::Heartbeat(serde_json::from_str(payload).map_err(corrupt)?),
+        other => {
+            return Err(PgError::Corrupt(format!(
+                "unknown stored event type '{other}'"
+            )));
+        }
+    })
+}

@@ -1,0 +1,217 @@
+//! Two servers on one database behave as one service: the same events sent to both are stored
+//! once, an end sent to the other server closes the session, one reaper at a time abandons each
+//! silent session once, a late end still wins, and the store gauges come from one server only.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use session_buddy_server::{AppState, ServerOptions};
+use session_buddy_store_postgres::PostgresStore;
+
+use crate::pg;
+
+struct Server {
+    url: String,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn start(db: &str) -> Self {
+        let store = PostgresStore::connect(db, 4).await.unwrap();
+        let options = ServerOptions {
+            session_ttl: Duration::from_secs(2),
+            gauge_refresh: Duration::from_millis(200),
+            ..ServerOptions::default()
+        };
+        let state = AppState::new(Arc::new(store), options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            session_buddy_server::serve(listener, state, async {
+                let _ = stopped.await;
+            })
+            .await
+            .unwrap();
+        });
+        Self {
+            url,
+            stop: Some(stop),
+            task,
+        }
+    }
+
+    async fn stop(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}
+
+async fn post(http: &reqwest::Client, server: &Server, events: &[Value]) -> Vec<Value> {
+    let v: Value = http
+        .post(format!("{}/v1/events", server.url))
+        .json(&events)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["results"].as_array().unwrap().clone()
+}
+
+async fn get(http: &reqwest::Client, server: &Server, path: &str) -> Value {
+    http.get(format!("{}{path}", server.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn metrics(http: &reqwest::Client, server: &Server) -> String {
+    http.get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The value of an unlabelled sample, 0 when absent.
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn start(n: usize) -> Value {
+    json!({
+        "event_version": "1.1",
+        "event_id": format!("00000000-0000-4000-8000-{n:012x}"),
+        "event_type": "session_start",
+        "component_name": "scaleout",
+        "shell_type": "RustShell",
+        "timestamp": format!("2026-07-01T10:00:{:02}Z", n % 60),
+        "pid": 100 + n,
+        "user": {"username": "ann", "home": "/home/ann"},
+        "hostname": "h1",
+        "environment": {"platform": "Linux", "cwd": "/srv", "runtime": "rust 1.95"},
+        "heartbeat_interval_seconds": 30
+    })
+}
+
+fn session_id(start: &Value) -> String {
+    let ts = session_buddy_events::parse_timestamp(start["timestamp"].as_str().unwrap()).unwrap();
+    let id = uuid::Uuid::parse_str(start["event_id"].as_str().unwrap()).unwrap();
+    session_buddy_events::session_id_for("scaleout", ts, &id)
+}
+
+fn end(n: usize, session_id: &str, minute: u32) -> Value {
+    json!({
+        "event_version": "1.1",
+        "event_id": format!("00000000-0000-4000-9000-{n:012x}"),
+        "event_type": "session_end",
+        "session_id": session_id,
+        "timestamp": format!("2026-07-01T10:{minute:02}:00Z"),
+        "exit_code": 0,
+        "reason": "exit"
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_database_behave_as_one() {
+    if !pg::available() {
+        return;
+    }
+    let db = pg::fresh_database().await;
+    let (a, b) = (Server::start(&db).await, Server::start(&db).await);
+    let http = reqwest::Client::new();
+    const N: usize = 20;
+    let starts: Vec<Value> = (0..N).map(start).collect();
+    let ids: Vec<String> = starts.iter().map(session_id).collect();
+
+    // The same batch to both servers at once: each event accepted exactly once in all.
+    let (ra, rb) = tokio::join!(post(&http, &a, &starts), post(&http, &b, &starts));
+    for (x, y) in ra.iter().zip(&rb) {
+        let mut statuses = [x["status"].as_str().unwrap(), y["status"].as_str().unwrap()];
+        statuses.sort_unstable();
+        assert_eq!(statuses, ["accepted", "duplicate"], "{x} {y}");
+    }
+    let listed = get(&http, &a, "/v1/sessions?limit=1000").await;
+    assert_eq!(listed["sessions"].as_array().unwrap().len(), N);
+
+    // Ends of the first half go to the other server, twice (the second is a duplicate).
+    let ends: Vec<Value> = (0..N / 2).map(|i| end(i, &ids[i], 5)).collect();
+    let r = post(&http, &b, &ends).await;
+    assert!(r.iter().all(|r| r["status"] == "accepted"), "{r:?}");
+    let r = post(&http, &a, &ends).await;
+    assert!(r.iter().all(|r| r["status"] == "duplicate"), "{r:?}");
+    for id in &ids[..N / 2] {
+        let s = get(&http, &a, &format!("/v1/sessions/{id}")).await;
+        assert_eq!(s["status"], "ended", "{s}");
+        assert!(s["duration_seconds"].as_f64().unwrap() > 0.0, "{s}");
+    }
+
+    // The silent half is abandoned by one reaper, once.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = get(&http, &b, "/v1/sessions?status=abandoned&limit=1000").await;
+        if v["sessions"].as_array().unwrap().len() == N / 2 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "sessions were not reaped: {v}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A few more reaper passes on both servers change nothing.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (ma, mb) = (metrics(&http, &a).await, metrics(&http, &b).await);
+    let abandoned = sample(&ma, "session_buddy_reaper_abandoned_total")
+        + sample(&mb, "session_buddy_reaper_abandoned_total");
+    assert_eq!(abandoned, (N / 2) as f64, "reaper counts:\n{ma}\n{mb}");
+
+    // Store-derived gauges come from one server only, so their sum is the truth (0 active).
+    let exporting = [&ma, &mb]
+        .iter()
+        .filter(|m| m.lines().any(|l| l.starts_with("active_sessions{")))
+        .count();
+    assert_eq!(exporting, 1, "exactly one server exports active_sessions");
+
+    // A late real end wins, whichever server gets it.
+    let late = end(N - 1, &ids[N - 1], 30);
+    let r = post(&http, &a, std::slice::from_ref(&late)).await;
+    assert_eq!(r[0]["status"], "accepted", "{r:?}");
+    let s = get(&http, &b, &format!("/v1/sessions/{}", ids[N - 1])).await;
+    assert_eq!(s["status"], "ended", "{s}");
+    assert_eq!(s["end_reason"], "exit", "{s}");
+
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reaper_lease_moves_when_its_holder_stops() {
+    if !pg::available() {
+        return;
+    }
+    use session_buddy_store::Store;
+    let db = pg::fresh_database().await;
+    let first = PostgresStore::connect(&db, 1).await.unwrap();
+    let second = PostgresStore::connect(&db, 1).await.unwrap();
+    assert!(first.reaper_lease().await.unwrap());
+    assert!(first.reaper_lease().await.unwrap(), "the holder keeps it");
+    assert!(!second.reaper_lease().await.unwrap());
+    first.close().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !second.reaper_lease().await.unwrap() {
+        assert!(Instant::now() < deadline, "the lease was not released");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

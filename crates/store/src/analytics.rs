@@ -1,0 +1,377 @@
+//! Session analytics: the original's numbers (`SessionAnalytics`, reference §9), computed from
+//! per-component aggregates a backend returns ([`Store::analytics_summary`]), so every backend
+//! gives the same answers.
+//!
+//! Definitions (the same everywhere: analytics, `session_end_total{status="error"}` and
+//! `session_quality_score`):
+//! - the window is the sessions **started** in `[since, until)`;
+//! - a session has **failed** when any of its commands failed, it ended with a non-zero exit
+//!   code, a signal or reason `error`, or it was abandoned;
+//! - durations are those of sessions that are over (ended, or abandoned: start to last event).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::{ComponentQuality, Result, Store};
+
+/// Which sessions an analytics query looks at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalyticsWindow {
+    /// Started at or after.
+    pub since: DateTime<Utc>,
+    /// Started before.
+    pub until: DateTime<Utc>,
+    /// One component only.
+    pub component: Option<String>,
+}
+
+impl AnalyticsWindow {
+    /// The last `days` days before `now`.
+    pub fn last_days(days: u32, now: DateTime<Utc>, component: Option<String>) -> Self {
+        Self {
+            since: now - TimeDelta::days(i64::from(days)),
+            until: now,
+            component,
+        }
+    }
+
+    /// The start of each trend bucket, oldest first, ending at `until`: one per day, or wider
+    /// when the window spans more than [`MAX_BUCKETS`] days. The first bucket may be partial.
+    pub fn buckets(&self) -> Vec<(i64, i64)> {
+        let (since, until) = (self.since.timestamp_micros(), self.until.timestamp_micros());
+        if until <= since {
+            return Vec::new();
+        }
+        let span = until - since;
+        let ceil_div = |a: i64, b: i64| (a + b - 1) / b;
+        let count = ceil_div(span, DAY_US).clamp(1, MAX_BUCKETS);
+        let width = ceil_div(span, count).max(DAY_US);
+        let mut out = Vec::new();
+        let mut end = until;
+        while end > since {
+            let start = (end - width).max(since);
+            out.push((start, end));
+            end = start;
+        }
+        out.reverse();
+        out
+    }
+}
+
+const DAY_US: i64 = 86_400_000_000;
+/// Most trend buckets per query (a year of days).
+pub const MAX_BUCKETS: i64 = 366;
+
+/// What a backend aggregates per component over a window: everything the analytics need
+/// except the most common error.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ComponentSummary {
+    pub component: String,
+    pub sessions: u64,
+    /// Still active now.
+    pub active: u64,
+    /// Over (ended or abandoned), so with a duration.
+    pub finished: u64,
+    pub duration_seconds_total: f64,
+    pub failed: u64,
+    pub abandoned: u64,
+    pub commands: u64,
+    pub failed_commands: u64,
+    /// The latest start in the window.
+    pub last_started: Option<DateTime<Utc>>,
+    /// Sessions started per trend bucket ([`AnalyticsWindow::buckets`]), oldest first.
+    pub trend: Vec<u64>,
+}
+
+impl ComponentSummary {
+    /// Failed sessions / all sessions × 100 (0 without sessions).
+    pub fn error_rate(&self) -> f64 {
+        percent(self.failed, self.sessions)
+    }
+
+    /// Mean duration of the sessions that are over; 0 when none is.
+    pub fn avg_duration(&self) -> f64 {
+        if self.finished == 0 {
+            0.0
+        } else {
+            self.duration_seconds_total / self.finished as f64
+        }
+    }
+
+    /// The quality score's inputs (ARCHITECTURE.md) over the window.
+    pub fn quality(&self) -> ComponentQuality {
+        ComponentQuality {
+            sessions: self.sessions,
+            ended: self.finished - self.abandoned.min(self.finished),
+            failed_sessions: self.failed,
+            abandoned: self.abandoned,
+            commands: self.commands,
+            failed_commands: self.failed_commands,
+        }
+    }
+}
+
+fn percent(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 * 100.0 / whole as f64
+    }
+}
+
+/// One active session (`get_active_sessions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveSession {
+    pub session_id: String,
+    pub component_name: String,
+    pub start_time: DateTime<Utc>,
+    /// Now − start, whole seconds.
+    pub duration_seconds: i64,
+    /// `metadata.project`, else the last component of the session's working directory.
+    pub project: String,
+}
+
+/// The newest active sessions and how many there are in all.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ActiveSessions {
+    pub total: u64,
+    pub active_sessions: Vec<ActiveSession>,
+}
+
+/// `SessionStats` (the original's shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SessionStats {
+    pub component_name: String,
+    pub total_sessions: u64,
+    pub avg_duration: f64,
+    pub active_sessions: u64,
+    pub error_rate: f64,
+    pub date_range: String,
+}
+
+/// `ComponentUsage` (the original's shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ComponentUsage {
+    pub component_name: String,
+    pub session_count: u64,
+    pub total_duration: f64,
+    pub avg_quality_score: f64,
+    pub last_active: Option<DateTime<Utc>>,
+}
+
+/// One component of `get_session_error_rate` (the original's shape).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorRate {
+    pub error_rate: f64,
+    pub total_sessions: u64,
+    pub failed_sessions: u64,
+    pub most_common_error: Option<String>,
+}
+
+/// `session_stats`: per component, most sessions first.
+pub fn session_stats(summaries: &[ComponentSummary], date_range: &str) -> Vec<SessionStats> {
+    let mut out: Vec<SessionStats> = summaries
+        .iter()
+        .filter(|s| s.sessions > 0)
+        .map(|s| SessionStats {
+            component_name: s.component.clone(),
+            total_sessions: s.sessions,
+            avg_duration: s.avg_duration(),
+            active_sessions: s.active,
+            error_rate: s.error_rate(),
+            date_range: date_range.to_string(),
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.total_sessions
+            .cmp(&a.total_sessions)
+            .then_with(|| a.component_name.cmp(&b.component_name))
+    });
+    out
+}
+
+/// `average_duration`: component → mean seconds of its sessions that are over.
+pub fn average_duration(summaries: &[ComponentSummary]) -> BTreeMap<String, f64> {
+    summaries
+        .iter()
+        .filter(|s| s.finished > 0)
+        .map(|s| (s.component.clone(), s.avg_duration()))
+        .collect()
+}
+
+/// `most_active`: the `limit` components with most sessions.
+pub fn component_usage(summaries: &[ComponentSummary], limit: usize) -> Vec<ComponentUsage> {
+    let mut out: Vec<ComponentUsage> = summaries
+        .iter()
+        .filter(|s| s.sessions > 0)
+        .map(|s| ComponentUsage {
+            component_name: s.component.clone(),
+            session_count: s.sessions,
+            total_duration: s.duration_seconds_total,
+            avg_quality_score: s.quality().score(),
+            last_active: s.last_started,
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        b.session_count
+            .cmp(&a.session_count)
+            .then_with(|| a.component_name.cmp(&b.component_name))
+    });
+    out.truncate(limit);
+    out
+}
+
+/// `error_rate`: component → its error rate and most common error.
+pub fn error_rates(
+    summaries: &[ComponentSummary],
+    common_errors: &BTreeMap<String, String>,
+) -> BTreeMap<String, ErrorRate> {
+    summaries
+        .iter()
+        .filter(|s| s.sessions > 0)
+        .map(|s| {
+            (
+                s.component.clone(),
+                ErrorRate {
+                    error_rate: s.error_rate(),
+                    total_sessions: s.sessions,
+                    failed_sessions: s.failed,
+                    most_common_error: common_errors.get(&s.component).cloned(),
+                },
+            )
+        })
+        .collect()
+}
+
+/// Sessions started per trend bucket, all components together.
+pub fn trend(summaries: &[ComponentSummary]) -> Vec<u64> {
+    let len = summaries.iter().map(|s| s.trend.len()).max().unwrap_or(0);
+    let mut out = vec![0; len];
+    for s in summaries {
+        for (slot, n) in out.iter_mut().zip(&s.trend) {
+            *slot += n;
+        }
+    }
+    out
+}
+
+/// The full report (`report`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub date_range: String,
+    pub since: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub generated_at: DateTime<Utc>,
+    pub session_stats: Vec<SessionStats>,
+    pub average_duration: BTreeMap<String, f64>,
+    pub components: Vec<ComponentUsage>,
+    pub error_rates: BTreeMap<String, ErrorRate>,
+    pub active_sessions: u64,
+    /// Sessions started per day (or wider bucket) of the window, oldest first.
+    pub trend: Vec<u64>,
+}
+
+/// The whole report over `window`, as of `now`.
+pub async fn report(
+    store: &dyn Store,
+    window: &AnalyticsWindow,
+    date_range: &str,
+    limit: usize,
+    now: DateTime<Utc>,
+) -> Result<Report> {
+    let summaries = store.analytics_summary(window.clone()).await?;
+    let common = store.analytics_common_errors(window.clone()).await?;
+    let active = store
+        .analytics_active(window.component.clone(), 1, now)
+        .await?;
+    Ok(Report {
+        date_range: date_range.to_string(),
+        since: window.since,
+        until: window.until,
+        generated_at: now,
+        session_stats: session_stats(&summaries, date_range),
+        average_duration: average_duration(&summaries),
+        components: component_usage(&summaries, limit),
+        error_rates: error_rates(&summaries, &common),
+        active_sessions: active.total,
+        trend: trend(&summaries),
+    })
+}
+
+/// The names `analytics sql` knows (the original's `export_sql`).
+pub const SQL_QUERY_NAMES: [&str; 5] = [
+    "active_sessions",
+    "session_stats",
+    "average_duration",
+    "most_active",
+    "error_rate",
+];
+
+/// The parameterised SQL (SQLite) a named analytics query runs, with its parameters described.
+pub fn sql(name: &str) -> Option<String> {
+    crate::sqlite::analytics_sql(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn buckets_are_days_ending_at_until() {
+        let w = AnalyticsWindow {
+            since: at("2026-03-01T12:00:00Z"),
+            until: at("2026-03-04T00:00:00Z"),
+            component: None,
+        };
+        let b = w.buckets();
+        assert_eq!(b.len(), 3);
+        assert_eq!(b[0].0, w.since.timestamp_micros());
+        assert_eq!(b[0].1, at("2026-03-02T00:00:00Z").timestamp_micros());
+        assert_eq!(b[2].1, w.until.timestamp_micros());
+        let long = AnalyticsWindow {
+            since: at("2020-01-01T00:00:00Z"),
+            until: at("2026-01-01T00:00:00Z"),
+            component: None,
+        };
+        assert!(long.buckets().len() as i64 <= MAX_BUCKETS);
+        assert_eq!(long.buckets()[0].0, long.since.timestamp_micros());
+    }
+
+    #[test]
+    fn shapes_from_summaries() {
+        let s = |c: &str, sessions, failed, finished, total| ComponentSummary {
+            component: c.into(),
+            sessions,
+            failed,
+            finished,
+            duration_seconds_total: total,
+            ..ComponentSummary::default()
+        };
+        let sums = vec![
+            s("b", 4, 1, 2, 100.0),
+            s("a", 4, 0, 0, 0.0),
+            s("c", 0, 0, 0, 0.0),
+        ];
+        let stats = session_stats(&sums, "Last 7 days");
+        assert_eq!(
+            stats
+                .iter()
+                .map(|s| s.component_name.as_str())
+                .collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        assert_eq!(stats[1].error_rate, 25.0);
+        assert_eq!(stats[1].avg_duration, 50.0);
+        assert_eq!(stats[0].avg_duration, 0.0);
+        assert_eq!(average_duration(&sums), [("b".to_string(), 50.0)].into());
+        assert_eq!(component_usage(&sums, 1).len(), 1);
+    }
+}
