@@ -41,3 +41,22 @@ pub fn query_params(data: &[u8]) {
     }
     let _ = crate::parse_session_filter(&params);
 }
+
+/// Verifies `data` as a bearer token (and as the JSON a token's payload decodes to): never
+/// panics, and nothing but a correctly signed, unexpired token for our audience verifies.
+pub fn jwt(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let verifier = crate::auth::TokenVerifier::new(FUZZ_SECRET, None);
+    if let Ok(claims) = verifier.verify(text) {
+        // Only a token we could have minted with the secret can verify.
+        let again = crate::auth::mint_token(FUZZ_SECRET, &claims)
+            .unwrap_or_else(|e| panic!("a verified token's claims do not mint: {e}"));
+        assert!(verifier.verify(&again).is_ok());
+    }
+    let _ = crate::auth::unverified_payload(text);
+}
+
+/// The secret the JWT fuzz target verifies against (a forged token must not pass).
+pub const FUZZ_SECRET: &str = "fuzzing-secret-0123456789abcdef0123456789";

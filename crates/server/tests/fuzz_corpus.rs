@@ -39,3 +39,29 @@ fn query_params_corpus_replays_without_a_panic() {
         assert!(outcome.is_ok(), "corpus input {name} panics");
     }
 }
+
+#[test]
+fn jwt_corpus_replays_without_a_panic() {
+    for (name, data) in corpus("jwt") {
+        let outcome = std::panic::catch_unwind(|| session_buddy_server::fuzzing::jwt(&data));
+        assert!(outcome.is_ok(), "corpus input {name} panics");
+    }
+    // The seed `valid` exercises the verified path; `alg-none` must not verify.
+    let verifier = session_buddy_server::auth::TokenVerifier::new(
+        session_buddy_server::fuzzing::FUZZ_SECRET,
+        None,
+    );
+    let read = |n: &str| {
+        String::from_utf8(
+            std::fs::read(
+                PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../fuzz/corpus/jwt")
+                    .join(n),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+    };
+    assert!(verifier.verify(&read("valid")).is_ok());
+    assert!(verifier.verify(&read("alg-none")).is_err());
+}
