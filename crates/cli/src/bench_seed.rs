@@ -20,7 +20,7 @@ use session_buddy_events::{
     CommandEvent, EnvironmentInfo, Event, EventOutcome, EventType, SessionEndEvent,
     SessionStartEvent, UserInfo,
 };
-use session_buddy_store::{SqliteStore, Store, SyncMode};
+use session_buddy_store::{Store, SyncMode};
 use tokio::task::JoinSet;
 
 use crate::CmdResult;
@@ -31,8 +31,11 @@ pub struct SeedArgs {
     #[arg(long)]
     sessions: u64,
     /// The SQLite file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
-    #[arg(long, env = "SESSION_BUDDY_DB_PATH")]
+    #[arg(long, env = "SESSION_BUDDY_DB_PATH", conflicts_with = "database_url")]
     db_path: Option<PathBuf>,
+    /// Seed a database by URL instead, e.g. postgres://… (sqlite:///path works too).
+    #[arg(long)]
+    database_url: Option<String>,
     /// Seed of the pseudo-random choices (the same seed gives the same shape of data).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -236,7 +239,7 @@ struct Tally {
 }
 
 async fn ingest_batch(
-    store: Arc<SqliteStore>,
+    store: Arc<dyn Store>,
     events: Vec<Event>,
     received_at: DateTime<Utc>,
 ) -> anyhow::Result<Tally> {
@@ -261,24 +264,26 @@ pub fn run(args: SeedArgs) -> CmdResult {
     if args.sessions == 0 {
         return Err(anyhow::anyhow!("--sessions must be at least 1").into());
     }
-    let path = args
-        .db_path
-        .clone()
-        .unwrap_or_else(|| crate::config::home_dir().join("sessions.db"));
+    let database = match &args.database_url {
+        Some(url) => crate::serve::parse_database_url(url)?,
+        None => crate::serve::Database::Sqlite(
+            args.db_path
+                .clone()
+                .unwrap_or_else(|| crate::config::home_dir().join("sessions.db")),
+        ),
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(seed(args, path))?;
+    runtime.block_on(seed(args, database))?;
     Ok(())
 }
 
-async fn seed(args: SeedArgs, path: PathBuf) -> anyhow::Result<()> {
-    let store = Arc::new(
-        SqliteStore::open(&path, SyncMode::Normal)
-            .with_context(|| format!("opening {}", path.display()))?,
-    );
+async fn seed(args: SeedArgs, database: crate::serve::Database) -> anyhow::Result<()> {
+    let store = crate::database::open(&database, SyncMode::Normal, 16).await?;
+    let path = database.to_string();
     let now = Utc::now();
     // Received two days ago: the reaper's cutoff below finds exactly these.
     let long_ago = now - TimeDelta::days(2);
@@ -292,8 +297,7 @@ async fn seed(args: SeedArgs, path: PathBuf) -> anyhow::Result<()> {
     let mut abandon_candidates = 0u64;
     eprintln!(
         "seeding {} sessions into {} (20 components, 50 users, 30 hosts, the last 60 days)",
-        args.sessions,
-        path.display()
+        args.sessions, path
     );
     let absorb = |total: &mut Tally, t: Tally| {
         total.accepted += t.accepted;
@@ -378,7 +382,7 @@ async fn seed(args: SeedArgs, path: PathBuf) -> anyhow::Result<()> {
             "rejected": total.rejected,
             "abandoned": abandoned,
             "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            "db_path": path.display().to_string(),
+            "database": path,
         })
     );
     Ok(())

@@ -129,3 +129,41 @@ fn bench_commands_drive_a_real_server() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("loopback"));
 }
+
+#[test]
+fn bench_seed_loads_a_realistic_dataset() {
+    let home = tempfile::tempdir().unwrap();
+    let db = home.path().join("sessions.db");
+    let o = run(
+        home.path(),
+        &[
+            "bench",
+            "seed",
+            "--sessions",
+            "300",
+            "--db-path",
+            db.to_str().unwrap(),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["sessions"], 300);
+    assert_eq!(v["rejected"], 0, "{v}");
+    assert!(v["events_accepted"].as_u64().unwrap() >= 300, "{v}");
+    let server = Server::start(home.path());
+    let o = server.cli(&["list-sessions", "--format", "json", "--limit", "1000"]);
+    let sessions: Vec<serde_json::Value> = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(sessions.len(), 300);
+    let components: std::collections::HashSet<&str> = sessions
+        .iter()
+        .map(|s| s["component"].as_str().unwrap())
+        .collect();
+    assert!(
+        components.len() >= 10,
+        "a spread of components: {components:?}"
+    );
+    assert!(
+        sessions.iter().any(|s| s["status"] == "ended")
+            && sessions.iter().any(|s| s["status"] == "active")
+    );
+}
