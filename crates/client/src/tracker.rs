@@ -385,10 +385,10 @@ impl Tracker {
         // A call in flight is abandoned: its thread ends on its own within the request
         // timeout. The lock goes now, so the detached sender can take it at once.
         live.shared.release_lock();
-        let pending = live.buffer.stats().map(|s| s.pending).unwrap_or(1);
-        // Another process holding the sender lock (a lingering detached sender, or another
-        // shell's sender) delivers what is left; starting one costs a process spawn.
-        if pending > 0 && !crate::sender::sender_running(&self.config.home) {
+        // The end just queued is undelivered, so something must deliver it: another process
+        // holding the sender lock (a lingering detached sender, or another shell's sender),
+        // or a detached sender started now.
+        if !crate::sender::sender_running(&self.config.home) {
             spawn_detached_sender(&self.config);
         }
     }
