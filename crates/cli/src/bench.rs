@@ -150,6 +150,8 @@ struct WorkerResult {
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     host: String,
+    /// `Authorization` for a server with a secret: `SESSION_BUDDY_TOKEN`.
+    auth: Option<String>,
 }
 
 impl Connection {
@@ -163,6 +165,10 @@ impl Connection {
         Ok(Self {
             sender,
             host: host.to_string(),
+            auth: std::env::var("SESSION_BUDDY_TOKEN")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .map(|t| format!("Bearer {t}")),
         })
     }
 
@@ -172,11 +178,14 @@ impl Connection {
         content_type: &str,
         body: String,
     ) -> anyhow::Result<(StatusCode, String, Bytes)> {
-        let request = Request::post(path)
+        let mut request = Request::post(path)
             .header(HOST, &self.host)
             .header(CONTENT_TYPE, content_type)
-            .header(ACCEPT, "application/json, text/event-stream")
-            .body(Full::new(Bytes::from(body)))?;
+            .header(ACCEPT, "application/json, text/event-stream");
+        if let Some(auth) = &self.auth {
+            request = request.header(hyper::header::AUTHORIZATION, auth);
+        }
+        let request = request.body(Full::new(Bytes::from(body)))?;
         self.sender.ready().await?;
         let response = self.sender.send_request(request).await?;
         let status = response.status();
@@ -416,6 +425,9 @@ impl McpClient {
             .header("MCP-Protocol-Version", "2025-06-18");
         if let Some(s) = &self.session {
             request = request.header("Mcp-Session-Id", s);
+        }
+        if let Some(auth) = &self.conn.auth {
+            request = request.header(hyper::header::AUTHORIZATION, auth);
         }
         let request = request.body(Full::new(Bytes::from(body)))?;
         self.conn.sender.ready().await?;
