@@ -164,6 +164,30 @@ impl SessionStartEvent {
     pub fn session_type(&self) -> &str {
         self.session_type.as_deref().unwrap_or(DEFAULT_SESSION_TYPE)
     }
+
+    /// The session record's `runtime_version`: `environment.runtime` (1.1), else
+    /// `python <python_version>` (the original's clients).
+    pub fn runtime_version(&self) -> Option<String> {
+        self.environment.runtime.clone().or_else(|| {
+            self.environment
+                .python_version
+                .as_ref()
+                .map(|v| format!("python {v}"))
+        })
+    }
+
+    /// The session record's `component_version`: the 1.1 field, else the original's
+    /// `metadata.component_version` or `metadata.version`.
+    pub fn effective_component_version(&self) -> Option<String> {
+        self.component_version.clone().or_else(|| {
+            ["component_version", "version"].iter().find_map(|k| {
+                self.metadata
+                    .get(*k)
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+        })
+    }
 }
 
 /// The session type of a start that names none.
@@ -193,6 +217,27 @@ pub struct SessionEndEvent {
     /// 1.1: why it ended: `exit`, `eof`, `sigterm`, `sighup`, `error`, …
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+impl SessionEndEvent {
+    /// The session record's `end_reason`: `reason` (1.1), else the original's
+    /// `metadata.exit_reason`.
+    pub fn end_reason(&self) -> Option<String> {
+        self.reason.clone().or_else(|| {
+            self.metadata
+                .get("exit_reason")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+    }
+
+    /// The end itself says the session failed: a non-zero exit code, a signal, or reason
+    /// `error` (failed commands and abandonment also fail a session; the store knows those).
+    pub fn reports_failure(&self) -> bool {
+        self.exit_code.is_some_and(|c| c != 0)
+            || self.signal.is_some()
+            || self.end_reason().as_deref() == Some("error")
+    }
 }
 
 /// `command`: one helper call in a shell (1.1).

@@ -17,7 +17,7 @@ use serde_json::Value;
 use session_buddy_events::{
     CommandEvent, Event, EventOutcome, EventType, SessionEndEvent, SessionStartEvent,
 };
-use session_buddy_store::{EndOutcome, IngestOutcome, SessionEffect};
+use session_buddy_store::{IngestOutcome, SessionEffect};
 
 use crate::error::is_retryable;
 use crate::{PgError, session_lock_key};
@@ -262,20 +262,8 @@ async fn insert_session(
     received_us: i64,
 ) -> Result<bool, PgError> {
     let started = s.timestamp.timestamp_micros();
-    let runtime = s.environment.runtime.clone().or_else(|| {
-        s.environment
-            .python_version
-            .as_ref()
-            .map(|v| format!("python {v}"))
-    });
-    let component_version = s.component_version.clone().or_else(|| {
-        ["component_version", "version"].iter().find_map(|k| {
-            s.metadata
-                .get(*k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-    });
+    let runtime = s.runtime_version();
+    let component_version = s.effective_component_version();
     let stmt = tx
         .prepare_cached(
             "INSERT INTO sessions (
@@ -444,13 +432,14 @@ async fn apply_end(
     received_us: i64,
 ) -> Result<SessionEffect, PgError> {
     let end_us = end.timestamp.timestamp_micros();
-    let duration_us = (end_us - row.started_us).max(0);
-    let reason = end.reason.clone().or_else(|| {
-        end.metadata
-            .get("exit_reason")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+    let reason = end.end_reason();
+    let (duration_us, effect) = session_buddy_store::end_effect(
+        &row.component,
+        &row.status,
+        row.started_us,
+        row.error_count,
+        end,
+    );
     let stmt = tx
         .prepare_cached(
             "UPDATE sessions SET status = 'ended', ended_at = $2, duration_us = $3,
@@ -473,20 +462,7 @@ async fn apply_end(
         ],
     )
     .await?;
-    let failed = end.exit_code.is_some_and(|c| c != 0)
-        || end.signal.is_some()
-        || reason.as_deref() == Some("error")
-        || row.error_count > 0;
-    Ok(SessionEffect::Ended {
-        component: row.component.clone(),
-        outcome: if failed {
-            EndOutcome::Error
-        } else {
-            EndOutcome::Success
-        },
-        duration_seconds: duration_us as f64 / 1e6,
-        was_abandoned: row.status == "abandoned",
-    })
+    Ok(effect)
 }
 
 /// A start just arrived: fold in the commands, heartbeats and end stored before it.

@@ -115,6 +115,30 @@ impl EndOutcome {
     }
 }
 
+/// What an end does to a session, the same in every backend: the duration in µs (end − start,
+/// never negative) and the effect for the metrics.
+pub fn end_effect(
+    component: &str,
+    status_before: &str,
+    started_us: i64,
+    error_count: i64,
+    end: &session_buddy_events::SessionEndEvent,
+) -> (i64, SessionEffect) {
+    let duration_us = (end.timestamp.timestamp_micros() - started_us).max(0);
+    let failed = end.reports_failure() || error_count > 0;
+    let effect = SessionEffect::Ended {
+        component: component.to_string(),
+        outcome: if failed {
+            EndOutcome::Error
+        } else {
+            EndOutcome::Success
+        },
+        duration_seconds: duration_us as f64 / 1e6,
+        was_abandoned: status_before == "abandoned",
+    };
+    (duration_us, effect)
+}
+
 /// Filters of `GET /v1/sessions` and `list-sessions`.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SessionFilter {

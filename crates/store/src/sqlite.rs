@@ -33,8 +33,8 @@ pub(crate) use analytics::analytics_sql;
 
 use crate::analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use crate::{
-    ComponentQuality, EndOutcome, EventFilter, IngestOutcome, MAX_PAGE, Pruned, Reaped, Result,
-    SessionEffect, SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
+    ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Pruned, Reaped, Result, SessionEffect,
+    SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
 };
 
 /// How hard a commit is pushed to disk.
@@ -497,20 +497,8 @@ fn insert_session(
     received_us: i64,
 ) -> Result<bool> {
     let started = s.timestamp.timestamp_micros();
-    let runtime = s.environment.runtime.clone().or_else(|| {
-        s.environment
-            .python_version
-            .as_ref()
-            .map(|v| format!("python {v}"))
-    });
-    let component_version = s.component_version.clone().or_else(|| {
-        ["component_version", "version"].iter().find_map(|k| {
-            s.metadata
-                .get(*k)
-                .and_then(Value::as_str)
-                .map(str::to_string)
-        })
-    });
+    let runtime = s.runtime_version();
+    let component_version = s.effective_component_version();
     let n = tx
         .prepare_cached(
             "INSERT OR IGNORE INTO sessions (
@@ -647,13 +635,14 @@ fn apply_end(
     received_us: i64,
 ) -> Result<SessionEffect> {
     let end_us = end.timestamp.timestamp_micros();
-    let duration_us = (end_us - row.started_us).max(0);
-    let reason = end.reason.clone().or_else(|| {
-        end.metadata
-            .get("exit_reason")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-    });
+    let reason = end.end_reason();
+    let (duration_us, effect) = crate::end_effect(
+        &row.component,
+        &row.status,
+        row.started_us,
+        row.error_count,
+        end,
+    );
     tx.prepare_cached(
         "UPDATE sessions SET status = 'ended', ended_at = ?2, duration_us = ?3,
                              exit_code = ?4, signal = ?5, end_reason = ?6,
@@ -670,20 +659,7 @@ fn apply_end(
         reason,
         received_us
     ])?;
-    let failed = end.exit_code.is_some_and(|c| c != 0)
-        || end.signal.is_some()
-        || reason.as_deref() == Some("error")
-        || row.error_count > 0;
-    Ok(SessionEffect::Ended {
-        component: row.component.clone(),
-        outcome: if failed {
-            EndOutcome::Error
-        } else {
-            EndOutcome::Success
-        },
-        duration_seconds: duration_us as f64 / 1e6,
-        was_abandoned: row.status == "abandoned",
-    })
+    Ok(effect)
 }
 
 /// A start just arrived: fold in the commands, heartbeats and end that came before it.
