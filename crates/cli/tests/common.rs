@@ -50,9 +50,15 @@ pub struct Server {
 impl Server {
     /// `serve --port 0` with `SESSION_BUDDY_HOME=home`; waits until it listens.
     pub fn start(home: &Path) -> Self {
+        Self::start_with(home, &[])
+    }
+
+    /// `serve --port 0 EXTRA…` with `SESSION_BUDDY_HOME=home`; waits until it listens.
+    pub fn start_with(home: &Path, extra: &[&str]) -> Self {
         let mut child = bin()
             .env("SESSION_BUDDY_HOME", home)
             .args(["serve", "--port", "0"])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -139,4 +145,24 @@ pub fn session_id(start: &Value) -> String {
     let ts = session_buddy_events::parse_timestamp(start["timestamp"].as_str().unwrap()).unwrap();
     let id = uuid::Uuid::parse_str(start["event_id"].as_str().unwrap()).unwrap();
     session_buddy_events::session_id_for(component, ts, &id)
+}
+
+/// Every session id the server at `url` stores, following cursors.
+pub fn stored_session_ids(url: &str) -> Vec<String> {
+    let mut ids = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut req = ureq::get(format!("{url}/v1/sessions")).query("limit", "1000");
+        if let Some(c) = &cursor {
+            req = req.query("cursor", c);
+        }
+        let v: Value = req.call().unwrap().body_mut().read_json().unwrap();
+        for s in v["sessions"].as_array().unwrap() {
+            ids.push(s["session_id"].as_str().unwrap().to_string());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => return ids,
+        }
+    }
 }

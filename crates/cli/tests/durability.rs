@@ -8,22 +8,7 @@ use serde_json::Value;
 use crate::common::{Server, session_id, start_event};
 
 fn all_session_ids(server: &Server) -> Vec<String> {
-    let mut ids = Vec::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = ureq::get(format!("{}/v1/sessions", server.url)).query("limit", "1000");
-        if let Some(c) = &cursor {
-            req = req.query("cursor", c);
-        }
-        let v: Value = req.call().unwrap().body_mut().read_json().unwrap();
-        for s in v["sessions"].as_array().unwrap() {
-            ids.push(s["session_id"].as_str().unwrap().to_string());
-        }
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return ids,
-        }
-    }
+    crate::common::stored_session_ids(&server.url)
 }
 
 #[test]

@@ -6,15 +6,13 @@
 //! notice without it, except under `CI`, where it fails.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::common::{Server, bin, session_id, start_event};
+use crate::common::{Server, session_id, start_event};
 
 fn test_database_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
@@ -55,57 +53,11 @@ fn fresh_database(admin: &str) -> String {
 }
 
 fn start_pg(home: &std::path::Path, db: &str) -> Server {
-    let mut child = bin()
-        .env("SESSION_BUDDY_HOME", home)
-        .args([
-            "serve",
-            "--port",
-            "0",
-            "--database-url",
-            db,
-            "--db-pool-size",
-            "4",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on ").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let url = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server did not start listening");
-    Server {
-        child,
-        url,
-        home: home.to_path_buf(),
-    }
+    Server::start_with(home, &["--database-url", db, "--db-pool-size", "4"])
 }
 
-fn stored_session_ids(url: &str) -> HashSet<String> {
-    let mut ids = HashSet::new();
-    let mut cursor: Option<String> = None;
-    loop {
-        let mut req = ureq::get(format!("{url}/v1/sessions")).query("limit", "1000");
-        if let Some(c) = &cursor {
-            req = req.query("cursor", c);
-        }
-        let v: Value = req.call().unwrap().body_mut().read_json().unwrap();
-        for s in v["sessions"].as_array().unwrap() {
-            ids.insert(s["session_id"].as_str().unwrap().to_string());
-        }
-        match v["next_cursor"].as_str() {
-            Some(c) => cursor = Some(c.to_string()),
-            None => return ids,
-        }
-    }
+fn stored(url: &str) -> HashSet<String> {
+    crate::common::stored_session_ids(url).into_iter().collect()
 }
 
 #[test]
@@ -166,8 +118,11 @@ fn kill_9_of_one_of_two_postgres_servers_loses_no_acknowledged_event() {
     }
 
     let acked = acked.lock().unwrap().clone();
-    let stored = stored_session_ids(&b.url);
-    let missing: Vec<&String> = acked.iter().filter(|id| !stored.contains(*id)).collect();
+    let stored_ids = stored(&b.url);
+    let missing: Vec<&String> = acked
+        .iter()
+        .filter(|id| !stored_ids.contains(*id))
+        .collect();
     assert!(
         missing.is_empty(),
         "{} of {} acknowledged sessions lost, e.g. {:?}",
@@ -179,7 +134,7 @@ fn kill_9_of_one_of_two_postgres_servers_loses_no_acknowledged_event() {
     // The client retries what the killed server left unanswered on the survivor: each event is
     // stored once (accepted if the killed server had not committed it, else duplicate).
     let retried = unanswered.lock().unwrap().clone();
-    let mut expected = stored.len();
+    let mut expected = stored_ids.len();
     for batch in &retried {
         let mut r = ureq::post(format!("{}/v1/events", b.url))
             .send_json(batch)
@@ -193,7 +148,7 @@ fn kill_9_of_one_of_two_postgres_servers_loses_no_acknowledged_event() {
             }
         }
     }
-    assert_eq!(stored_session_ids(&b.url).len(), expected);
+    assert_eq!(stored(&b.url).len(), expected);
 }
 
 #[test]
