@@ -55,9 +55,15 @@ impl Server {
 
     /// `serve --port 0 EXTRA…` with `SESSION_BUDDY_HOME=home`; waits until it listens.
     pub fn start_with(home: &Path, extra: &[&str]) -> Self {
+        let port: &[&str] = if extra.contains(&"--port") {
+            &[]
+        } else {
+            &["--port", "0"]
+        };
         let mut child = bin()
             .env("SESSION_BUDDY_HOME", home)
-            .args(["serve", "--port", "0"])
+            .arg("serve")
+            .args(port)
             .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -178,13 +178,8 @@ fn with_the_server_down_shells_are_fast_and_sessions_arrive_later_exactly_once()
         );
     }
     // The server comes up on that port; the buffered sessions arrive with no replay command.
-    let mut server = bin()
-        .env("SESSION_BUDDY_HOME", home.path().join("server"))
-        .args(["serve", "--port", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let server_home = home.path().join("server");
+    let server = Server::start_with(&server_home, &["--port", &port.to_string()]);
     let delivered = wait_for(&url, "three ended sessions", Duration::from_secs(90), |s| {
         s.len() == 3
             && s.iter()
@@ -202,34 +197,15 @@ fn with_the_server_down_shells_are_fast_and_sessions_arrive_later_exactly_once()
     let after = sessions(&url);
     assert_eq!(after.len(), 3);
     assert!(after.iter().all(|s| s["command_count"] == 1));
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 #[test]
 fn sigkill_leaves_an_abandoned_session_and_sigterm_ends_cleanly() {
     let home = tempfile::tempdir().unwrap();
-    let mut server = bin()
-        .env("SESSION_BUDDY_HOME", home.path())
-        .args(["serve", "--port", "0", "--session-ttl", "2s"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let url = {
-        use std::io::BufRead;
-        let mut line = String::new();
-        std::io::BufReader::new(server.stderr.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        line.split("listening on ")
-            .nth(1)
-            .unwrap()
-            .split_whitespace()
-            .next()
-            .unwrap()
-            .to_string()
-    };
+    // Killed on drop, even when an assertion fails.
+    let server = Server::start_with(home.path(), &["--session-ttl", "2s"]);
+    let url = server.url.clone();
     let spawn = |component: &str| {
         shell(home.path(), &url)
             .args(["shell", component])
@@ -274,8 +250,7 @@ fn sigkill_leaves_an_abandoned_session_and_sigterm_ends_cleanly() {
     assert_eq!(oneiric["exit_code"], 143);
     let akosha = all.iter().find(|s| s["component"] == "akosha").unwrap();
     assert_eq!(akosha["end_reason"], "heartbeat_timeout");
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
 
 #[test]
