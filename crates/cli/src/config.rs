@@ -52,6 +52,8 @@ pub struct ServerSection {
     pub allowed_hosts: Option<Vec<String>>,
     pub session_ttl: Option<String>,
     pub legacy_session_ttl: Option<String>,
+    pub db_pool_size: Option<u16>,
+    pub retention_days: Option<u32>,
 }
 
 /// Reads the config file; a missing file is an empty config unless it was named explicitly.

@@ -249,14 +249,22 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         || 0,
     )?;
     let auth = auth_options(args, rate_limit.value)?;
+    if let Some(n) = file.db_pool_size.filter(|n| !(1..=1000).contains(n)) {
+        bail!("config file: db_pool_size {n} must be from 1 to 1000");
+    }
+    if let Some(d) = file.retention_days.filter(|d| !(1..=36_500).contains(d)) {
+        bail!("config file: retention_days {d} must be from 1 to 36500");
+    }
     Ok(Resolved {
         auth,
         rate_limit,
         db_pool_size: args
             .db_pool_size
+            .or(file.db_pool_size)
             .map_or(session_buddy_store_postgres::DEFAULT_POOL_SIZE, usize::from),
         retention: args
             .retention_days
+            .or(file.retention_days)
             .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
         session_ttl,
         legacy_session_ttl,
@@ -495,6 +503,13 @@ pub fn config_show(args: ServeArgs) -> CmdResult {
         "legacy ttl      {:<40} ({})",
         format!("{:?}", cfg.legacy_session_ttl.value),
         cfg.legacy_session_ttl.source
+    );
+    println!("db pool size    {}", cfg.db_pool_size);
+    println!(
+        "retention       {}",
+        cfg.retention
+            .map(|r| format!("{} days", r.as_secs() / 86_400))
+            .unwrap_or_else(|| "keep everything".into())
     );
     println!(
         "auth            {}",

@@ -167,3 +167,41 @@ fn bench_seed_loads_a_realistic_dataset() {
             && sessions.iter().any(|s| s["status"] == "active")
     );
 }
+
+#[test]
+fn pool_size_and_retention_come_from_the_config_file_too() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[server]\ndb_pool_size = 12\nretention_days = 90\n",
+    )
+    .unwrap();
+    let out = stdout(&run(home.path(), &["config", "show"]));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("db pool size") && l.contains("12")),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("retention") && l.contains("90 days")),
+        "{out}"
+    );
+    let out = stdout(&run(
+        home.path(),
+        &["config", "show", "--retention-days", "7"],
+    ));
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("retention") && l.contains("7 days")),
+        "flag wins: {out}"
+    );
+    std::fs::write(
+        home.path().join("config.toml"),
+        "[server]\nretention_days = 0\n",
+    )
+    .unwrap();
+    let o = run(home.path(), &["config", "validate"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("retention_days"), "{}", stderr(&o));
+}
