@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
-use session_buddy_store::analytics::ActiveSession;
+use session_buddy_store::analytics::{ActiveSession, most_frequent, project};
 use session_buddy_store::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use tokio_postgres::IsolationLevel;
 
@@ -146,32 +146,11 @@ pub(crate) async fn common_errors(
     tx.commit().await?;
     let mut out = BTreeMap::new();
     for (component, errors) in tally {
-        // The most frequent; on a tie the first alphabetically (BTreeMap order, strict >).
-        let mut best: Option<(&String, i64)> = None;
-        for (error, n) in &errors {
-            if best.is_none_or(|(_, m)| *n > m) {
-                best = Some((error, *n));
-            }
-        }
-        if let Some((error, _)) = best {
-            out.insert(component, error.clone());
+        if let Some(error) = most_frequent(&errors) {
+            out.insert(component, error);
         }
     }
     Ok(out)
-}
-
-/// `metadata.project`, else the last component of the working directory.
-fn project(cwd: &str, from_metadata: Option<String>) -> String {
-    if let Some(p) = from_metadata.filter(|p| !p.is_empty()) {
-        return p;
-    }
-    let trimmed = cwd.trim_end_matches(['/', '\\']);
-    trimmed
-        .rsplit(['/', '\\'])
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(cwd)
-        .to_string()
 }
 
 pub(crate) async fn active(
@@ -224,16 +203,4 @@ pub(crate) async fn active(
             })
             .collect(),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::project;
-
-    #[test]
-    fn project_is_metadata_or_the_last_directory() {
-        assert_eq!(project("/home/ann/src/oneiric/", None), "oneiric");
-        assert_eq!(project("/srv", Some("web".into())), "web");
-        assert_eq!(project("/", None), "/");
-    }
 }

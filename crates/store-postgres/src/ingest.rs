@@ -14,9 +14,7 @@ use std::collections::HashMap;
 
 use deadpool_postgres::{Object, Transaction};
 use serde_json::Value;
-use session_buddy_events::{
-    CommandEvent, Event, EventOutcome, EventType, SessionEndEvent, SessionStartEvent,
-};
+use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
 use session_buddy_store::{IngestOutcome, SessionEffect};
 
 use crate::error::is_retryable;
@@ -230,27 +228,11 @@ async fn already_stored(
     let mut out = new_outcome(EventOutcome::Duplicate, session_id.clone());
     out.component = known.as_ref().map(|r| r.component.clone());
     out.session_known = known.is_some();
-    let id_less_end =
-        event.event_type() == EventType::SessionEnd && event.sent_event_id().is_none();
-    match stored {
-        Some(p) if p == *payload => {}
-        // An end without an event id is stored under an id derived from its session: a second
-        // end is a duplicate whatever its content.
-        Some(_) if id_less_end => {}
-        Some(_) => {
-            out.status = EventOutcome::Rejected;
-            out.error = Some(format!(
-                "event_id: {event_id} is already stored with different content"
-            ));
-        }
-        // No row with this id: the one-end-per-session index refused it.
-        None if event.event_type() == EventType::SessionEnd => {}
-        None => {
-            out.status = EventOutcome::Rejected;
-            out.error = Some(format!(
-                "event_id: {event_id} conflicts with a stored event"
-            ));
-        }
+    if let Some(error) =
+        session_buddy_store::conflict_with_stored(event, event_id, payload, stored.as_deref())
+    {
+        out.status = EventOutcome::Rejected;
+        out.error = Some(error);
     }
     Ok(out)
 }

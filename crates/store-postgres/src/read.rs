@@ -6,10 +6,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use serde_json::{Map, Value};
 use session_buddy_events::{Session, SessionPage, SessionStatus, StoredEvent};
-use session_buddy_store::{
-    ComponentQuality, EventFilter, MAX_PAGE, Pruned, Reaped, SessionFilter, decode_cursor,
-    encode_cursor,
-};
+use session_buddy_store::{ComponentQuality, EventFilter, MAX_PAGE, Pruned, Reaped, SessionFilter};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -76,70 +73,27 @@ pub(crate) async fn list_sessions(
     conn: &Object,
     f: &SessionFilter,
 ) -> session_buddy_store::Result<SessionPage> {
-    let limit = f.limit.clamp(1, MAX_PAGE);
-    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE true");
-    let mut args: Vec<Param> = Vec::new();
-    let mut add = |clause: &str, v: Param| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("${}", args.len())));
-    };
-    if let Some(t) = &f.session_type {
-        add(" AND session_type = ?", Box::new(t.clone()));
-    }
-    if let Some(c) = &f.component {
-        add(" AND component = ?", Box::new(c.clone()));
-    }
-    if let Some(u) = &f.user {
-        add(" AND username = ?", Box::new(u.clone()));
-    }
-    if let Some(h) = &f.host {
-        add(" AND hostname = ?", Box::new(h.clone()));
-    }
-    if let Some(s) = f.status {
-        add(" AND status = ?", Box::new(s.as_str().to_string()));
-    }
-    if let Some(a) = f.after {
-        add(" AND started_at >= ?", Box::new(a.timestamp_micros()));
-    }
-    if let Some(b) = f.before {
-        add(" AND started_at < ?", Box::new(b.timestamp_micros()));
-    }
-    if let Some(d) = f.min_duration {
-        add(" AND duration_us >= ?", Box::new((d * 1e6).round() as i64));
-    }
-    if let Some(c) = &f.cursor {
-        let (us, id) = decode_cursor(c)?;
-        args.push(Box::new(us));
-        args.push(Box::new(id));
-        let (a, b) = (args.len() - 1, args.len());
-        sql.push_str(&format!(
-            " AND (started_at < ${a} OR (started_at = ${a} AND session_id < ${b}))"
-        ));
-    }
-    args.push(Box::new(limit as i64 + 1));
-    sql.push_str(&format!(
-        " ORDER BY started_at DESC, session_id DESC LIMIT ${}",
-        args.len()
-    ));
+    let (tail, args) = session_buddy_store::session_page_query(f, '$')?;
+    let args: Vec<Param> = args
+        .into_iter()
+        .map(|a| -> Param {
+            match a {
+                session_buddy_store::SqlArg::Text(t) => Box::new(t),
+                session_buddy_store::SqlArg::Int(i) => Box::new(i),
+            }
+        })
+        .collect();
     let params: Vec<&(dyn ToSql + Sync)> = args
         .iter()
         .map(|a| a.as_ref() as &(dyn ToSql + Sync))
         .collect();
-    let stmt = conn.prepare_cached(&sql).await.map_err(PgError::from)?;
+    let stmt = conn
+        .prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions{tail}"))
+        .await
+        .map_err(PgError::from)?;
     let rows = conn.query(&stmt, &params).await.map_err(PgError::from)?;
-    let mut sessions: Vec<Session> = rows.iter().map(session_from_row).collect();
-    let next_cursor = if sessions.len() > limit {
-        sessions.truncate(limit);
-        sessions
-            .last()
-            .map(|s| encode_cursor(s.started_at.timestamp_micros(), &s.session_id))
-    } else {
-        None
-    };
-    Ok(SessionPage {
-        sessions,
-        next_cursor,
-    })
+    let sessions: Vec<Session> = rows.iter().map(session_from_row).collect();
+    Ok(session_buddy_store::page_of(sessions, f))
 }
 
 pub(crate) async fn get_session(

@@ -310,12 +310,57 @@ pub const SQL_QUERY_NAMES: [&str; 5] = [
 ];
 
 /// The parameterised SQL (SQLite) a named analytics query runs, with its parameters described.
+/// An active session's `project`: `metadata.project`, else the last component of the
+/// working directory.
+pub fn project(cwd: &str, from_metadata: Option<String>) -> String {
+    if let Some(p) = from_metadata.filter(|p| !p.is_empty()) {
+        return p;
+    }
+    let trimmed = cwd.trim_end_matches(['/', '\\']);
+    trimmed
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(cwd)
+        .to_string()
+}
+
+/// The most frequent error of a tally; on a tie the first alphabetically.
+pub fn most_frequent(tally: &BTreeMap<String, i64>) -> Option<String> {
+    let mut best: Option<(&String, i64)> = None;
+    for (error, n) in tally {
+        if best.is_none_or(|(_, m)| *n > m) {
+            best = Some((error, *n));
+        }
+    }
+    best.map(|(e, _)| e.clone())
+}
+
 pub fn sql(name: &str) -> Option<String> {
     crate::sqlite::analytics_sql(name)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn project_is_metadata_or_the_last_directory() {
+        assert_eq!(super::project("/home/ann/src/oneiric/", None), "oneiric");
+        assert_eq!(super::project("/srv", Some("web".into())), "web");
+        assert_eq!(super::project("/", None), "/");
+        assert_eq!(super::project("C:\\work\\x", None), "x");
+    }
+
+    #[test]
+    fn the_most_frequent_error_wins_and_ties_go_alphabetically() {
+        let tally = std::collections::BTreeMap::from([
+            ("b".to_string(), 2),
+            ("a".to_string(), 2),
+            ("c".to_string(), 1),
+        ]);
+        assert_eq!(super::most_frequent(&tally).as_deref(), Some("a"));
+        assert_eq!(super::most_frequent(&Default::default()), None);
+    }
+
     use super::*;
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -341,6 +341,114 @@ pub fn decode_cursor(cursor: &str) -> Result<(i64, String)> {
 
 pub use session_buddy_events::component_from_session_id;
 
+/// A parameter of a query built by [`session_page_query`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SqlArg {
+    Text(String),
+    Int(i64),
+}
+
+/// Everything after `FROM sessions` for one page of [`SessionFilter`]: the filters, the
+/// keyset cursor, the order and `LIMIT limit+1`, with placeholders written `{mark}1`,
+/// `{mark}2`, … (`?` for SQLite, `$` for PostgreSQL), and their values in order. Every
+/// backend pages the same way, so [`page_of`] can cut the extra row into a cursor.
+pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<SqlArg>)> {
+    let mut sql = String::from(" WHERE 1=1");
+    let mut args: Vec<SqlArg> = Vec::new();
+    let mut add = |clause: &str, v: SqlArg| {
+        args.push(v);
+        sql.push_str(&clause.replace('?', &format!("{mark}{}", args.len())));
+    };
+    let text = |s: &String| SqlArg::Text(s.clone());
+    if let Some(t) = &f.session_type {
+        add(" AND session_type = ?", text(t));
+    }
+    if let Some(c) = &f.component {
+        add(" AND component = ?", text(c));
+    }
+    if let Some(u) = &f.user {
+        add(" AND username = ?", text(u));
+    }
+    if let Some(h) = &f.host {
+        add(" AND hostname = ?", text(h));
+    }
+    if let Some(st) = f.status {
+        add(" AND status = ?", SqlArg::Text(st.as_str().to_string()));
+    }
+    if let Some(a) = f.after {
+        add(" AND started_at >= ?", SqlArg::Int(a.timestamp_micros()));
+    }
+    if let Some(b) = f.before {
+        add(" AND started_at < ?", SqlArg::Int(b.timestamp_micros()));
+    }
+    if let Some(d) = f.min_duration {
+        add(
+            " AND duration_us >= ?",
+            SqlArg::Int((d * 1e6).round() as i64),
+        );
+    }
+    if let Some(c) = &f.cursor {
+        let (us, id) = decode_cursor(c)?;
+        args.push(SqlArg::Int(us));
+        args.push(SqlArg::Text(id));
+        let (a, b) = (args.len() - 1, args.len());
+        sql.push_str(&format!(
+            " AND (started_at < {mark}{a} OR (started_at = {mark}{a} AND session_id < {mark}{b}))"
+        ));
+    }
+    args.push(SqlArg::Int(f.limit.clamp(1, MAX_PAGE) as i64 + 1));
+    sql.push_str(&format!(
+        " ORDER BY started_at DESC, session_id DESC LIMIT {mark}{}",
+        args.len()
+    ));
+    Ok((sql, args))
+}
+
+/// The page for `filter` from the rows [`session_page_query`] returned (one more than the
+/// limit when there is a next page).
+pub fn page_of(mut sessions: Vec<Session>, filter: &SessionFilter) -> SessionPage {
+    let limit = filter.limit.clamp(1, MAX_PAGE);
+    let next_cursor = if sessions.len() > limit {
+        sessions.truncate(limit);
+        sessions
+            .last()
+            .map(|s| encode_cursor(s.started_at.timestamp_micros(), &s.session_id))
+    } else {
+        None
+    };
+    SessionPage {
+        sessions,
+        next_cursor,
+    }
+}
+
+/// Why a stored event with the same id is no duplicate of `event` (whose canonical JSON is
+/// `payload`), or `None` when storing it again is a duplicate; `stored` is the stored
+/// payload under `event_id`, or `None` when no row has that id (the one-end-per-session
+/// index refused it). The same in every backend.
+pub fn conflict_with_stored(
+    event: &Event,
+    event_id: &str,
+    payload: &str,
+    stored: Option<&str>,
+) -> Option<String> {
+    let is_end = event.event_type() == EventType::SessionEnd;
+    match stored {
+        Some(p) if p == payload => None,
+        // An end without an event id is stored under an id derived from its session, so
+        // this row is that session's end: a second end is a duplicate whatever its content.
+        Some(_) if is_end && event.sent_event_id().is_none() => None,
+        Some(_) => Some(format!(
+            "event_id: {event_id} is already stored with different content"
+        )),
+        // A session has one end; a second end is a duplicate.
+        None if is_end => None,
+        None => Some(format!(
+            "event_id: {event_id} conflicts with a stored event"
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

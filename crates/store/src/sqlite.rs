@@ -22,8 +22,8 @@ use rusqlite::{
 };
 use serde_json::{Map, Value};
 use session_buddy_events::{
-    CommandEvent, Event, EventOutcome, EventType, Session, SessionEndEvent, SessionPage,
-    SessionStartEvent, SessionStatus, StoredEvent,
+    CommandEvent, Event, EventOutcome, Session, SessionEndEvent, SessionPage, SessionStartEvent,
+    SessionStatus, StoredEvent,
 };
 use tokio::sync::oneshot;
 
@@ -34,7 +34,7 @@ pub(crate) use analytics::analytics_sql;
 use crate::analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use crate::{
     ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Pruned, Reaped, Result, SessionEffect,
-    SessionFilter, Store, StoreError, StoreHealth, decode_cursor, encode_cursor,
+    SessionFilter, Store, StoreError, StoreHealth,
 };
 
 /// How hard a commit is pushed to disk.
@@ -457,35 +457,17 @@ fn already_stored(
     session_id: String,
     payload: &str,
 ) -> Result<IngestOutcome> {
-    let stored: Option<(String, String)> = tx
-        .prepare_cached("SELECT payload, session_id FROM events WHERE event_id = ?1")?
-        .query_row([event_id], |r| Ok((r.get(0)?, r.get(1)?)))
+    let stored: Option<String> = tx
+        .prepare_cached("SELECT payload FROM events WHERE event_id = ?1")?
+        .query_row([event_id], |r| r.get(0))
         .optional()?;
     let known = session_row(tx, &session_id)?;
     let mut out = IngestOutcome::new(EventOutcome::Duplicate, session_id);
     out.component = known.as_ref().map(|r| r.component.clone());
     out.session_known = known.is_some();
-    match stored {
-        Some((p, _)) if p == payload => {}
-        // An end without an event id is stored under an id derived from its session, so this
-        // row is that session's end: a second end is a duplicate whatever its content.
-        Some(_)
-            if event.event_type() == EventType::SessionEnd && event.sent_event_id().is_none() => {}
-        Some(_) => {
-            out.status = EventOutcome::Rejected;
-            out.error = Some(format!(
-                "event_id: {event_id} is already stored with different content"
-            ));
-        }
-        // No row with this id: the unique end-per-session index refused it. A session has
-        // one end; a second end is a duplicate.
-        None if event.event_type() == EventType::SessionEnd => {}
-        None => {
-            out.status = EventOutcome::Rejected;
-            out.error = Some(format!(
-                "event_id: {event_id} conflicts with a stored event"
-            ));
-        }
+    if let Some(error) = crate::conflict_with_stored(event, event_id, payload, stored.as_deref()) {
+        out.status = EventOutcome::Rejected;
+        out.error = Some(error);
     }
     Ok(out)
 }
@@ -771,76 +753,16 @@ fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent>
 }
 
 fn list_sessions_blocking(conn: &Connection, f: &SessionFilter) -> Result<SessionPage> {
-    let limit = f.limit.clamp(1, MAX_PAGE);
-    let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1=1");
-    let mut args: Vec<SqlValue> = Vec::new();
-    let mut add = |clause: &str, v: SqlValue| {
-        args.push(v);
-        sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-    };
-    if let Some(t) = &f.session_type {
-        add(" AND session_type = ?", SqlValue::Text(t.clone()));
-    }
-    if let Some(c) = &f.component {
-        add(" AND component = ?", SqlValue::Text(c.clone()));
-    }
-    if let Some(u) = &f.user {
-        add(" AND username = ?", SqlValue::Text(u.clone()));
-    }
-    if let Some(h) = &f.host {
-        add(" AND hostname = ?", SqlValue::Text(h.clone()));
-    }
-    if let Some(s) = f.status {
-        add(" AND status = ?", SqlValue::Text(s.as_str().to_string()));
-    }
-    if let Some(a) = f.after {
-        add(
-            " AND started_at >= ?",
-            SqlValue::Integer(a.timestamp_micros()),
-        );
-    }
-    if let Some(b) = f.before {
-        add(
-            " AND started_at < ?",
-            SqlValue::Integer(b.timestamp_micros()),
-        );
-    }
-    if let Some(d) = f.min_duration {
-        add(
-            " AND duration_us >= ?",
-            SqlValue::Integer((d * 1e6).round() as i64),
-        );
-    }
-    if let Some(c) = &f.cursor {
-        let (us, id) = decode_cursor(c)?;
-        args.push(SqlValue::Integer(us));
-        args.push(SqlValue::Text(id));
-        let (a, b) = (args.len() - 1, args.len());
-        sql.push_str(&format!(
-            " AND (started_at < ?{a} OR (started_at = ?{a} AND session_id < ?{b}))"
-        ));
-    }
-    args.push(SqlValue::Integer(limit as i64 + 1));
-    sql.push_str(&format!(
-        " ORDER BY started_at DESC, session_id DESC LIMIT ?{}",
-        args.len()
-    ));
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let mut sessions: Vec<Session> = stmt
+    let (tail, args) = crate::session_page_query(f, '?')?;
+    let args = args.into_iter().map(|a| match a {
+        crate::SqlArg::Text(t) => SqlValue::Text(t),
+        crate::SqlArg::Int(i) => SqlValue::Integer(i),
+    });
+    let mut stmt = conn.prepare_cached(&format!("SELECT {SESSION_COLUMNS} FROM sessions{tail}"))?;
+    let sessions: Vec<Session> = stmt
         .query_map(rusqlite::params_from_iter(args), session_from_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let next_cursor = if sessions.len() > limit {
-        sessions.truncate(limit);
-        sessions
-            .last()
-            .map(|s| encode_cursor(s.started_at.timestamp_micros(), &s.session_id))
-    } else {
-        None
-    };
-    Ok(SessionPage {
-        sessions,
-        next_cursor,
-    })
+    Ok(crate::page_of(sessions, f))
 }
 
 const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, seq, payload";

@@ -9,7 +9,9 @@ use rusqlite::{Connection, params};
 
 use super::micros;
 use crate::Result;
-use crate::analytics::{ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary};
+use crate::analytics::{
+    ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary, most_frequent, project,
+};
 
 /// A session has failed: a failed command, a non-zero exit, a signal, reason `error`, or
 /// abandoned (the same rule as `session_end_total{status="error"}` and the quality score).
@@ -170,32 +172,11 @@ pub(super) fn common_errors(
                     .or_default() += n;
             }
         }
-        // The most frequent; on a tie the first alphabetically (BTreeMap order, strict >).
-        let mut best: Option<(&String, i64)> = None;
-        for (error, n) in &tally {
-            if best.is_none_or(|(_, m)| *n > m) {
-                best = Some((error, *n));
-            }
-        }
-        if let Some((error, _)) = best {
-            out.insert(component, error.clone());
+        if let Some(error) = most_frequent(&tally) {
+            out.insert(component, error);
         }
     }
     Ok(out)
-}
-
-/// `metadata.project`, else the last component of the working directory.
-fn project(cwd: &str, from_metadata: Option<String>) -> String {
-    if let Some(p) = from_metadata.filter(|p| !p.is_empty()) {
-        return p;
-    }
-    let trimmed = cwd.trim_end_matches(['/', '\\']);
-    trimmed
-        .rsplit(['/', '\\'])
-        .next()
-        .filter(|s| !s.is_empty())
-        .unwrap_or(cwd)
-        .to_string()
 }
 
 pub(super) fn active(
@@ -264,17 +245,4 @@ pub(crate) fn analytics_sql(name: &str) -> Option<String> {
         ),
         _ => return None,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::project;
-
-    #[test]
-    fn project_is_metadata_or_the_last_directory() {
-        assert_eq!(project("/home/ann/src/oneiric/", None), "oneiric");
-        assert_eq!(project("/srv", Some("web".into())), "web");
-        assert_eq!(project("/", None), "/");
-        assert_eq!(project("C:\\work\\x", None), "x");
-    }
 }
