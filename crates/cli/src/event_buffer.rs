@@ -103,6 +103,11 @@ fn breaker_words(b: &BreakerState, utc: bool) -> String {
 
 fn status(config: &TrackerConfig, args: StatusArgs, utc: bool) -> CmdResult {
     let buffer = open(config)?;
+    // Moving the shells' journals in first applies the bounds, so the counts are the ones
+    // delivery will see; if that fails the journals still count as pending.
+    if let Err(e) = buffer.import_journals() {
+        eprintln!("warning: {e}");
+    }
     let s = buffer.stats().map_err(anyhow::Error::from)?;
     let sender = sender_running(&config.home);
     if args.format == BufferFormat::Json {
@@ -231,6 +236,10 @@ fn event_json(e: &BufferedEvent) -> Value {
 
 fn list(config: &TrackerConfig, args: ListArgs, utc: bool) -> CmdResult {
     let buffer = open(config)?;
+    if !args.dead_letters {
+        // What shells wrote to their journals is undelivered too: list it in queue order.
+        buffer.import_journals().map_err(anyhow::Error::from)?;
+    }
     let events = if args.dead_letters {
         buffer.list_dead_letters(args.limit)
     } else {
@@ -301,7 +310,14 @@ fn purge(config: &TrackerConfig, args: PurgeArgs) -> CmdResult {
             "purging removes {words} for good; add --yes to confirm"
         )));
     }
-    let n = open(config)?
+    let buffer = open(config)?;
+    if what != PurgeWhat::DeadLetters {
+        // Journal lines are undelivered events too; a live session's later lines stay.
+        buffer
+            .import_journals()
+            .with_context(|| format!("purging {words}"))?;
+    }
+    let n = buffer
         .purge(what)
         .with_context(|| format!("purging {words}"))?;
     println!("purged {n} {words}");

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::BufferLimits;
 use crate::error::ClientError;
+use crate::journal::{self, Line, journal_dir};
 
 /// Rejections by the server after which an event moves to the dead letters.
 pub const MAX_REJECTIONS: u32 = 3;
@@ -66,6 +67,15 @@ END;
 PRAGMA user_version = 1;
 "#;
 
+/// Version 2: how far each session journal has been moved into the queue.
+const SCHEMA_2: &str = r#"
+CREATE TABLE IF NOT EXISTS journal_offsets (
+    name    TEXT PRIMARY KEY,
+    offset  INTEGER NOT NULL
+);
+PRAGMA user_version = 2;
+"#;
+
 const K_LAST_DELIVERY: &str = "last_delivery";
 const K_BREAKER: &str = "breaker";
 const K_DROPPED_TOTAL: &str = "dropped_total";
@@ -114,6 +124,8 @@ pub struct BufferedEvent {
 #[derive(Debug, Clone, PartialEq)]
 pub struct BufferStats {
     pub path: PathBuf,
+    /// Events waiting for delivery: queued, or written to a session journal and not yet moved
+    /// into the queue.
     pub pending: u64,
     pub pending_bytes: u64,
     pub oldest_pending: Option<DateTime<Utc>>,
@@ -236,11 +248,13 @@ impl Buffer {
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(open_err)?;
-        if version < 1 {
+        if version < 2 {
             let tx = conn
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(open_err)?;
+            // Another process may have upgraded it meanwhile: the scripts are idempotent.
             tx.execute_batch(SCHEMA).map_err(open_err)?;
+            tx.execute_batch(SCHEMA_2).map_err(open_err)?;
             tx.commit().map_err(open_err)?;
         }
         Ok(Buffer {
@@ -258,7 +272,7 @@ impl Buffer {
         self.limits
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn conn(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -276,9 +290,42 @@ impl Buffer {
     ) -> Result<Enqueued, ClientError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = insert(&tx, event, now, self.limits)?;
+        let out = insert(&tx, event, now, now, self.limits)?;
         tx.commit()?;
         Ok(out)
+    }
+
+    /// Moves what the session journals hold into the queue (in each segment's order), then
+    /// deletes the segments that are finished and wholly moved. Safe against concurrent
+    /// importers: each segment is read inside the write transaction that records its offset.
+    /// Returns the events moved.
+    pub fn import_journals(&self) -> Result<u64, ClientError> {
+        let home = self.path.parent().unwrap_or(Path::new("."));
+        let read_err = |source| ClientError::JournalRead {
+            path: journal_dir(home),
+            source,
+        };
+        let segs = journal::segments(home).map_err(read_err)?;
+        let mut moved = 0;
+        let mut conn = self.conn();
+        // Offsets of segments an importer deleted but stopped before forgetting (a segment is
+        // deleted before its offset, and an offset is only written for a segment that exists).
+        let known: Vec<String> = conn
+            .prepare_cached("SELECT name FROM journal_offsets")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        for name in known {
+            if !journal_dir(home).join(&name).exists() {
+                conn.execute("DELETE FROM journal_offsets WHERE name = ?1", [&name])?;
+            }
+        }
+        for (name, path) in segs {
+            moved += import_segment(&mut conn, &name, &path, self.limits).map_err(|e| match e {
+                ImportError::Io(source) => ClientError::JournalRead { path, source },
+                ImportError::Buffer(e) => e,
+            })?;
+        }
+        Ok(moved)
     }
 
     /// The oldest `limit` queued events, oldest first.
@@ -415,7 +462,8 @@ impl Buffer {
         };
         set_text(&tx, K_DROPPED_UNREPORTED, "0")?;
         set_text(&tx, K_DROPPED_REASONS, "")?;
-        insert(&tx, &event, Utc::now(), self.limits)?;
+        let now = Utc::now();
+        insert(&tx, &event, now, now, self.limits)?;
         tx.commit()?;
         Ok(n)
     }
@@ -433,6 +481,12 @@ impl Buffer {
                 |r| r.get(0),
             )
             .optional()?;
+        let home = self.path.parent().unwrap_or(Path::new("."));
+        let (journal_events, journal_bytes, journal_oldest) = journal_pending(&conn, home)?;
+        let oldest = match (oldest, journal_oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let dead_letters: i64 =
             conn.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
         let breaker: Option<BreakerState> = get_json(&conn, K_BREAKER)?;
@@ -443,8 +497,8 @@ impl Buffer {
         };
         Ok(BufferStats {
             path: self.path.clone(),
-            pending: to_u64(pending),
-            pending_bytes: to_u64(pending_bytes),
+            pending: to_u64(pending) + journal_events,
+            pending_bytes: to_u64(pending_bytes) + journal_bytes,
             oldest_pending: oldest.map(from_micros),
             dead_letters: to_u64(dead_letters),
             dropped: get_u64(&conn, K_DROPPED_TOTAL)?,
@@ -474,6 +528,7 @@ impl Buffer {
 fn insert(
     tx: &Transaction<'_>,
     event: &OutgoingEvent,
+    created: DateTime<Utc>,
     now: DateTime<Utc>,
     limits: BufferLimits,
 ) -> Result<Enqueued, ClientError> {
@@ -488,7 +543,7 @@ fn insert(
         event.event_type,
         event.payload,
         to_i64(bytes),
-        micros(now)
+        micros(created)
     ])?;
     let id = tx.last_insert_rowid();
     let (events, total_bytes): (i64, i64) = tx
@@ -557,24 +612,169 @@ fn insert(
     }
     if dropped > 0 {
         tracing::warn!(dropped, reasons = %reasons.join(", "), "event buffer full: dropped the oldest events");
-        let total = get_u64(tx, K_DROPPED_TOTAL)? + dropped;
-        set_text(tx, K_DROPPED_TOTAL, &total.to_string())?;
-        let unreported = get_u64(tx, K_DROPPED_UNREPORTED)? + dropped;
-        set_text(tx, K_DROPPED_UNREPORTED, &unreported.to_string())?;
-        let mut all: Vec<String> = get_text(tx, K_DROPPED_REASONS)?
-            .unwrap_or_default()
-            .split(", ")
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .collect();
-        for r in reasons {
-            if !all.contains(&r) {
-                all.push(r);
-            }
-        }
-        set_text(tx, K_DROPPED_REASONS, &all.join(", "))?;
+        record_drops(tx, dropped, &reasons)?;
     }
     Ok(Enqueued { id, dropped })
+}
+
+/// Counts dropped events (in total and not yet reported) and remembers why.
+fn record_drops(conn: &Connection, dropped: u64, reasons: &[String]) -> Result<(), ClientError> {
+    let total = get_u64(conn, K_DROPPED_TOTAL)? + dropped;
+    set_text(conn, K_DROPPED_TOTAL, &total.to_string())?;
+    let unreported = get_u64(conn, K_DROPPED_UNREPORTED)? + dropped;
+    set_text(conn, K_DROPPED_UNREPORTED, &unreported.to_string())?;
+    let mut all: Vec<String> = get_text(conn, K_DROPPED_REASONS)?
+        .unwrap_or_default()
+        .split(", ")
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    for r in reasons {
+        if !all.contains(r) {
+            all.push(r.clone());
+        }
+    }
+    set_text(conn, K_DROPPED_REASONS, &all.join(", "))
+}
+
+enum ImportError {
+    Io(std::io::Error),
+    Buffer(ClientError),
+}
+
+impl From<rusqlite::Error> for ImportError {
+    fn from(e: rusqlite::Error) -> Self {
+        ImportError::Buffer(e.into())
+    }
+}
+
+impl From<ClientError> for ImportError {
+    fn from(e: ClientError) -> Self {
+        ImportError::Buffer(e)
+    }
+}
+
+/// Moves one segment's new lines into the queue; deletes it when finished and wholly moved.
+fn import_segment(
+    conn: &mut Connection,
+    name: &str,
+    path: &Path,
+    limits: BufferLimits,
+) -> Result<u64, ImportError> {
+    use std::io::{Read, Seek, SeekFrom};
+    use std::os::unix::fs::MetadataExt;
+
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        // Finished and deleted by another importer meanwhile.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(ImportError::Io(e)),
+    };
+    // Taken before reading: a segment nobody writes is finished, and stays so.
+    let finished = file.try_lock().is_ok();
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another importer may have finished and deleted this segment between our open and our
+    // transaction (it deletes the file before forgetting the offset): then it is done.
+    let same_file = match (std::fs::metadata(path), file.metadata()) {
+        (Ok(on_disk), Ok(open)) => on_disk.ino() == open.ino() && on_disk.dev() == open.dev(),
+        _ => false,
+    };
+    if !same_file {
+        return Ok(0);
+    }
+    let offset: u64 = tx
+        .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map_or(0, to_u64);
+    file.seek(SeekFrom::Start(offset))
+        .map_err(ImportError::Io)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes).map_err(ImportError::Io)?;
+    let chunk = journal::parse_chunk(&bytes, finished);
+    let now = Utc::now();
+    let max_age = chrono::Duration::from_std(limits.max_age).unwrap_or(chrono::Duration::MAX);
+    let cutoff = micros(now.checked_sub_signed(max_age).unwrap_or_default());
+    let mut moved = 0;
+    let mut unreadable = 0u64;
+    let mut expired = 0u64;
+    for line in chunk.lines {
+        match line {
+            // A journal left unimported past the age bound (no sender ran on this host):
+            // dropped as the queue drops its own expired events.
+            Some(Line::Event { created_us, .. }) if created_us < cutoff => expired += 1,
+            Some(Line::Event { created_us, event }) => {
+                insert(&tx, &event, from_micros(created_us), now, limits)?;
+                moved += 1;
+            }
+            Some(Line::Dropped { count, reason }) => record_drops(&tx, count, &[reason])?,
+            None => unreadable += 1,
+        }
+    }
+    if expired > 0 {
+        tracing::warn!(segment = %path.display(), expired, "dropped expired journal lines");
+        let reason = format!("older than {}", describe_age(limits.max_age));
+        record_drops(&tx, expired, &[reason])?;
+    }
+    if unreadable > 0 {
+        tracing::warn!(segment = %path.display(), unreadable, "dropped unreadable journal lines");
+        record_drops(&tx, unreadable, &["unreadable journal line".to_string()])?;
+    }
+    let end = offset + chunk.consumed;
+    if chunk.consumed > 0 {
+        tx.prepare_cached(
+            "INSERT INTO journal_offsets (name, offset) VALUES (?1, ?2)              ON CONFLICT (name) DO UPDATE SET offset = excluded.offset",
+        )?
+        .execute(params![name, to_i64(end)])?;
+    }
+    tx.commit()?;
+    if finished {
+        // The file first, then its offset: an importer that finds the offset gone finds the
+        // file gone too, and never reads it again from the start.
+        match std::fs::remove_file(path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ImportError::Io(e)),
+        }
+        conn.execute("DELETE FROM journal_offsets WHERE name = ?1", [name])?;
+    }
+    Ok(moved)
+}
+
+/// Events in the journals not yet moved into the queue: (count, bytes, oldest creation).
+fn journal_pending(conn: &Connection, home: &Path) -> Result<(u64, u64, Option<i64>), ClientError> {
+    use std::io::{Read, Seek, SeekFrom};
+    let segs = journal::segments(home).map_err(|source| ClientError::JournalRead {
+        path: journal_dir(home),
+        source,
+    })?;
+    let (mut events, mut bytes, mut oldest) = (0u64, 0u64, None::<i64>);
+    for (name, path) in segs {
+        let offset: u64 = conn
+            .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
+            .query_row([&name], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map_or(0, to_u64);
+        let Ok(mut file) = std::fs::File::open(&path) else {
+            continue;
+        };
+        let mut buf = Vec::new();
+        if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut buf).is_err() {
+            continue;
+        }
+        for line in journal::parse_chunk(&buf, false)
+            .lines
+            .into_iter()
+            .flatten()
+        {
+            if let Line::Event { created_us, event } = line {
+                events += 1;
+                bytes += event.payload.len() as u64;
+                oldest = Some(oldest.map_or(created_us, |o| o.min(created_us)));
+            }
+        }
+    }
+    Ok((events, bytes, oldest))
 }
 
 fn describe_age(d: Duration) -> String {

@@ -17,6 +17,16 @@ pub enum ClientError {
         path: PathBuf,
         source: rusqlite::Error,
     },
+    #[error("cannot write the session journal {path}: {source}")]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read the session journals in {path}: {source}")]
+    JournalRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("event buffer error: {0}")]
     Buffer(#[from] rusqlite::Error),
     #[error("cannot encode an event: {0}")]

@@ -1,8 +1,9 @@
 //! The Session-Buddy emitter.
 //!
 //! A [`Tracker`] records one session of the host program: `session_start`, `command`s,
-//! heartbeats and `session_end`, each a durable local write into the [`Buffer`]
-//! (`$SESSION_BUDDY_HOME/buffer.db`). A background thread delivers the buffer in order to the
+//! heartbeats and `session_end`, each a durable local write: one line appended to the
+//! session's journal (`$SESSION_BUDDY_HOME/journal/`), which the host's sender moves into the
+//! [`Buffer`] (`$SESSION_BUDDY_HOME/buffer.db`). A background thread delivers the buffer in order to the
 //! server (`POST /v1/events`) in batches, with a timeout on every call, exponential backoff
 //! with jitter and a circuit breaker; one process per host sends, under `sender.lock`. At exit
 //! nothing waits on the network: what is left goes to a detached `session-buddy event-buffer
@@ -15,6 +16,7 @@ mod buffer;
 mod config;
 mod error;
 mod host;
+mod journal;
 mod sender;
 mod tracker;
 
@@ -24,6 +26,7 @@ pub use buffer::{
 };
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
+pub use journal::{JOURNAL_DIR, SEGMENT_BYTES, journal_dir};
 pub use sender::{
     DAEMON_LINGER, DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES,
     deliver_now, lock_path, run_sender_daemon, sender_running, try_sender_lock,

@@ -119,8 +119,13 @@ impl Sender {
         }
     }
 
-    /// Sends the oldest batch, unless the breaker is open.
+    /// Moves the session journals into the buffer, then sends the oldest batch, unless the
+    /// breaker is open.
     pub(crate) fn step(&mut self) -> Result<Step, ClientError> {
+        // An unreadable journal must not stop delivery of everything else.
+        if let Err(e) = self.buffer.import_journals() {
+            tracing::warn!(error = %e, "cannot move the session journals into the buffer");
+        }
         if let Breaker::Open(until) = self.breaker {
             let now = Instant::now();
             if now < until {

@@ -1,6 +1,6 @@
 //! The [`Tracker`]: one tracked session of the host program. Every method is a local write at
-//! most; delivery happens on a background thread, and what is left at exit goes to a detached
-//! sender process.
+//! most (one line appended to the session's journal); delivery happens on a background
+//! thread, and what is left at exit goes to a detached sender process.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +18,7 @@ use uuid::Uuid;
 use crate::buffer::{BreakerState, Buffer, DeliveryRecord, OutgoingEvent};
 use crate::config::TrackerConfig;
 use crate::host::{clip_bytes, clip_chars, host_facts};
+use crate::journal::JournalWriter;
 use crate::sender::{Sender, Step, try_sender_lock};
 
 /// How often a sender without the lock tries to take it.
@@ -142,6 +143,8 @@ struct Shared {
     signal: Signal,
     /// The host's sender lock, while this process holds it.
     lock: Mutex<Option<File>>,
+    /// Where this session's events are written.
+    journal: JournalWriter,
 }
 
 impl Shared {
@@ -173,6 +176,14 @@ impl Shared {
 
     fn release_lock(&self) {
         self.lock_slot().take();
+    }
+
+    /// Appends one event to the journal and wakes the sender.
+    fn record(&self, event: &Event) {
+        match OutgoingEvent::from_event(event).and_then(|e| self.journal.append(e, Utc::now())) {
+            Ok(()) => self.signal.work(),
+            Err(e) => tracing::warn!(error = %e, "cannot record an event"),
+        }
     }
 
     fn next_seq(&self) -> u64 {
@@ -207,7 +218,6 @@ impl Shared {
 }
 
 struct Live {
-    buffer: Buffer,
     shared: Arc<Shared>,
 }
 
@@ -233,9 +243,10 @@ fn now() -> DateTime<Utc> {
 }
 
 impl Tracker {
-    /// Starts tracking: enqueues the `session_start` durably and starts the sender and
-    /// heartbeat threads. If tracking is disabled or the buffer cannot be opened, returns a
-    /// tracker whose methods do nothing and whose [`status`](Self::status) says why.
+    /// Starts tracking: writes the `session_start` durably to the session's journal and starts
+    /// the sender and heartbeat threads. If tracking is disabled or the journal cannot be
+    /// written, returns a tracker whose methods do nothing and whose [`status`](Self::status)
+    /// says why.
     pub fn start(config: TrackerConfig, info: SessionInfo) -> Tracker {
         if !config.enabled {
             return Tracker {
@@ -244,15 +255,12 @@ impl Tracker {
                 live: None,
             };
         }
-        let buffer = match Buffer::open(&config.home, config.limits) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!(error = %e, "session tracking disabled: cannot open the buffer");
-                return Tracker {
-                    disabled_reason: Some(e.to_string()),
-                    config,
-                    live: None,
-                };
+        let disabled = |config: TrackerConfig, e: crate::ClientError| {
+            tracing::warn!(error = %e, "session tracking disabled: cannot write the session journal");
+            Tracker {
+                disabled_reason: Some(e.to_string()),
+                config,
+                live: None,
             }
         };
         let facts = host_facts();
@@ -283,15 +291,14 @@ impl Tracker {
             ),
         };
         let session_id = session_id_for(&start.component_name, start.timestamp, &start.event_id);
-        let enqueued =
-            OutgoingEvent::from_event(&Event::SessionStart(start)).and_then(|e| buffer.enqueue(&e));
-        if let Err(e) = enqueued {
-            tracing::warn!(error = %e, "session tracking disabled: cannot buffer the start");
-            return Tracker {
-                disabled_reason: Some(e.to_string()),
-                config,
-                live: None,
-            };
+        let journal = match JournalWriter::create(&config.home, &session_id, config.limits) {
+            Ok(j) => j,
+            Err(e) => return disabled(config, e),
+        };
+        let written = OutgoingEvent::from_event(&Event::SessionStart(start))
+            .and_then(|e| journal.append(e, Utc::now()));
+        if let Err(e) = written {
+            return disabled(config, e);
         }
         let shared = Arc::new(Shared {
             config: config.clone(),
@@ -300,6 +307,7 @@ impl Tracker {
             ended: AtomicBool::new(false),
             signal: Signal::default(),
             lock: Mutex::new(None),
+            journal,
         });
         spawn_thread("session-buddy-sender", {
             let shared = Arc::clone(&shared);
@@ -312,7 +320,7 @@ impl Tracker {
         Tracker {
             config,
             disabled_reason: None,
-            live: Some(Live { buffer, shared }),
+            live: Some(Live { shared }),
         }
     }
 
@@ -325,13 +333,6 @@ impl Tracker {
         self.live
             .as_ref()
             .filter(|l| !l.shared.ended.load(Ordering::Acquire))
-    }
-
-    fn enqueue(live: &Live, event: &Event) {
-        match OutgoingEvent::from_event(event).and_then(|e| live.buffer.enqueue(&e)) {
-            Ok(_) => live.shared.signal.work(),
-            Err(e) => tracing::warn!(error = %e, "cannot buffer an event"),
-        }
     }
 
     /// Records one helper call (arguments redacted before they are buffered).
@@ -353,13 +354,14 @@ impl Tracker {
             error,
             exit_code,
         );
-        Self::enqueue(live, &event);
+        live.shared.record(&event);
     }
 
     /// Records a heartbeat now (the heartbeat thread also sends one every interval).
     pub fn heartbeat(&self) {
         let Some(live) = self.active() else { return };
-        Self::enqueue(live, &heartbeat_event(&live.shared.session_id));
+        live.shared
+            .record(&heartbeat_event(&live.shared.session_id));
     }
 
     /// Ends the session: enqueues the end, stops the threads without waiting on the network,
@@ -380,7 +382,10 @@ impl Tracker {
             signal: signal.map(|s| clip_chars(s, limits::SHORT_TEXT_MAX)),
             reason: Some(reason.as_str().to_string()),
         });
-        Self::enqueue(live, &event);
+        live.shared.record(&event);
+        // Nothing more is written: the journal's last segment is finished, so whichever
+        // sender imports it next also deletes it.
+        live.shared.journal.close();
         live.shared.signal.stop();
         // A call in flight is abandoned: its thread ends on its own within the request
         // timeout. The lock goes now, so the detached sender can take it at once.
@@ -393,7 +398,7 @@ impl Tracker {
         }
     }
 
-    /// The live state, from the buffer (never a network call).
+    /// The live state, from the buffer and the journals (never a network call).
     pub fn status(&self) -> TrackingStatus {
         let mut status = TrackingStatus {
             enabled: self.live.is_some(),
@@ -406,8 +411,16 @@ impl Tracker {
             breaker: BreakerState::Closed,
             last_delivery: None,
         };
-        if let Some(live) = &self.live {
-            match live.buffer.stats() {
+        if self.live.is_some() {
+            // Moving the journals in first (what any sender does) applies the bounds, so the
+            // counts are the ones delivery will see.
+            let stats = Buffer::open(&self.config.home, self.config.limits).and_then(|b| {
+                if let Err(e) = b.import_journals() {
+                    tracing::debug!(error = %e, "cannot move the session journals into the buffer");
+                }
+                b.stats()
+            });
+            match stats {
                 Ok(s) => {
                     status.pending = s.pending;
                     status.dead_letters = s.dead_letters;
@@ -445,27 +458,16 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) {
 }
 
 fn heartbeat_loop(shared: &Shared) {
-    let mut buffer: Option<Buffer> = None;
     while !shared.signal.wait(shared.config.heartbeat_interval, false) {
-        // Opened at the first heartbeat: a short session never needs it.
-        let buffer = match &mut buffer {
-            Some(b) => b,
-            None => match Buffer::open(&shared.config.home, shared.config.limits) {
-                Ok(b) => buffer.insert(b),
-                Err(_) => return,
-            },
-        };
-        match OutgoingEvent::from_event(&heartbeat_event(&shared.session_id))
-            .and_then(|e| buffer.enqueue(&e))
-        {
-            Ok(_) => shared.signal.work(),
-            Err(e) => tracing::debug!(error = %e, "cannot buffer a heartbeat"),
+        if shared.ended.load(Ordering::Acquire) {
+            return;
         }
+        shared.record(&heartbeat_event(&shared.session_id));
     }
 }
 
-/// The background sender: while this process holds the host's sender lock, delivers the
-/// whole buffer (every process's events), in order.
+/// The background sender: while this process holds the host's sender lock, moves every
+/// process's journals into the buffer and delivers the whole buffer, in order.
 fn sender_loop(shared: &Shared) {
     // Opened only once this process holds the lock: while another sender delivers (a
     // lingering detached sender, another shell), this thread costs nothing.
