@@ -425,7 +425,7 @@ mod tests {
             .iter()
             .filter(|l| matches!(l, Some(Line::Event { .. })))
             .count();
-        assert!(events >= 1 && events < 5, "{events}");
+        assert!((1..5).contains(&events), "{events}");
         assert!(chunk.lines.iter().any(|l| matches!(
             l,
             Some(Line::Dropped { count, .. }) if *count == 5 - events as u64
