@@ -295,10 +295,10 @@ impl Buffer {
         Ok(out)
     }
 
-    /// Moves what the session journals hold into the queue (in each segment's order), then
-    /// deletes the segments that are finished and wholly moved. Safe against concurrent
-    /// importers: each segment is read inside the write transaction that records its offset.
-    /// Returns the events moved.
+    /// Moves what the session journals hold into the queue (slot by slot, each in the order
+    /// written), and empties the slots no writer holds once wholly moved. Safe against
+    /// concurrent importers: each slot is read inside the write transaction that records its
+    /// offset. Returns the events moved.
     pub fn import_journals(&self) -> Result<u64, ClientError> {
         let home = self.path.parent().unwrap_or(Path::new("."));
         let read_err = |source| ClientError::JournalRead {
@@ -308,8 +308,7 @@ impl Buffer {
         let segs = journal::segments(home).map_err(read_err)?;
         let mut moved = 0;
         let mut conn = self.conn();
-        // Offsets of segments an importer deleted but stopped before forgetting (a segment is
-        // deleted before its offset, and an offset is only written for a segment that exists).
+        // Offsets of journal files someone removed.
         let known: Vec<String> = conn
             .prepare_cached("SELECT name FROM journal_offsets")?
             .query_map([], |r| r.get(0))?
@@ -654,7 +653,8 @@ impl From<ClientError> for ImportError {
     }
 }
 
-/// Moves one segment's new lines into the queue; deletes it when finished and wholly moved.
+/// Moves one journal slot's new lines into the queue; empties the slot when no writer holds it
+/// and everything in it is moved.
 fn import_segment(
     conn: &mut Connection,
     name: &str,
@@ -662,36 +662,34 @@ fn import_segment(
     limits: BufferLimits,
 ) -> Result<u64, ImportError> {
     use std::io::{Read, Seek, SeekFrom};
-    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::fs::FileExt;
 
-    let mut file = match std::fs::File::open(path) {
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
         Ok(f) => f,
-        // Finished and deleted by another importer meanwhile.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
         Err(e) => return Err(ImportError::Io(e)),
     };
-    // Taken before reading: a segment nobody writes is finished, and stays so.
-    let finished = file.try_lock().is_ok();
+    // Taken before reading and held to the end: with it, no writer appends meanwhile, so a
+    // line without its newline was cut by a crash, and the slot may be emptied.
+    let idle = file.try_lock().is_ok();
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    // Another importer may have finished and deleted this segment between our open and our
-    // transaction (it deletes the file before forgetting the offset): then it is done.
-    let same_file = match (std::fs::metadata(path), file.metadata()) {
-        (Ok(on_disk), Ok(open)) => on_disk.ino() == open.ino() && on_disk.dev() == open.dev(),
-        _ => false,
-    };
-    if !same_file {
-        return Ok(0);
-    }
-    let offset: u64 = tx
+    let recorded: u64 = tx
         .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
         .query_row([name], |r| r.get::<_, i64>(0))
         .optional()?
         .map_or(0, to_u64);
+    let len = file.metadata().map_err(ImportError::Io)?.len();
+    // An offset past the end: the file was emptied behind our back; all of it is new.
+    let offset = if recorded > len { 0 } else { recorded };
+    let mut new = Vec::new();
     file.seek(SeekFrom::Start(offset))
         .map_err(ImportError::Io)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(ImportError::Io)?;
-    let chunk = journal::parse_chunk(&bytes, finished);
+    file.read_to_end(&mut new).map_err(ImportError::Io)?;
+    let chunk = journal::parse_chunk(&new, idle);
     let now = Utc::now();
     let max_age = chrono::Duration::from_std(limits.max_age).unwrap_or(chrono::Duration::MAX);
     let cutoff = micros(now.checked_sub_signed(max_age).unwrap_or_default());
@@ -712,31 +710,51 @@ fn import_segment(
         }
     }
     if expired > 0 {
-        tracing::warn!(segment = %path.display(), expired, "dropped expired journal lines");
+        tracing::warn!(journal = %path.display(), expired, "dropped expired journal lines");
         let reason = format!("older than {}", describe_age(limits.max_age));
         record_drops(&tx, expired, &[reason])?;
     }
     if unreadable > 0 {
-        tracing::warn!(segment = %path.display(), unreadable, "dropped unreadable journal lines");
+        tracing::warn!(journal = %path.display(), unreadable, "dropped unreadable journal lines");
         record_drops(&tx, unreadable, &["unreadable journal line".to_string()])?;
     }
     let end = offset + chunk.consumed;
-    if chunk.consumed > 0 {
+    let empty_it = idle && chunk.consumed == new.len() as u64 && end > 0;
+    if empty_it {
+        tx.prepare_cached("DELETE FROM journal_offsets WHERE name = ?1")?
+            .execute([name])?;
+        // Emptied inside the transaction: another importer reads the offset only after our
+        // commit, and then finds the file empty too, never its old lines from offset 0.
+        file.set_len(0).map_err(ImportError::Io)?;
+    } else if end != recorded {
         tx.prepare_cached(
-            "INSERT INTO journal_offsets (name, offset) VALUES (?1, ?2)              ON CONFLICT (name) DO UPDATE SET offset = excluded.offset",
+            "INSERT INTO journal_offsets (name, offset) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET offset = excluded.offset",
         )?
         .execute(params![name, to_i64(end)])?;
     }
-    tx.commit()?;
-    if finished {
-        // The file first, then its offset: an importer that finds the offset gone finds the
-        // file gone too, and never reads it again from the start.
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ImportError::Io(e)),
+    if let Err(e) = tx.commit() {
+        if empty_it {
+            // Nothing was moved after all: put the lines back where the offset still points.
+            if let Err(w) = file.write_all_at(&new, offset) {
+                tracing::error!(journal = %path.display(), error = %w, "cannot restore a journal after a failed import");
+            }
         }
-        conn.execute("DELETE FROM journal_offsets WHERE name = ?1", [name])?;
+        return Err(e.into());
+    }
+    if !idle && end / journal::RECLAIM_BYTES > recorded / journal::RECLAIM_BYTES {
+        // A long session still writes here: free the disk space of what is moved.
+        let upto = end & !4095;
+        let punched = nix::fcntl::fallocate(
+            &file,
+            nix::fcntl::FallocateFlags::FALLOC_FL_PUNCH_HOLE
+                | nix::fcntl::FallocateFlags::FALLOC_FL_KEEP_SIZE,
+            0,
+            i64::try_from(upto).unwrap_or(0),
+        );
+        if let Err(e) = punched {
+            tracing::debug!(journal = %path.display(), error = %e, "cannot free the moved part of a journal");
+        }
     }
     Ok(moved)
 }
@@ -758,6 +776,8 @@ fn journal_pending(conn: &Connection, home: &Path) -> Result<(u64, u64, Option<i
         let Ok(mut file) = std::fs::File::open(&path) else {
             continue;
         };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let offset = if offset > len { 0 } else { offset };
         let mut buf = Vec::new();
         if file.seek(SeekFrom::Start(offset)).is_err() || file.read_to_end(&mut buf).is_err() {
             continue;

@@ -1,20 +1,26 @@
 //! Session journals: the tracked process's side of the local buffer.
 //!
 //! A [`Tracker`](crate::Tracker) does not open SQLite. Each event is one `write(2)` of one line
-//! appended to its session's journal, `$SESSION_BUDDY_HOME/journal/<session>.<segment>.journal`:
-//! once the call returns the event survives a crash of the process, as a commit to the WAL
-//! with `synchronous=NORMAL` does. The host's sender (whichever process holds `sender.lock`)
-//! moves journal lines into `buffer.db` ([`Buffer::import_journals`](crate::Buffer::import_journals)),
+//! appended to a journal file, `$SESSION_BUDDY_HOME/journal/NNNNNN.journal`: once the call
+//! returns the event survives a crash of the process, as a commit to the WAL with
+//! `synchronous=NORMAL` does. The host's sender (whichever process holds `sender.lock`) moves
+//! journal lines into `buffer.db` ([`Buffer::import_journals`](crate::Buffer::import_journals)),
 //! where the bounds apply and from where they are delivered. Opening SQLite, reading its
 //! schema and compiling statements costs a fresh process more than the whole rest of its
 //! tracking; a journal line costs one `write(2)`.
 //!
+//! Journal files are slots, reused rather than created per session (creating and deleting a
+//! file per session makes ext4 search ever longer for a free inode). A writer takes the first
+//! slot it can lock exclusively (`flock`, released by the kernel if the process dies), ends a
+//! line cut by a crash of an earlier writer, and appends to it for the whole session, so a
+//! session is read in order. An importer takes the complete lines after the slot's recorded
+//! offset; when it can lock the slot itself (no writer) and has taken everything, it empties
+//! the file for the next writer; while a long session holds it, it frees what was moved every
+//! [`RECLAIM_BYTES`] by punching a hole.
+//!
 //! Format: one event per line, tab-separated, `E  created_us  event_id  session_id  event_type
 //! json` (compact JSON has no raw tab or newline). `D  count  reason` records events the writer
-//! itself dropped. The writer holds a shared `flock` on its open segment; a segment nobody
-//! holds is finished: once imported to its end it is deleted. A line without its newline is
-//! either still being written (a live segment: left for the next import) or was cut by a
-//! crash (a finished segment: counted as dropped).
+//! itself dropped. A line that is neither was cut by a crash and counts as dropped.
 
 use std::fs::File;
 use std::io::Write;
@@ -30,11 +36,30 @@ use crate::error::ClientError;
 /// The journals' directory inside the home directory.
 pub const JOURNAL_DIR: &str = "journal";
 
-/// A segment is closed and a new one begun past this many bytes, so what has been imported
-/// can be deleted while a long session goes on.
-pub const SEGMENT_BYTES: u64 = 4 * 1024 * 1024;
+/// While a writer holds a journal, the importer frees the disk space of what it has moved
+/// (punching a hole, the file keeps its length) each time this many more bytes are moved.
+pub const RECLAIM_BYTES: u64 = 1024 * 1024;
 
 const SUFFIX: &str = ".journal";
+
+/// Slots a writer tries before giving up (one per concurrent writer is needed).
+const MAX_SLOTS: u32 = 100_000;
+
+fn slot_path(dir: &Path, slot: u32) -> PathBuf {
+    dir.join(format!("{slot:06}{SUFFIX}"))
+}
+
+/// Whether the file is empty or ends with a newline.
+fn ends_with_newline(file: &File) -> std::io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(true);
+    }
+    let mut last = [0u8; 1];
+    file.read_exact_at(&mut last, len - 1)?;
+    Ok(last[0] == b'\n')
+}
 
 /// The journals' directory of `home`.
 pub fn journal_dir(home: &Path) -> PathBuf {
@@ -103,93 +128,75 @@ impl Line {
     }
 }
 
-struct Segment {
-    file: File,
-    path: PathBuf,
-    bytes: u64,
-}
-
 struct WriterState {
-    segment: Option<Segment>,
-    next_segment: u32,
-    /// Bytes this session has written, all segments.
+    /// The slot, open and locked until the journal closes.
+    file: Option<File>,
+    /// Bytes this session has written.
     written: u64,
     /// Events refused because this session alone exceeded the buffer's byte bound.
     dropped: u64,
-    closed: bool,
 }
 
 /// The journal of one session, written by its tracked process (several threads).
 pub(crate) struct JournalWriter {
-    dir: PathBuf,
-    session_id: String,
+    path: PathBuf,
     limits: BufferLimits,
     state: Mutex<WriterState>,
 }
 
 impl JournalWriter {
-    /// Creates the session's first segment.
-    pub(crate) fn create(
-        home: &Path,
-        session_id: &str,
-        limits: BufferLimits,
-    ) -> Result<JournalWriter, ClientError> {
+    /// Takes the first free slot for the session.
+    pub(crate) fn create(home: &Path, limits: BufferLimits) -> Result<JournalWriter, ClientError> {
         let dir = journal_dir(home);
         std::fs::create_dir_all(&dir).map_err(|source| ClientError::Home {
             path: dir.clone(),
             source,
         })?;
-        let writer = JournalWriter {
-            dir,
-            session_id: session_id.to_string(),
-            limits,
-            state: Mutex::new(WriterState {
-                segment: None,
-                next_segment: 0,
-                written: 0,
-                dropped: 0,
-                closed: false,
-            }),
-        };
-        {
-            let mut state = writer.lock();
-            let segment = writer.open_segment(&mut state)?;
-            state.segment = Some(segment);
+        for slot in 0..MAX_SLOTS {
+            let path = slot_path(&dir, slot);
+            let journal_err = |source| ClientError::Journal {
+                path: path.clone(),
+                source,
+            };
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .read(true)
+                .append(true)
+                .open(&path)
+                .map_err(journal_err)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                // Another writer's, or an importer emptying it: the next one.
+                Err(std::fs::TryLockError::WouldBlock) => continue,
+                Err(std::fs::TryLockError::Error(e)) => return Err(journal_err(e)),
+            }
+            // A writer that died mid-line left a cut line: end it, so it stays one unreadable
+            // line instead of swallowing our first event.
+            if !ends_with_newline(&file).map_err(journal_err)? {
+                file.write_all(b"\n").map_err(journal_err)?;
+            }
+            return Ok(JournalWriter {
+                path,
+                limits,
+                state: Mutex::new(WriterState {
+                    file: Some(file),
+                    written: 0,
+                    dropped: 0,
+                }),
+            });
         }
-        Ok(writer)
+        Err(ClientError::Journal {
+            path: dir,
+            source: std::io::Error::other(format!("no free journal slot among {MAX_SLOTS}")),
+        })
     }
 
     fn lock(&self) -> MutexGuard<'_, WriterState> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn open_segment(&self, state: &mut WriterState) -> Result<Segment, ClientError> {
-        let path = self.dir.join(format!(
-            "{}.{:06}{SUFFIX}",
-            self.session_id, state.next_segment
-        ));
-        state.next_segment += 1;
-        let journal_err = |source| ClientError::Journal {
-            path: path.clone(),
-            source,
-        };
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(journal_err)?;
-        // Held while the segment is open: an importer that can take it exclusively knows
-        // nobody will write here again. Released by the kernel if this process dies.
-        file.lock_shared().map_err(journal_err)?;
-        Ok(Segment {
-            file,
-            path,
-            bytes: 0,
-        })
-    }
-
     /// Appends one event (one `write(2)`); the event survives a crash of this process once
-    /// this returns.
+    /// this returns. After [`close`](Self::close), does nothing.
     pub(crate) fn append(
         &self,
         event: OutgoingEvent,
@@ -201,9 +208,6 @@ impl JournalWriter {
         }
         .encode();
         let mut state = self.lock();
-        if state.closed {
-            return Ok(());
-        }
         let len = line.len() as u64;
         if state.written.saturating_add(len) > self.limits.max_bytes {
             // One session alone over the whole buffer's byte bound: keep what is written,
@@ -211,54 +215,36 @@ impl JournalWriter {
             state.dropped += 1;
             return Ok(());
         }
-        if state
-            .segment
-            .as_ref()
-            .is_none_or(|s| s.bytes > 0 && s.bytes + len > SEGMENT_BYTES)
-        {
-            // Closing the old segment (dropping it) releases its lock: it can be imported
-            // and deleted.
-            state.segment = None;
-            let segment = self.open_segment(&mut state)?;
-            state.segment = Some(segment);
-        }
-        let Some(segment) = state.segment.as_mut() else {
+        let Some(file) = state.file.as_mut() else {
             return Ok(());
         };
-        segment
-            .file
-            .write_all(line.as_bytes())
+        file.write_all(line.as_bytes())
             .map_err(|source| ClientError::Journal {
-                path: segment.path.clone(),
+                path: self.path.clone(),
                 source,
             })?;
-        segment.bytes += len;
         state.written += len;
         Ok(())
     }
 
-    /// Closes the journal: records what the writer dropped, releases the segment. Nothing is
-    /// written after. Idempotent.
+    /// Closes the journal: records what the writer dropped and releases the slot (which the
+    /// next import then empties). Idempotent.
     pub(crate) fn close(&self) {
         let mut state = self.lock();
-        if state.closed {
-            return;
-        }
-        state.closed = true;
         let dropped = state.dropped;
-        if let Some(segment) = state.segment.as_mut()
-            && dropped > 0
-        {
+        let Some(mut file) = state.file.take() else {
+            return;
+        };
+        if dropped > 0 {
             let line = Line::Dropped {
                 count: dropped,
                 reason: format!("one session over {} bytes", self.limits.max_bytes),
             }
             .encode();
-            if let Err(e) = segment.file.write_all(line.as_bytes()) {
+            if let Err(e) = file.write_all(line.as_bytes()) {
                 tracing::debug!(error = %e, "cannot record the journal's dropped events");
             }
         }
-        state.segment = None;
     }
 }
 
@@ -268,7 +254,7 @@ impl Drop for JournalWriter {
     }
 }
 
-/// The journal segments of `home`, in name order (a session's segments in the order written).
+/// The journal slots of `home`, in slot order (a session's slots in the order written).
 pub(crate) fn segments(home: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let dir = journal_dir(home);
     let entries = match std::fs::read_dir(&dir) {
@@ -376,34 +362,30 @@ mod tests {
     }
 
     #[test]
-    fn a_writer_appends_rotates_and_releases_its_segments() {
+    fn writers_hold_one_slot_each_until_they_close() {
         let dir = tempfile::tempdir().unwrap();
         let limits = BufferLimits::default();
-        let w = JournalWriter::create(dir.path(), "s-1", limits).unwrap();
-        w.append(event(1), Utc::now()).unwrap();
-        let segs = segments(dir.path()).unwrap();
-        assert_eq!(segs.len(), 1);
-        // Held by the writer: an exclusive lock is refused.
-        let f = File::open(&segs[0].1).unwrap();
-        assert!(f.try_lock().is_err());
-        drop(f);
-        // Past the segment size a new segment begins and the old one is released.
-        {
-            let mut state = w.lock();
-            if let Some(s) = state.segment.as_mut() {
-                s.bytes = SEGMENT_BYTES;
-            }
+        let a = JournalWriter::create(dir.path(), limits).unwrap();
+        let b = JournalWriter::create(dir.path(), limits).unwrap();
+        a.append(event(1), Utc::now()).unwrap();
+        b.append(event(2), Utc::now()).unwrap();
+        let slots = segments(dir.path()).unwrap();
+        assert_eq!(slots.len(), 2);
+        // Held by their writers: an exclusive lock is refused.
+        for (_, p) in &slots {
+            assert!(File::open(p).unwrap().try_lock().is_err());
         }
-        w.append(event(2), Utc::now()).unwrap();
-        let segs = segments(dir.path()).unwrap();
-        assert_eq!(segs.len(), 2);
-        assert!(File::open(&segs[0].1).unwrap().try_lock().is_ok());
-        assert!(File::open(&segs[1].1).unwrap().try_lock().is_err());
-        w.close();
-        assert!(File::open(&segs[1].1).unwrap().try_lock().is_ok());
-        w.append(event(3), Utc::now()).unwrap();
-        let text = std::fs::read(&segs[1].1).unwrap();
+        a.close();
+        assert!(File::open(&slots[0].1).unwrap().try_lock().is_ok());
+        // Closed: nothing more is written.
+        a.append(event(3), Utc::now()).unwrap();
+        let text = std::fs::read(&slots[0].1).unwrap();
         assert_eq!(parse_chunk(&text, true).lines.len(), 1);
+        // The freed slot is taken again before a new one is made.
+        let c = JournalWriter::create(dir.path(), limits).unwrap();
+        assert_eq!(c.path, slots[0].1);
+        assert_eq!(segments(dir.path()).unwrap().len(), 2);
+        drop(b);
     }
 
     #[test]
@@ -413,7 +395,7 @@ mod tests {
             max_bytes: 200,
             ..BufferLimits::default()
         };
-        let w = JournalWriter::create(dir.path(), "s-2", limits).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
         for n in 0..5 {
             w.append(event(n), Utc::now()).unwrap();
         }
@@ -446,7 +428,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let limits = BufferLimits::default();
         let buffer = crate::Buffer::open(dir.path(), limits).unwrap();
-        let w = JournalWriter::create(dir.path(), "s-3", limits).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
         for n in 0..3 {
             w.append(event(n), Utc::now()).unwrap();
         }
@@ -462,8 +444,18 @@ mod tests {
         );
         w.close();
         assert_eq!(buffer.import_journals().unwrap(), 1);
-        assert!(segments(dir.path()).unwrap().is_empty());
+        assert!(
+            all_empty(dir.path()),
+            "a slot nobody holds is emptied once moved"
+        );
         assert_eq!(queued_ids(&buffer), ["id-0", "id-1", "id-2", "id-3"]);
+        // The next writer reuses the slot.
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
+        w.append(event(4), Utc::now()).unwrap();
+        assert_eq!(segments(dir.path()).unwrap().len(), 1);
+        w.close();
+        assert_eq!(buffer.import_journals().unwrap(), 1);
+        assert_eq!(buffer.stats().unwrap().pending, 5);
         let offsets: i64 = buffer
             .conn()
             .query_row("SELECT count(*) FROM journal_offsets", [], |r| r.get(0))
@@ -495,10 +487,10 @@ mod tests {
         .encode();
         text.push_str(&cut[..cut.len() / 2]);
         // Nobody holds it: the writer died.
-        let path = journal_dir(dir.path()).join("s-4.000000.journal");
+        let path = slot_path(&journal_dir(dir.path()), 0);
         std::fs::write(&path, text).unwrap();
         assert_eq!(buffer.import_journals().unwrap(), 2);
-        assert!(!path.exists());
+        assert!(all_empty(dir.path()));
         let stats = buffer.stats().unwrap();
         assert_eq!(stats.pending, 2);
         assert_eq!(stats.dropped, 1);
@@ -513,7 +505,7 @@ mod tests {
             ..BufferLimits::default()
         };
         let buffer = crate::Buffer::open(dir.path(), limits).unwrap();
-        let w = JournalWriter::create(dir.path(), "s-5", limits).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
         for n in 0..5 {
             w.append(event(n), Utc::now()).unwrap();
         }
@@ -544,7 +536,7 @@ mod tests {
                 .unwrap();
         }
         let buffer = crate::Buffer::open(dir.path(), limits).unwrap();
-        let w = JournalWriter::create(dir.path(), "s-6", limits).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
         w.append(event(1), Utc::now()).unwrap();
         w.close();
         assert_eq!(buffer.import_journals().unwrap(), 1);
@@ -552,8 +544,8 @@ mod tests {
     }
 
     /// Several importers (separate connections, as separate processes have) race over journals
-    /// that writers are still appending to and rotating: every event is queued exactly once,
-    /// each session's in the order written, and every segment is deleted in the end.
+    /// that writers are still appending to, closing and taking again: every event is queued
+    /// exactly once, each writer's in the order written, and every slot is empty in the end.
     #[test]
     fn concurrent_importers_move_every_line_exactly_once() {
         use std::sync::Arc;
@@ -582,14 +574,12 @@ mod tests {
                 let home = home.clone();
                 std::thread::spawn(move || {
                     let session = format!("s-w{w}");
-                    let writer = JournalWriter::create(&home, &session, limits).unwrap();
+                    let mut writer = JournalWriter::create(&home, limits).unwrap();
                     for n in 0..300 {
                         if n % 100 == 99 {
-                            // Force a rotation now and then.
-                            let mut state = writer.lock();
-                            if let Some(s) = state.segment.as_mut() {
-                                s.bytes = SEGMENT_BYTES;
-                            }
+                            // Sessions end and new ones take the freed slots.
+                            writer.close();
+                            writer = JournalWriter::create(&home, limits).unwrap();
                         }
                         writer
                             .append(
@@ -617,16 +607,84 @@ mod tests {
         buffer.import_journals().unwrap();
         let ids = queued_ids(&buffer);
         assert_eq!(ids.len(), 1200, "each event exactly once");
+        let mut sorted = ids.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 1200, "no event twice");
+        // Each writer session (0–98, 99–198, 199–298, 299) in the order written.
         for w in 0..4 {
-            let prefix = format!("s-w{w}-");
-            let mine: Vec<&String> = ids.iter().filter(|i| i.starts_with(&prefix)).collect();
-            let expected: Vec<String> = (0..300).map(|n| format!("{prefix}{n:04}")).collect();
-            assert_eq!(
-                mine,
-                expected.iter().collect::<Vec<_>>(),
-                "session {w} in order"
-            );
+            for (first, last) in [(0, 98), (99, 198), (199, 298), (299, 299)] {
+                let session: Vec<String> =
+                    (first..=last).map(|n| format!("s-w{w}-{n:04}")).collect();
+                let seen: Vec<&String> = ids.iter().filter(|i| session.contains(i)).collect();
+                assert_eq!(
+                    seen,
+                    session.iter().collect::<Vec<_>>(),
+                    "writer {w} from {first} in order"
+                );
+            }
         }
-        assert!(segments(&home).unwrap().is_empty());
+        assert!(all_empty(&home));
+    }
+
+    /// A writer that takes a slot whose last writer died mid-line ends that line first: the
+    /// cut line is counted as dropped and the new session's first event is intact.
+    #[test]
+    fn a_new_writer_ends_a_line_cut_by_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BufferLimits::default();
+        std::fs::create_dir_all(journal_dir(dir.path())).unwrap();
+        let cut = Line::Event {
+            created_us: Utc::now().timestamp_micros(),
+            event: event(1),
+        }
+        .encode();
+        std::fs::write(slot_path(&journal_dir(dir.path()), 0), &cut[..10]).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
+        w.append(event(2), Utc::now()).unwrap();
+        // Live: the cut line is complete now, so it is taken (as unreadable) with the rest.
+        let buffer = crate::Buffer::open(dir.path(), limits).unwrap();
+        assert_eq!(buffer.import_journals().unwrap(), 1);
+        assert_eq!(queued_ids(&buffer), ["id-2"]);
+        assert_eq!(buffer.stats().unwrap().dropped, 1);
+    }
+
+    /// A long session keeps its slot; what was moved out of it stops taking disk space.
+    #[test]
+    fn a_long_sessions_moved_lines_free_their_disk_space() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let limits = BufferLimits::default();
+        let buffer = crate::Buffer::open(dir.path(), limits).unwrap();
+        let w = JournalWriter::create(dir.path(), limits).unwrap();
+        let pad = "p".repeat(1000);
+        for n in 0..3000 {
+            let e = OutgoingEvent {
+                payload: format!(r#"{{"n":{n},"pad":"{pad}"}}"#),
+                ..event(n)
+            };
+            w.append(e, Utc::now()).unwrap();
+        }
+        assert_eq!(buffer.import_journals().unwrap(), 3000);
+        w.append(event(3000), Utc::now()).unwrap();
+        assert_eq!(buffer.import_journals().unwrap(), 1);
+        let meta = std::fs::metadata(&w.path).unwrap();
+        assert!(meta.len() > 3_000_000);
+        assert!(
+            meta.blocks() * 512 < 64 * 1024,
+            "{} bytes still allocated",
+            meta.blocks() * 512
+        );
+        w.close();
+        assert_eq!(buffer.import_journals().unwrap(), 0);
+        assert!(all_empty(dir.path()));
+        assert_eq!(buffer.stats().unwrap().pending, 3001);
+    }
+
+    fn all_empty(home: &Path) -> bool {
+        segments(home)
+            .unwrap()
+            .iter()
+            .all(|(_, p)| std::fs::metadata(p).unwrap().len() == 0)
     }
 }

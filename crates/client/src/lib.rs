@@ -26,7 +26,7 @@ pub use buffer::{
 };
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
-pub use journal::{JOURNAL_DIR, SEGMENT_BYTES, journal_dir};
+pub use journal::{JOURNAL_DIR, RECLAIM_BYTES, journal_dir};
 pub use sender::{
     DAEMON_LINGER, DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES,
     deliver_now, lock_path, run_sender_daemon, sender_running, try_sender_lock,

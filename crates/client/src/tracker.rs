@@ -5,7 +5,7 @@
 use std::fs::File;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, DurationRound, Local, TimeDelta, Utc};
 use serde_json::{Map, Value};
@@ -244,7 +244,7 @@ fn now() -> DateTime<Utc> {
 
 impl Tracker {
     /// Starts tracking: writes the `session_start` durably to the session's journal and starts
-    /// the sender and heartbeat threads. If tracking is disabled or the journal cannot be
+    /// its background thread (heartbeats, delivery). If tracking is disabled or the journal cannot be
     /// written, returns a tracker whose methods do nothing and whose [`status`](Self::status)
     /// says why.
     pub fn start(config: TrackerConfig, info: SessionInfo) -> Tracker {
@@ -291,7 +291,7 @@ impl Tracker {
             ),
         };
         let session_id = session_id_for(&start.component_name, start.timestamp, &start.event_id);
-        let journal = match JournalWriter::create(&config.home, &session_id, config.limits) {
+        let journal = match JournalWriter::create(&config.home, config.limits) {
             Ok(j) => j,
             Err(e) => return disabled(config, e),
         };
@@ -309,13 +309,9 @@ impl Tracker {
             lock: Mutex::new(None),
             journal,
         });
-        spawn_thread("session-buddy-sender", {
+        spawn_thread("session-buddy-tracker", {
             let shared = Arc::clone(&shared);
-            move || sender_loop(&shared)
-        });
-        spawn_thread("session-buddy-heartbeat", {
-            let shared = Arc::clone(&shared);
-            move || heartbeat_loop(&shared)
+            move || background_loop(&shared)
         });
         Tracker {
             config,
@@ -357,7 +353,7 @@ impl Tracker {
         live.shared.record(&event);
     }
 
-    /// Records a heartbeat now (the heartbeat thread also sends one every interval).
+    /// Records a heartbeat now (the background thread also records one every interval).
     pub fn heartbeat(&self) {
         let Some(live) = self.active() else { return };
         live.shared
@@ -457,27 +453,39 @@ fn spawn_thread(name: &str, f: impl FnOnce() + Send + 'static) {
     }
 }
 
-fn heartbeat_loop(shared: &Shared) {
-    while !shared.signal.wait(shared.config.heartbeat_interval, false) {
-        if shared.ended.load(Ordering::Acquire) {
-            return;
-        }
-        shared.record(&heartbeat_event(&shared.session_id));
-    }
-}
-
-/// The background sender: while this process holds the host's sender lock, moves every
-/// process's journals into the buffer and delivers the whole buffer, in order.
-fn sender_loop(shared: &Shared) {
+/// The session's one background thread: a heartbeat every interval, and, while this process
+/// holds the host's sender lock, the sender: it moves every process's journals into the
+/// buffer and delivers the whole buffer, in order.
+fn background_loop(shared: &Shared) {
+    let interval = shared.config.heartbeat_interval;
+    let mut next_beat = Instant::now() + interval;
+    // When the sender may next step (a backoff or breaker wait pushes it out).
+    let mut next_step = Instant::now();
     // Opened only once this process holds the lock: while another sender delivers (a
-    // lingering detached sender, another shell), this thread costs nothing.
+    // lingering detached sender, another shell), this costs nothing.
     let mut sender: Option<Sender> = None;
     loop {
         if shared.signal.stopped() {
             break;
         }
+        let now = Instant::now();
+        if now >= next_beat {
+            shared.record(&heartbeat_event(&shared.session_id));
+            next_beat = now + interval;
+        }
+        // Every wait ends at the next heartbeat, then the loop comes back here.
+        let wait = |d: Duration, on_work: bool| {
+            let until_beat = next_beat.saturating_duration_since(Instant::now());
+            shared.signal.wait(d.min(until_beat), on_work)
+        };
+        if now < next_step {
+            if wait(next_step - now, false) {
+                break;
+            }
+            continue;
+        }
         if !shared.hold_lock() {
-            if shared.signal.wait(LOCK_POLL, false) {
+            if wait(LOCK_POLL, false) {
                 break;
             }
             continue;
@@ -488,7 +496,9 @@ fn sender_loop(shared: &Shared) {
                 Ok(b) => sender.insert(Sender::new(b, &shared.config, true)),
                 Err(e) => {
                     tracing::warn!(error = %e, "the sender cannot open the buffer");
-                    break;
+                    shared.release_lock();
+                    next_step = Instant::now() + Duration::from_secs(30);
+                    continue;
                 }
             },
         };
@@ -500,14 +510,17 @@ fn sender_loop(shared: &Shared) {
             }
         };
         let stopped = match step {
-            Step::Idle => shared.signal.wait(IDLE_POLL, true),
+            Step::Idle => wait(IDLE_POLL, true),
             Step::Sent(counts) => {
                 if counts.accepted + counts.duplicates > 0 {
                     report_drops(shared, &sender.buffer);
                 }
                 shared.signal.stopped()
             }
-            Step::Wait(d) => shared.signal.wait(d, false),
+            Step::Wait(d) => {
+                next_step = Instant::now() + d;
+                wait(d, false)
+            }
         };
         if stopped {
             break;
