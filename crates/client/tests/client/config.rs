@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use session_buddy_client::{BreakerState, EndReason, Tracker, TrackerConfig, banner_state};
 
-use super::common::{config, info};
+use super::common::{config, info, wait_until};
 
 fn from(vars: &[(&str, &str)]) -> TrackerConfig {
     let map: HashMap<String, String> = vars
@@ -134,15 +134,20 @@ fn heartbeats_are_sent_on_the_interval() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path(), "http://127.0.0.1:9");
     cfg.heartbeat_interval = Duration::from_millis(100);
+    let t0 = std::time::Instant::now();
     let tracker = Tracker::start(cfg, info("oneiric"));
-    std::thread::sleep(Duration::from_millis(450));
-    let pending = tracker.status().pending;
+    // Four heartbeats come (however busy the machine), and never more than one per interval.
     assert!(
-        (4..=6).contains(&pending),
-        "start + ~4 heartbeats, got {pending}"
+        wait_until(Duration::from_secs(20), || tracker.status().pending >= 5),
+        "start + 4 heartbeats, got {}",
+        tracker.status().pending
     );
+    let pending = tracker.status().pending;
+    let most = 1 + (t0.elapsed().as_millis() / 100) as u64;
+    assert!(pending <= most, "{pending} events in {:?}", t0.elapsed());
+    // An explicit one is recorded at once (background ones may come meanwhile).
     tracker.heartbeat();
-    assert_eq!(tracker.status().pending, pending + 1);
+    assert!(tracker.status().pending > pending);
 }
 
 #[test]

@@ -202,7 +202,9 @@ fn large_events_are_sent_in_byte_bounded_batches_and_an_oversized_one_dead_lette
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path());
     let home = dir.path().join("home");
-    let cfg = config(&home, &server.url);
+    let mut cfg = config(&home, &server.url);
+    // 8 MiB batches: a busy machine may need more than the tests' usual half second.
+    cfg.request_timeout = Duration::from_secs(60);
     let buffer = Buffer::open(&home, cfg.limits).unwrap();
     // Unknown fields are ignored by the server but count towards its 16 MiB body limit.
     let pad = "x".repeat(40 * 1024);
