@@ -25,7 +25,8 @@ pub enum BenchCommand {
     Ingest(IngestArgs),
     /// track_session_start + track_session_end through the MCP tools.
     Mcp(McpArgs),
-    /// The client's local buffer: enqueue latency; with --url, the drain rate after an outage.
+    /// The client's local buffer: enqueue latency (buffer.db, and a tracker's journal line);
+    /// with --url, the drain rate after an outage.
     Buffer(BufferArgs),
     /// Whole shell runs: server up, down and hanging; tracked and untracked.
     Shell(crate::bench_shell::ShellBenchArgs),
@@ -550,6 +551,43 @@ async fn mcp(a: McpArgs) -> anyhow::Result<()> {
     )
 }
 
+/// Times `events` calls of [`Tracker::command`](session_buddy_client::Tracker::command) of one
+/// session in `home`, with no server (its sender backs off, and keeps moving the journal into
+/// the buffer meanwhile).
+fn tracker_record_latencies(home: &std::path::Path, events: u64) -> Vec<Duration> {
+    use session_buddy_client::{EndReason, SessionInfo, Tracker, TrackerConfig};
+    // Nothing listens on the discard port of loopback.
+    let config = TrackerConfig {
+        home: home.to_path_buf(),
+        url: "http://127.0.0.1:9".into(),
+        heartbeat_interval: Duration::from_secs(3600),
+        ..TrackerConfig::default()
+    };
+    let tracker = Tracker::start(
+        config,
+        SessionInfo {
+            component: "bench-buffer".into(),
+            shell_type: "BenchShell".into(),
+            ..SessionInfo::default()
+        },
+    );
+    let mut latencies = Vec::with_capacity(events as usize);
+    for _ in 0..events {
+        let t = Instant::now();
+        tracker.command(
+            "show_layers",
+            "--verbose --layer user",
+            true,
+            Duration::from_micros(12_500),
+            None,
+            Some(0),
+        );
+        latencies.push(t.elapsed());
+    }
+    tracker.end(EndReason::Exit, Some(0), None);
+    latencies
+}
+
 /// Enqueues `events` command events into a fresh buffer, timing each; then, with a server,
 /// delivers the backlog and reports the drain rate.
 fn buffer_bench(args: BufferArgs) -> CmdResult {
@@ -634,6 +672,19 @@ fn buffer_bench(args: BufferArgs) -> CmdResult {
             "enqueue_max_us": latencies.last().map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0),
             "enqueue_events_per_s": (args.events as f64 - 1.0) / enqueue_secs.max(1e-9),
         });
+        // What a shell pays per event: `Tracker::command` (redaction, encoding, one journal
+        // line), while its background thread moves the journal into its buffer.
+        let mut record = tracker_record_latencies(&home.join("tracker"), args.events);
+        record.sort_unstable();
+        let rpct = |p: f64| {
+            record
+                .get(((record.len() as f64 * p) as usize).min(record.len().saturating_sub(1)))
+                .map(|d| d.as_secs_f64() * 1e6)
+                .unwrap_or(0.0)
+        };
+        out["record_p50_us"] = json!(rpct(0.50));
+        out["record_p99_us"] = json!(rpct(0.99));
+        out["record_max_us"] = json!(record.last().map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0));
         if let Some(url) = &args.url {
             let config = TrackerConfig {
                 home: home.clone(),
@@ -668,6 +719,13 @@ fn buffer_bench(args: BufferArgs) -> CmdResult {
             out["enqueue_p99_us"].as_f64().unwrap_or(0.0),
             out["enqueue_max_us"].as_f64().unwrap_or(0.0),
             out["enqueue_events_per_s"].as_f64().unwrap_or(0.0),
+        );
+        println!(
+            "tracker record (journal line): {} events, p50 {:.1} µs, p99 {:.1} µs, max {:.1} µs",
+            out["events"],
+            out["record_p50_us"].as_f64().unwrap_or(0.0),
+            out["record_p99_us"].as_f64().unwrap_or(0.0),
+            out["record_max_us"].as_f64().unwrap_or(0.0),
         );
         if out.get("drain_events").is_some() {
             println!(

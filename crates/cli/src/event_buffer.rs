@@ -199,11 +199,29 @@ fn replay(config: &TrackerConfig, timeout: Duration) -> CmdResult {
     }
 }
 
+/// Set on the detached sender's own child, which must not hand over again.
+const DETACHED_ENV: &str = "SESSION_BUDDY_DETACHED";
+
 /// The detached sender: its own session, so the terminal and the shell's pipes never wait for
 /// it (stdio is /dev/null already, set by the spawning tracker).
 fn daemon(config: &TrackerConfig) -> CmdResult {
-    if let Err(e) = nix::unistd::setsid() {
-        tracing::debug!(error = %e, "setsid failed; already a session leader?");
+    match nix::unistd::setsid() {
+        Ok(_) => {}
+        // A tracker starts us as the leader of our own process group, which cannot start a
+        // session; a child of ours can, and does the work.
+        Err(nix::errno::Errno::EPERM) if std::env::var_os(DETACHED_ENV).is_none() => {
+            let exe = std::env::current_exe().map_err(anyhow::Error::from)?;
+            std::process::Command::new(exe)
+                .args(["event-buffer", "replay", "--daemon"])
+                .env(DETACHED_ENV, "1")
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .map_err(anyhow::Error::from)?;
+            return Ok(());
+        }
+        Err(e) => tracing::debug!(error = %e, "setsid failed"),
     }
     match run_sender_daemon(
         config,

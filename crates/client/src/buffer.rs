@@ -234,34 +234,25 @@ impl Buffer {
             source,
         })?;
         let path = home.join(BUFFER_FILE);
-        let open_err = |source| ClientError::Open {
-            path: path.clone(),
-            source,
-        };
-        let mut conn = Connection::open(&path).map_err(open_err)?;
-        conn.busy_timeout(Duration::from_secs(2))
-            .map_err(open_err)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(open_err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(open_err)?;
-        let version: i64 = conn
-            .pragma_query_value(None, "user_version", |r| r.get(0))
-            .map_err(open_err)?;
-        if version < 2 {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(open_err)?;
-            // Another process may have upgraded it meanwhile: the scripts are idempotent.
-            tx.execute_batch(SCHEMA).map_err(open_err)?;
-            tx.execute_batch(SCHEMA_2).map_err(open_err)?;
-            tx.commit().map_err(open_err)?;
+        // Several processes (or a shell's banner and its sender) may create the file at the
+        // same moment; switching a new file to WAL then reports "locked" at once instead of
+        // waiting, so the whole open is retried for a while.
+        let deadline = std::time::Instant::now() + OPEN_PATIENCE;
+        loop {
+            match open_connection(&path) {
+                Ok(conn) => {
+                    return Ok(Buffer {
+                        conn: Mutex::new(conn),
+                        path,
+                        limits,
+                    });
+                }
+                Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(source) => return Err(ClientError::Open { path, source }),
+            }
         }
-        Ok(Buffer {
-            conn: Mutex::new(conn),
-            path,
-            limits,
-        })
     }
 
     pub fn path(&self) -> &Path {
@@ -797,6 +788,32 @@ fn journal_pending(conn: &Connection, home: &Path) -> Result<(u64, u64, Option<i
     Ok((events, bytes, oldest))
 }
 
+/// How long [`Buffer::open`] keeps trying while another opener holds the new file.
+const OPEN_PATIENCE: Duration = Duration::from_secs(5);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error> {
+    let mut conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(2))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version < 2 {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Another process may have upgraded it meanwhile: the scripts are idempotent.
+        tx.execute_batch(SCHEMA)?;
+        tx.execute_batch(SCHEMA_2)?;
+        tx.commit()?;
+    }
+    Ok(conn)
+}
+
 fn describe_age(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 86_400 && secs.is_multiple_of(86_400) {
@@ -864,4 +881,31 @@ fn get_json<T: serde::de::DeserializeOwned>(
 
 fn set_json<T: Serialize>(conn: &Connection, key: &str, value: &T) -> Result<(), ClientError> {
     set_text(conn, key, &serde_json::to_string(value)?)
+}
+
+#[cfg(test)]
+mod open_tests {
+    use super::*;
+
+    /// A shell's first start: its banner and its sender open a buffer that does not exist
+    /// yet at the same moment. Both must get it.
+    #[test]
+    fn concurrent_first_opens_all_succeed() {
+        for _ in 0..50 {
+            let dir = tempfile::tempdir().unwrap();
+            let home = dir.path().to_path_buf();
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    let home = home.clone();
+                    std::thread::spawn(move || {
+                        Buffer::open(&home, BufferLimits::default()).map(|b| b.stats().is_ok())
+                    })
+                })
+                .collect();
+            for t in threads {
+                let r = t.join().unwrap();
+                assert!(matches!(r, Ok(true)), "{r:?}");
+            }
+        }
+    }
 }

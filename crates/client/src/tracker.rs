@@ -378,11 +378,13 @@ impl Tracker {
             signal: signal.map(|s| clip_chars(s, limits::SHORT_TEXT_MAX)),
             reason: Some(reason.as_str().to_string()),
         });
-        live.shared.record(&event);
-        // Nothing more is written: the journal's last segment is finished, so whichever
-        // sender imports it next also deletes it.
-        live.shared.journal.close();
+        // Stopped first: the background thread starts no step for the end; it is left to the
+        // host's sender (possibly started below).
         live.shared.signal.stop();
+        live.shared.record(&event);
+        // Nothing more is written: the slot is released, and whichever sender imports it
+        // next empties it for the next session.
+        live.shared.journal.close();
         // A call in flight is abandoned: its thread ends on its own within the request
         // timeout. The lock goes now, so the detached sender can take it at once.
         live.shared.release_lock();
@@ -497,7 +499,7 @@ fn background_loop(shared: &Shared) {
                 Err(e) => {
                     tracing::warn!(error = %e, "the sender cannot open the buffer");
                     shared.release_lock();
-                    next_step = Instant::now() + Duration::from_secs(30);
+                    next_step = Instant::now() + Duration::from_secs(5);
                     continue;
                 }
             },
@@ -551,9 +553,13 @@ fn spawn_detached_sender(config: &TrackerConfig) {
     let Some(program) = &config.sender_program else {
         return;
     };
+    use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(program);
     command
         .args(["event-buffer", "replay", "--daemon"])
+        // Out of the terminal's foreground group from the first instant: closing the terminal
+        // right after the shell exits (its SIGHUP) must not kill it before it detaches.
+        .process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
