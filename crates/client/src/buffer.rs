@@ -299,6 +299,9 @@ impl Buffer {
         let segs = journal::segments(home).map_err(read_err)?;
         let mut moved = 0;
         let mut conn = self.conn();
+        if segs.is_empty() {
+            return Ok(0);
+        }
         // Offsets of journal files someone removed.
         let known: Vec<String> = conn
             .prepare_cached("SELECT name FROM journal_offsets")?

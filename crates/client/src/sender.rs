@@ -12,8 +12,8 @@ use crate::buffer::{BreakerState, Buffer, BufferedEvent, SettleCounts, Settlemen
 use crate::config::{RetryPolicy, TrackerConfig};
 use crate::error::ClientError;
 
-/// Events per request (the server takes up to 1000).
-pub const MAX_BATCH: usize = 500;
+/// Events per request: as many as the server takes in one.
+pub const MAX_BATCH: usize = session_buddy_events::limits::MAX_EVENTS_PER_REQUEST;
 
 /// Bytes of events per request; a batch stops before it (but holds at least one event).
 pub const MAX_BATCH_BYTES: u64 = 8 * 1024 * 1024;
