@@ -139,7 +139,7 @@ struct WriterState {
 
 /// The journal of one session, written by its tracked process (several threads).
 pub(crate) struct JournalWriter {
-    path: PathBuf,
+    pub(crate) path: PathBuf,
     limits: BufferLimits,
     state: Mutex<WriterState>,
 }
@@ -225,6 +225,12 @@ impl JournalWriter {
             })?;
         state.written += len;
         Ok(())
+    }
+
+    /// The open slot, taken away (a test stands in for a process that dies with it open).
+    #[cfg(test)]
+    pub(crate) fn take_file(&self) -> Option<File> {
+        self.lock().file.take()
     }
 
     /// Closes the journal: records what the writer dropped and releases the slot (which the

@@ -17,6 +17,8 @@ mod config;
 mod error;
 mod host;
 mod journal;
+#[cfg(test)]
+mod journal_model;
 mod sender;
 mod tracker;
 
