@@ -551,6 +551,12 @@ async fn mcp(a: McpArgs) -> anyhow::Result<()> {
     )
 }
 
+/// The `p` quantile of sorted durations, in microseconds (0 when empty).
+fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 * p) as usize).min(sorted.len().saturating_sub(1));
+    sorted.get(i).map_or(0.0, |d| d.as_secs_f64() * 1e6)
+}
+
 /// Times `events` calls of [`Tracker::command`](session_buddy_client::Tracker::command) of one
 /// session in `home`, with no server (its sender backs off, and keeps moving the journal into
 /// the buffer meanwhile).
@@ -659,32 +665,20 @@ fn buffer_bench(args: BufferArgs) -> CmdResult {
         }
         let enqueue_secs = t0.elapsed().as_secs_f64();
         latencies.sort_unstable();
-        let pct = |p: f64| {
-            latencies
-                .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-                .map(|d| d.as_secs_f64() * 1e6)
-                .unwrap_or(0.0)
-        };
         let mut out = json!({
             "events": args.events,
-            "enqueue_p50_us": pct(0.50),
-            "enqueue_p99_us": pct(0.99),
-            "enqueue_max_us": latencies.last().map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0),
+            "enqueue_p50_us": percentile_us(&latencies, 0.50),
+            "enqueue_p99_us": percentile_us(&latencies, 0.99),
+            "enqueue_max_us": percentile_us(&latencies, 1.0),
             "enqueue_events_per_s": (args.events as f64 - 1.0) / enqueue_secs.max(1e-9),
         });
         // What a shell pays per event: `Tracker::command` (redaction, encoding, one journal
         // line), while its background thread moves the journal into its buffer.
         let mut record = tracker_record_latencies(&home.join("tracker"), args.events);
         record.sort_unstable();
-        let rpct = |p: f64| {
-            record
-                .get(((record.len() as f64 * p) as usize).min(record.len().saturating_sub(1)))
-                .map(|d| d.as_secs_f64() * 1e6)
-                .unwrap_or(0.0)
-        };
-        out["record_p50_us"] = json!(rpct(0.50));
-        out["record_p99_us"] = json!(rpct(0.99));
-        out["record_max_us"] = json!(record.last().map(|d| d.as_secs_f64() * 1e6).unwrap_or(0.0));
+        out["record_p50_us"] = json!(percentile_us(&record, 0.50));
+        out["record_p99_us"] = json!(percentile_us(&record, 0.99));
+        out["record_max_us"] = json!(percentile_us(&record, 1.0));
         if let Some(url) = &args.url {
             let config = TrackerConfig {
                 home: home.clone(),
