@@ -19,10 +19,13 @@ pub enum TokenCommand {
     /// Make a token signed with SESSION_BUDDY_SECRET; prints only the token.
     Create(CreateArgs),
     /// Check a token against SESSION_BUDDY_SECRET (and SESSION_BUDDY_PREVIOUS_SECRET): prints
-    /// its claims, or why it is invalid (exit 1).
+    /// its claims, or why it is invalid (exit 1). With --db-path, a revoked token is invalid too.
     Verify {
         /// The token.
         token: String,
+        /// Also check the revocations recorded in this SQLite database (the server's).
+        #[arg(long)]
+        db_path: Option<PathBuf>,
     },
     /// Revoke a token: through the server (POST /v1/tokens/revoke, with an admin token in
     /// SESSION_BUDDY_TOKEN), or straight into the database with --db-path.
@@ -89,7 +92,7 @@ fn secret() -> anyhow::Result<String> {
 pub fn run(command: TokenCommand) -> CmdResult {
     match command {
         TokenCommand::Create(a) => create(a),
-        TokenCommand::Verify { token } => verify(&token),
+        TokenCommand::Verify { token, db_path } => verify(&token, db_path.as_deref()),
         TokenCommand::Revoke(a) => revoke(a),
     }
 }
@@ -159,12 +162,22 @@ fn save_private(path: &std::path::Path, token: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(token: &str) -> CmdResult {
+fn verify(token: &str, db_path: Option<&std::path::Path>) -> CmdResult {
     let secret = secret()?;
     let previous = env_secret("SESSION_BUDDY_PREVIOUS_SECRET");
     let verifier = TokenVerifier::new(&secret, previous.as_deref());
     match verifier.verify(token) {
         Ok(claims) => {
+            if let Some(path) = db_path {
+                let jti = claims.jti.as_str();
+                if revoked_in_db(path)?.iter().any(|r| r == jti) {
+                    return Err(anyhow!(
+                        "invalid token: token {jti} was revoked (recorded in {})",
+                        path.display()
+                    )
+                    .into());
+                }
+            }
             let text = serde_json::to_string_pretty(&claims).map_err(anyhow::Error::from)?;
             println!("{text}");
             let left = claims.exp - chrono::Utc::now().timestamp();
@@ -229,6 +242,32 @@ fn revoke(a: RevokeArgs) -> CmdResult {
 }
 
 fn revoke_in_db(path: &std::path::Path, jti: &str, exp: Option<i64>) -> Result<(), Failure> {
+    use session_buddy_store::Store as _;
+    let expires_at = exp.and_then(|s| chrono::DateTime::from_timestamp(s, 0));
+    with_db(path, async |store| {
+        store
+            .revoke_token(jti, expires_at)
+            .await
+            .map_err(|e| anyhow!("cannot record the revocation: {e}"))
+    })
+}
+
+/// The ids of the tokens revoked (and not yet expired) in the database at `path`.
+fn revoked_in_db(path: &std::path::Path) -> Result<Vec<String>, Failure> {
+    use session_buddy_store::Store as _;
+    with_db(path, async |store| {
+        store
+            .revoked_tokens(chrono::Utc::now())
+            .await
+            .map_err(|e| anyhow!("cannot read the revocations: {e}"))
+    })
+}
+
+/// Runs `f` on the SQLite store at `path` (which must exist), then closes it.
+fn with_db<T>(
+    path: &std::path::Path,
+    f: impl AsyncFnOnce(&session_buddy_store::SqliteStore) -> anyhow::Result<T>,
+) -> Result<T, Failure> {
     if !path.exists() {
         return Err(anyhow!("no database at {}", path.display()).into());
     }
@@ -236,14 +275,13 @@ fn revoke_in_db(path: &std::path::Path, jti: &str, exp: Option<i64>) -> Result<(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(async {
+    let out = runtime.block_on(async {
         use session_buddy_store::Store as _;
         let store = session_buddy_store::SqliteStore::open(path, Default::default())
             .with_context(|| format!("cannot open {}", path.display()))?;
-        let expires_at = exp.and_then(|s| chrono::DateTime::from_timestamp(s, 0));
-        let result = store.revoke_token(jti, expires_at).await;
+        let result = f(&store).await;
         store.close().await;
-        result.map_err(|e| anyhow!("cannot record the revocation: {e}"))
+        result
     })?;
-    Ok(())
+    Ok(out)
 }

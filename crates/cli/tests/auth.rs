@@ -368,4 +368,27 @@ fn a_secured_server_serves_tokens_and_honours_revocations() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(refused, "the database revocation was not picked up");
+
+    // `token verify --db-path` knows both revocations; without it, only the signature counts.
+    let db_arg = db.to_str().unwrap();
+    for revoked in [&reader, &other] {
+        let o = token_cmd(
+            home.path(),
+            Some(SECRET),
+            &["verify", revoked, "--db-path", db_arg],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("was revoked"), "{}", stderr(&o));
+        assert!(
+            token_cmd(home.path(), Some(SECRET), &["verify", revoked])
+                .status
+                .success()
+        );
+    }
+    let o = token_cmd(
+        home.path(),
+        Some(SECRET),
+        &["verify", &admin, "--db-path", db_arg],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
 }
