@@ -1,5 +1,5 @@
-//! The CLI's HTTP client for the server's API: blocking, plain HTTP, no TLS set-up, so a
-//! query run is not dominated by start-up.
+//! The CLI's HTTP client for the server's API: blocking; plain HTTP with no TLS set-up for a
+//! loopback server, so a query run is not dominated by start-up; HTTPS for an `https://` URL.
 
 use std::time::Duration;
 
@@ -12,27 +12,43 @@ pub struct Api {
     agent: ureq::Agent,
     /// `Bearer …` from `SESSION_BUDDY_TOKEN` or `$SESSION_BUDDY_HOME/token`, as the client sends.
     authorization: Option<String>,
+    /// Why HTTPS cannot be used.
+    tls_error: Option<String>,
 }
 
 impl Api {
     pub fn new(url: &str) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(Duration::from_secs(60)))
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        let config = session_buddy_client::TrackerConfig::from_env();
+        let (tls, tls_error) =
+            match session_buddy_client::http::tls_config(config.ca_cert.as_deref()) {
+                Ok(tls) => (tls, None),
+                Err(e) => (Default::default(), Some(e.to_string())),
+            };
         Self {
             base: url.trim_end_matches('/').to_string(),
-            agent,
-            authorization: session_buddy_client::TrackerConfig::from_env()
-                .token
-                .map(|t| format!("Bearer {t}")),
+            agent: session_buddy_client::http::agent(
+                tls,
+                Duration::from_secs(60),
+                Duration::from_secs(5),
+            ),
+            authorization: config.token.map(|t| format!("Bearer {t}")),
+            tls_error,
+        }
+    }
+
+    /// A bad `SESSION_BUDDY_CA_CERT` fails every `https://` call, saying why.
+    fn check_tls(&self) -> Result<(), Failure> {
+        match &self.tls_error {
+            Some(e) if self.base.starts_with("https:") => {
+                Err(Failure::Error(anyhow::anyhow!("{e}")))
+            }
+            _ => Ok(()),
         }
     }
 
     /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, Failure> {
+        self.check_tls()?;
         let url = format!("{}{}", self.base, path);
         let mut request = self.agent.post(&url);
         if let Some(a) = &self.authorization {
@@ -44,6 +60,7 @@ impl Api {
 
     /// GETs `path` with `query`; maps transport failures and error statuses to one-line errors.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
+        self.check_tls()?;
         let url = format!("{}{}", self.base, path);
         let mut request = self.agent.get(&url);
         for (k, v) in query {

@@ -5,6 +5,7 @@ mod analytics;
 mod auth;
 mod common;
 mod durability;
+mod https;
 mod misc;
 mod postgres;
 mod queries;

@@ -77,6 +77,9 @@ pub struct TrackerConfig {
     /// Program run as the detached sender: `<prog> event-buffer replay --daemon`. `None`: no
     /// detached sender; the next tracked process delivers what is left.
     pub sender_program: Option<PathBuf>,
+    /// `$SESSION_BUDDY_CA_CERT`: a PEM file of the CA certificates to trust for an `https://`
+    /// server (a server with its own certificate authority). Unset: Mozilla's root certificates.
+    pub ca_cert: Option<PathBuf>,
 }
 
 impl Default for TrackerConfig {
@@ -93,6 +96,7 @@ impl Default for TrackerConfig {
             request_timeout: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             sender_program: None,
+            ca_cert: None,
         }
     }
 }
@@ -159,6 +163,7 @@ impl TrackerConfig {
             disabled_reason,
             limits,
             sender_program: default_sender_program(var("PATH")),
+            ca_cert: get("SESSION_BUDDY_CA_CERT").map(PathBuf::from),
             ..Self::default()
         }
     }

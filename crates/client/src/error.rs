@@ -27,6 +27,8 @@ pub enum ClientError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot use SESSION_BUDDY_CA_CERT={path}: {why}")]
+    CaCert { path: PathBuf, why: String },
     #[error("event buffer error: {0}")]
     Buffer(#[from] rusqlite::Error),
     #[error("cannot encode an event: {0}")]

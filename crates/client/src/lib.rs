@@ -16,6 +16,7 @@ mod buffer;
 mod config;
 mod error;
 mod host;
+pub mod http;
 mod journal;
 #[cfg(test)]
 mod journal_model;

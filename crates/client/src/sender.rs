@@ -85,6 +85,8 @@ enum Breaker {
 pub(crate) struct Sender {
     pub(crate) buffer: Buffer,
     agent: ureq::Agent,
+    /// Why HTTPS cannot be used (a bad `SESSION_BUDDY_CA_CERT`).
+    tls_error: Option<String>,
     endpoint: String,
     token: Option<String>,
     policy: RetryPolicy,
@@ -99,15 +101,16 @@ pub(crate) struct Sender {
 
 impl Sender {
     pub(crate) fn new(buffer: Buffer, config: &TrackerConfig, publish_breaker: bool) -> Self {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(config.request_timeout))
-            .user_agent(concat!("session-buddy-client/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
+        // A CA file that cannot be used fails every HTTPS call, saying why, in the status.
+        let (tls, tls_error) = match crate::http::tls_config(config.ca_cert.as_deref()) {
+            Ok(tls) => (tls, None),
+            Err(e) => (Default::default(), Some(e.to_string())),
+        };
+        let agent = crate::http::agent(tls, config.request_timeout, config.request_timeout);
         Self {
             buffer,
             agent,
+            tls_error,
             endpoint: format!("{}/v1/events", config.url.trim_end_matches('/')),
             token: config.token.clone(),
             policy: config.retry,
@@ -185,6 +188,11 @@ impl Sender {
     }
 
     fn post(&self, batch: &[BufferedEvent]) -> Result<IngestResponse, CallError> {
+        if let Some(e) = &self.tls_error
+            && self.endpoint.starts_with("https:")
+        {
+            return Err(CallError::Unavailable(e.clone()));
+        }
         let mut body =
             String::with_capacity(batch.iter().map(|e| e.payload.len() + 1).sum::<usize>() + 2);
         body.push('[');

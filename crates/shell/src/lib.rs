@@ -114,7 +114,11 @@ pub struct Context<'a> {
 impl Context<'_> {
     /// The server's API, with the configured URL and token.
     pub fn api(&self) -> Api {
-        Api::new(&self.config.url, self.config.token.clone())
+        Api::new(
+            &self.config.url,
+            self.config.token.clone(),
+            self.config.ca_cert.as_deref(),
+        )
     }
 }
 

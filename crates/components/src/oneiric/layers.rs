@@ -134,7 +134,16 @@ const OTHER_ENV: &[&str] = &[
     "SESSION_BUDDY_SYSTEM_CONFIG",
     "SESSION_BUDDY_TOKEN",
     "SESSION_BUDDY_SECRET",
+    "SESSION_BUDDY_PREVIOUS_SECRET",
     "SESSION_BUDDY_LOG",
+    "SESSION_BUDDY_CA_CERT",
+    "SESSION_BUDDY_TLS_CERT",
+    "SESSION_BUDDY_TLS_KEY",
+    "SESSION_BUDDY_DB_POOL_SIZE",
+    "SESSION_BUDDY_RETENTION_DAYS",
+    "SESSION_BUDDY_RATE_LIMIT",
+    // Set by the detached sender on the child it hands over to.
+    "SESSION_BUDDY_DETACHED",
 ];
 
 /// The default system file, overridable with `SESSION_BUDDY_SYSTEM_CONFIG`.
@@ -804,6 +813,14 @@ mod tests {
             .env
             .insert("SESSION_BUDDY_PORT".into(), "-1".into());
         f.inputs.env.insert("SESSION_BUDDY_PROT".into(), "1".into());
+        // Variables the product reads that are not configuration keys are no typos.
+        for known in [
+            "SESSION_BUDDY_CA_CERT",
+            "SESSION_BUDDY_TLS_CERT",
+            "SESSION_BUDDY_PREVIOUS_SECRET",
+        ] {
+            f.inputs.env.insert(known.into(), "x".into());
+        }
         let r = load(&f.inputs);
         let messages: Vec<&str> = r.problems.iter().map(|p| p.message.as_str()).collect();
         let has = |needle: &str| {
