@@ -693,4 +693,44 @@ mod tests {
             .iter()
             .all(|(_, p)| std::fs::metadata(p).unwrap().len() == 0)
     }
+
+    proptest::proptest! {
+        /// Whatever a journal file holds (a crash, a disk error, another program), reading it
+        /// never panics, takes only what is there, and leaves a live file's unfinished line.
+        #[test]
+        fn any_bytes_parse_without_panicking(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            for finished in [false, true] {
+                let chunk = parse_chunk(&bytes, finished);
+                proptest::prop_assert!(chunk.consumed as usize <= bytes.len());
+                if !finished {
+                    let complete = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+                    proptest::prop_assert_eq!(chunk.consumed as usize, complete);
+                }
+            }
+        }
+
+        /// Any event (ids and text of any characters, tabs and newlines included in the JSON
+        /// strings) is one line that reads back as itself.
+        #[test]
+        fn any_event_round_trips(
+            created_us in proptest::prelude::any::<i64>(),
+            text in ".*",
+            id in "[a-zA-Z0-9-]{1,40}",
+        ) {
+            let payload = serde_json::json!({"event_id": id, "args": text}).to_string();
+            let line = Line::Event {
+                created_us,
+                event: OutgoingEvent {
+                    event_id: id.clone(),
+                    session_id: format!("s-{id}"),
+                    event_type: "command".into(),
+                    payload,
+                },
+            };
+            let encoded = line.encode();
+            proptest::prop_assert_eq!(encoded.matches('\n').count(), 1);
+            let chunk = parse_chunk(encoded.as_bytes(), false);
+            proptest::prop_assert_eq!(chunk.lines, vec![Some(line)]);
+        }
+    }
 }
