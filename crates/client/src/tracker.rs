@@ -244,9 +244,9 @@ fn now() -> DateTime<Utc> {
 
 impl Tracker {
     /// Starts tracking: writes the `session_start` durably to the session's journal and starts
-    /// its background thread (heartbeats, delivery). If tracking is disabled or the journal cannot be
-    /// written, returns a tracker whose methods do nothing and whose [`status`](Self::status)
-    /// says why.
+    /// its background thread (heartbeats, delivery). If tracking is disabled or the journal
+    /// cannot be written, returns a tracker whose methods do nothing and whose
+    /// [`status`](Self::status) says why.
     pub fn start(config: TrackerConfig, info: SessionInfo) -> Tracker {
         if !config.enabled {
             return Tracker {
@@ -360,8 +360,8 @@ impl Tracker {
             .record(&heartbeat_event(&live.shared.session_id));
     }
 
-    /// Ends the session: enqueues the end, stops the threads without waiting on the network,
-    /// and hands what is undelivered to the detached sender. Idempotent.
+    /// Ends the session: writes the end, stops the background thread without waiting on the
+    /// network, and hands what is undelivered to the detached sender. Idempotent.
     pub fn end(&self, reason: EndReason, exit_code: Option<i32>, signal: Option<&str>) {
         let Some(live) = &self.live else { return };
         if live.shared.ended.swap(true, Ordering::AcqRel) {
