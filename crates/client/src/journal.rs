@@ -147,11 +147,17 @@ pub(crate) struct JournalWriter {
 impl JournalWriter {
     /// Takes the first free slot for the session.
     pub(crate) fn create(home: &Path, limits: BufferLimits) -> Result<JournalWriter, ClientError> {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let dir = journal_dir(home);
-        std::fs::create_dir_all(&dir).map_err(|source| ClientError::Home {
-            path: dir.clone(),
-            source,
-        })?;
+        // Private: the journals hold who ran what, where.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| ClientError::Home {
+                path: dir.clone(),
+                source,
+            })?;
         for slot in 0..MAX_SLOTS {
             let path = slot_path(&dir, slot);
             let journal_err = |source| ClientError::Journal {
@@ -162,6 +168,7 @@ impl JournalWriter {
                 .create(true)
                 .read(true)
                 .append(true)
+                .mode(0o600)
                 .open(&path)
                 .map_err(journal_err)?;
             match file.try_lock() {
@@ -365,6 +372,16 @@ mod tests {
         assert_eq!(finished.consumed, bytes.len() as u64);
         assert!(Line::decode(b"X\tnonsense").is_none());
         assert!(Line::decode(b"E\t1\ta\tb\tc\t{\"cut\":").is_none());
+    }
+
+    #[test]
+    fn journals_are_private_to_their_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let w = JournalWriter::create(&dir.path().join("home"), BufferLimits::default()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&w.path), 0o600);
+        assert_eq!(mode(&journal_dir(&dir.path().join("home"))), 0o700);
     }
 
     #[test]
