@@ -201,15 +201,6 @@ impl Connection {
     }
 }
 
-const COMPONENTS: &[&str] = &[
-    "oneiric",
-    "session-buddy",
-    "mahavishnu",
-    "crackerjack",
-    "akosha",
-    "fastblocks",
-];
-
 static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh start event. The last 24 bits of its id count up, so two bench sessions of one
@@ -220,7 +211,8 @@ fn start_event(i: u64) -> String {
         (uuid::Uuid::new_v4().as_u128() & !0xff_ffff) | u128::from((i as u32) & 0xff_ffff),
     );
     let ts = session_buddy_events::format_timestamp(&chrono::Utc::now());
-    let component = COMPONENTS[(i as usize) % COMPONENTS.len()];
+    let components = session_buddy_components::COMPONENTS;
+    let component = components[(i as usize) % components.len()];
     format!(
         r#"{{"event_version":"1.1","event_id":"{id}","event_type":"session_start","component_name":"{component}","shell_type":"BenchShell","timestamp":"{ts}","pid":{pid},"user":{{"username":"bench","home":"/home/bench"}},"hostname":"bench-host","environment":{{"platform":"Linux","cwd":"/tmp","runtime":"rust 1.95"}},"metadata":{{"bench":true}}}}"#,
         pid = 1000 + (i % 30000)

@@ -9,48 +9,37 @@ use crate::Failure;
 
 pub struct Api {
     base: String,
-    agent: ureq::Agent,
+    agent: session_buddy_client::http::ServerAgent,
     /// `Bearer …` from `SESSION_BUDDY_TOKEN` or `$SESSION_BUDDY_HOME/token`, as the client sends.
     authorization: Option<String>,
-    /// Why HTTPS cannot be used.
-    tls_error: Option<String>,
 }
 
 impl Api {
     pub fn new(url: &str) -> Self {
         let config = session_buddy_client::TrackerConfig::from_env();
-        let (tls, tls_error) =
-            match session_buddy_client::http::tls_config(config.ca_cert.as_deref()) {
-                Ok(tls) => (tls, None),
-                Err(e) => (Default::default(), Some(e.to_string())),
-            };
         Self {
             base: url.trim_end_matches('/').to_string(),
-            agent: session_buddy_client::http::agent(
-                tls,
+            agent: session_buddy_client::http::ServerAgent::new(
+                config.ca_cert.as_deref(),
                 Duration::from_secs(60),
                 Duration::from_secs(5),
             ),
             authorization: config.token.map(|t| format!("Bearer {t}")),
-            tls_error,
         }
     }
 
     /// A bad `SESSION_BUDDY_CA_CERT` fails every `https://` call, saying why.
     fn check_tls(&self) -> Result<(), Failure> {
-        match &self.tls_error {
-            Some(e) if self.base.starts_with("https:") => {
-                Err(Failure::Error(anyhow::anyhow!("{e}")))
-            }
-            _ => Ok(()),
-        }
+        self.agent
+            .usable_for(&self.base)
+            .map_err(|e| Failure::Error(anyhow::anyhow!("{e}")))
     }
 
     /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, Failure> {
         self.check_tls()?;
         let url = format!("{}{}", self.base, path);
-        let mut request = self.agent.post(&url);
+        let mut request = self.agent.agent.post(&url);
         if let Some(a) = &self.authorization {
             request = request.header("authorization", a);
         }
@@ -62,7 +51,7 @@ impl Api {
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
         self.check_tls()?;
         let url = format!("{}{}", self.base, path);
-        let mut request = self.agent.get(&url);
+        let mut request = self.agent.agent.get(&url);
         for (k, v) in query {
             request = request.query(*k, v);
         }

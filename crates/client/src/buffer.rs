@@ -670,12 +670,15 @@ fn import_segment(
     // Taken before reading and held to the end: with it, no writer appends meanwhile, so a
     // line without its newline was cut by a crash, and the slot may be emptied.
     let idle = file.try_lock().is_ok();
+    // Nothing new and nothing to empty (an empty slot, or a writer's slot read to its end):
+    // no write transaction, which would only contend with the other processes of the host.
+    let len = file.metadata().map_err(ImportError::Io)?.len();
+    if len == 0 || (!idle && recorded_offset(conn, name)? == len) {
+        return Ok(0);
+    }
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let recorded: u64 = tx
-        .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
-        .query_row([name], |r| r.get::<_, i64>(0))
-        .optional()?
-        .map_or(0, to_u64);
+    // Read again inside the transaction: another importer may have moved lines meanwhile.
+    let recorded = recorded_offset(&tx, name)?;
     let len = file.metadata().map_err(ImportError::Io)?.len();
     // An offset past the end: the file was emptied behind our back; all of it is new.
     let offset = if recorded > len { 0 } else { recorded };
@@ -753,6 +756,15 @@ fn import_segment(
     Ok(moved)
 }
 
+/// How far the journal slot `name` has been moved into the queue (0 when never).
+fn recorded_offset(conn: &Connection, name: &str) -> rusqlite::Result<u64> {
+    Ok(conn
+        .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
+        .query_row([name], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map_or(0, to_u64))
+}
+
 /// Events in the journals not yet moved into the queue: (count, bytes, oldest creation).
 fn journal_pending(conn: &Connection, home: &Path) -> Result<(u64, u64, Option<i64>), ClientError> {
     use std::io::{Read, Seek, SeekFrom};
@@ -762,11 +774,7 @@ fn journal_pending(conn: &Connection, home: &Path) -> Result<(u64, u64, Option<i
     })?;
     let (mut events, mut bytes, mut oldest) = (0u64, 0u64, None::<i64>);
     for (name, path) in segs {
-        let offset: u64 = conn
-            .prepare_cached("SELECT offset FROM journal_offsets WHERE name = ?1")?
-            .query_row([&name], |r| r.get::<_, i64>(0))
-            .optional()?
-            .map_or(0, to_u64);
+        let offset = recorded_offset(conn, &name)?;
         let Ok(mut file) = std::fs::File::open(&path) else {
             continue;
         };

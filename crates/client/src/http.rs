@@ -34,15 +34,38 @@ pub fn tls_config(ca_cert: Option<&Path>) -> Result<TlsConfig, ClientError> {
         .build())
 }
 
-/// An agent that reports HTTP statuses as answers (not errors), with a bound on every call and
-/// on connecting.
-pub fn agent(tls: TlsConfig, global: Duration, connect: Duration) -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(global))
-        .timeout_connect(Some(connect))
-        .user_agent(concat!("session-buddy/", env!("CARGO_PKG_VERSION")))
-        .tls_config(tls)
-        .build()
-        .into()
+/// The HTTP agent for one server, and why HTTPS cannot be used when the CA file is unusable
+/// (then every `https://` call fails with that reason instead of falling back to other roots).
+pub struct ServerAgent {
+    pub agent: ureq::Agent,
+    tls_error: Option<String>,
+}
+
+impl ServerAgent {
+    /// An agent that reports HTTP statuses as answers (not errors), with a bound on every call
+    /// (`global`) and on connecting, trusting for HTTPS what `ca_cert` says ([`tls_config`]).
+    pub fn new(ca_cert: Option<&Path>, global: Duration, connect: Duration) -> Self {
+        let (tls, tls_error) = match tls_config(ca_cert) {
+            Ok(tls) => (tls, None),
+            Err(e) => (TlsConfig::default(), Some(e.to_string())),
+        };
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(global))
+            .timeout_connect(Some(connect))
+            .user_agent(concat!("session-buddy/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls)
+            .build()
+            .into();
+        Self { agent, tls_error }
+    }
+
+    /// Whether `url` can be called: refused, with the reason, for an `https://` URL when the
+    /// CA file is unusable.
+    pub fn usable_for(&self, url: &str) -> Result<(), String> {
+        match &self.tls_error {
+            Some(e) if url.starts_with("https:") => Err(e.clone()),
+            _ => Ok(()),
+        }
+    }
 }

@@ -84,9 +84,7 @@ enum Breaker {
 
 pub(crate) struct Sender {
     pub(crate) buffer: Buffer,
-    agent: ureq::Agent,
-    /// Why HTTPS cannot be used (a bad `SESSION_BUDDY_CA_CERT`).
-    tls_error: Option<String>,
+    agent: crate::http::ServerAgent,
     endpoint: String,
     token: Option<String>,
     policy: RetryPolicy,
@@ -102,15 +100,14 @@ pub(crate) struct Sender {
 impl Sender {
     pub(crate) fn new(buffer: Buffer, config: &TrackerConfig, publish_breaker: bool) -> Self {
         // A CA file that cannot be used fails every HTTPS call, saying why, in the status.
-        let (tls, tls_error) = match crate::http::tls_config(config.ca_cert.as_deref()) {
-            Ok(tls) => (tls, None),
-            Err(e) => (Default::default(), Some(e.to_string())),
-        };
-        let agent = crate::http::agent(tls, config.request_timeout, config.request_timeout);
+        let agent = crate::http::ServerAgent::new(
+            config.ca_cert.as_deref(),
+            config.request_timeout,
+            config.request_timeout,
+        );
         Self {
             buffer,
             agent,
-            tls_error,
             endpoint: format!("{}/v1/events", config.url.trim_end_matches('/')),
             token: config.token.clone(),
             policy: config.retry,
@@ -188,11 +185,9 @@ impl Sender {
     }
 
     fn post(&self, batch: &[BufferedEvent]) -> Result<IngestResponse, CallError> {
-        if let Some(e) = &self.tls_error
-            && self.endpoint.starts_with("https:")
-        {
-            return Err(CallError::Unavailable(e.clone()));
-        }
+        self.agent
+            .usable_for(&self.endpoint)
+            .map_err(CallError::Unavailable)?;
         let mut body =
             String::with_capacity(batch.iter().map(|e| e.payload.len() + 1).sum::<usize>() + 2);
         body.push('[');
@@ -204,6 +199,7 @@ impl Sender {
         }
         body.push(']');
         let mut request = self
+            .agent
             .agent
             .post(&self.endpoint)
             .header("content-type", "application/json");

@@ -10,29 +10,21 @@ use crate::HelperError;
 pub struct Api {
     base: String,
     token: Option<String>,
-    agent: ureq::Agent,
-    /// Why HTTPS cannot be used (a bad `SESSION_BUDDY_CA_CERT`): every `https://` call fails
-    /// with it.
-    tls_error: Option<String>,
+    agent: session_buddy_client::http::ServerAgent,
 }
 
 impl Api {
     /// The API at `url`, trusting for `https://` what the configuration says
     /// (`SESSION_BUDDY_CA_CERT`, else Mozilla's roots).
     pub fn new(url: &str, token: Option<String>, ca_cert: Option<&std::path::Path>) -> Self {
-        let (tls, tls_error) = match session_buddy_client::http::tls_config(ca_cert) {
-            Ok(tls) => (tls, None),
-            Err(e) => (Default::default(), Some(e.to_string())),
-        };
         Self {
             base: url.trim_end_matches('/').to_string(),
             token,
-            agent: session_buddy_client::http::agent(
-                tls,
+            agent: session_buddy_client::http::ServerAgent::new(
+                ca_cert,
                 Duration::from_secs(10),
                 Duration::from_secs(2),
             ),
-            tls_error,
         }
     }
 
@@ -42,12 +34,10 @@ impl Api {
 
     /// GETs `path` with `query`; a helper error names the server and what went wrong.
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, HelperError> {
-        if let Some(e) = &self.tls_error
-            && self.base.starts_with("https:")
-        {
-            return Err(HelperError::new(e.clone()));
-        }
-        let mut req = self.agent.get(format!("{}{path}", self.base));
+        self.agent
+            .usable_for(&self.base)
+            .map_err(HelperError::new)?;
+        let mut req = self.agent.agent.get(format!("{}{path}", self.base));
         for (k, v) in query {
             req = req.query(*k, v);
         }

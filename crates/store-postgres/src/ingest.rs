@@ -159,7 +159,7 @@ async fn apply_new(
     received_us: i64,
 ) -> Result<IngestOutcome, PgError> {
     let session_id = prepared.session_id.clone();
-    let mut out = new_outcome(EventOutcome::Accepted, session_id.clone());
+    let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
     match &prepared.event {
         Event::SessionStart(start) => {
             let metadata = prepared.metadata.as_deref().unwrap_or("{}");
@@ -169,18 +169,10 @@ async fn apply_new(
                     .prepare_cached("DELETE FROM events WHERE id = $1")
                     .await?;
                 tx.execute(&del, &[&row_id]).await?;
-                out.status = EventOutcome::Rejected;
-                out.error = Some(format!(
-                    "event_id: maps to session id {session_id}, which a different start event already holds"
-                ));
+                out.reject_taken_session_id();
                 return Ok(out);
             }
-            out.component = Some(start.component_name.clone());
-            out.session_known = true;
-            out.effects.push(SessionEffect::Started {
-                component: start.component_name.clone(),
-                shell_type: start.shell_type.clone(),
-            });
+            out.started(start);
             merge_pending(tx, &session_id, row_id, &mut out).await?;
         }
         other => {
@@ -194,17 +186,6 @@ async fn apply_new(
         }
     }
     Ok(out)
-}
-
-fn new_outcome(status: EventOutcome, session_id: String) -> IngestOutcome {
-    IngestOutcome {
-        status,
-        session_id,
-        error: None,
-        component: None,
-        session_known: false,
-        effects: Vec::new(),
-    }
 }
 
 /// The event id is taken (or, for an end, the session already has one): a duplicate when the
@@ -225,7 +206,7 @@ async fn already_stored(
         .await?;
     let stored: Option<String> = tx.query_opt(&stmt, &[event_id]).await?.map(|r| r.get(0));
     let known = session_row(tx, session_id).await?;
-    let mut out = new_outcome(EventOutcome::Duplicate, session_id.clone());
+    let mut out = IngestOutcome::new(EventOutcome::Duplicate, session_id.clone());
     out.component = known.as_ref().map(|r| r.component.clone());
     out.session_known = known.is_some();
     if let Some(error) =

@@ -60,7 +60,8 @@ pub struct IngestOutcome {
 }
 
 impl IngestOutcome {
-    fn new(status: EventOutcome, session_id: String) -> Self {
+    /// An outcome with no session facts yet.
+    pub fn new(status: EventOutcome, session_id: String) -> Self {
         Self {
             status,
             session_id,
@@ -69,6 +70,26 @@ impl IngestOutcome {
             session_known: false,
             effects: Vec::new(),
         }
+    }
+
+    /// The start was stored: its session is known and has started.
+    pub fn started(&mut self, start: &session_buddy_events::SessionStartEvent) {
+        self.component = Some(start.component_name.clone());
+        self.session_known = true;
+        self.effects.push(SessionEffect::Started {
+            component: start.component_name.clone(),
+            shell_type: start.shell_type.clone(),
+        });
+    }
+
+    /// The start's session id is held by a different start (same component, second and last
+    /// 6 hex): rejected, naming `event_id`.
+    pub fn reject_taken_session_id(&mut self) {
+        self.status = EventOutcome::Rejected;
+        self.error = Some(format!(
+            "event_id: maps to session id {}, which a different start event already holds",
+            self.session_id
+        ));
     }
 }
 

@@ -421,18 +421,10 @@ fn ingest_one(
                 // Another start owns this id (same component, second and last 6 hex).
                 tx.prepare_cached("DELETE FROM events WHERE event_id = ?1")?
                     .execute([&event_id])?;
-                out.status = EventOutcome::Rejected;
-                out.error = Some(format!(
-                    "event_id: maps to session id {session_id}, which a different start event already holds"
-                ));
+                out.reject_taken_session_id();
                 return Ok(out);
             }
-            out.component = Some(start.component_name.clone());
-            out.session_known = true;
-            out.effects.push(SessionEffect::Started {
-                component: start.component_name.clone(),
-                shell_type: start.shell_type.clone(),
-            });
+            out.started(start);
             merge_pending(tx, &session_id, event_id, &mut out)?;
         }
         other => {
