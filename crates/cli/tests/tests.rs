@@ -6,6 +6,7 @@ mod auth;
 mod common;
 mod durability;
 mod https;
+mod interrupt;
 mod misc;
 mod postgres;
 mod queries;

@@ -23,13 +23,15 @@ pub(crate) fn spec() -> ShellSpec {
         tagline: "Distributed Intelligence & Pattern Recognition over tracked sessions".into(),
         role: "Diviner".into(),
         shell_type: "AkoshaShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new(
                 "aggregate",
                 "sessions, durations and errors per component, user, host or day",
                 aggregate,
             )
-            .usage("[component|user|host|day]"),
+            .usage("[component|user|host|day]")
+            .complete(|req| req.first(["component", "user", "host", "day"])),
             Helper::new(
                 "search",
                 "case-insensitive text search over sessions and commands",
@@ -51,7 +53,8 @@ pub(crate) fn spec() -> ShellSpec {
                 "sessions per hour, day or week with a sparkline",
                 trends,
             )
-            .usage("[hour|day|week] [days]"),
+            .usage("[hour|day|week] [days]")
+            .complete(|req| req.first(["hour", "day", "week"])),
         ],
     }
 }

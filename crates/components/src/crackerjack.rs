@@ -12,11 +12,13 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, mpsc};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
-use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec, split_words};
+use session_buddy_shell::{
+    Cancel, Context, Exit, Helper, HelperError, HelperResult, ProcessOptions, ShellSpec,
+    run_process, split_words,
+};
 
 use crate::text;
 
@@ -319,7 +321,15 @@ impl Run {
     }
 }
 
-/// Runs `check` in the project root: stdin null, output captured, killed after `timeout`.
+/// Where a check's run shows its output, and what stops it.
+pub(crate) struct Live<'a> {
+    pub(crate) out: &'a mut dyn std::io::Write,
+    pub(crate) cancel: &'a Cancel,
+}
+
+/// Runs `check` in the project root: stdin null, its output streamed line by line to
+/// `live.out` and its end kept, stopped after `timeout`. `Err` only when Ctrl-C, SIGTERM or
+/// SIGHUP interrupted it (its processes are gone then too).
 pub(crate) fn run_check(
     project: &Project,
     check: Check,
@@ -327,7 +337,8 @@ pub(crate) fn run_check(
     extra_args: &[String],
     path: Option<&std::ffi::OsStr>,
     timeout: Duration,
-) -> Run {
+    live: &mut Live<'_>,
+) -> Result<Run, HelperError> {
     let mut run = Run {
         check,
         command: String::new(),
@@ -337,18 +348,18 @@ pub(crate) fn run_check(
     };
     let Some(command) = project.command(check, check_only) else {
         run.outcome = Outcome::Skipped(format!("disabled in {CONFIG_FILE}"));
-        return run;
+        return Ok(run);
     };
     let mut argv = match split_words(&command) {
         Ok(argv) if !argv.is_empty() => argv,
         Ok(_) => {
             run.outcome = Outcome::Skipped("empty command".into());
-            return run;
+            return Ok(run);
         }
         Err(e) => {
             run.command = command;
             run.outcome = Outcome::Failed(format!("cannot parse the command: {e}"));
-            return run;
+            return Ok(run);
         }
     };
     argv.extend(extra_args.iter().cloned());
@@ -359,27 +370,39 @@ pub(crate) fn run_check(
     let program = required_program(&argv).unwrap_or_default();
     let Some(resolved) = find_program(&argv[0], path, &project.root) else {
         run.outcome = Outcome::Skipped(format!("{} not on PATH", argv[0]));
-        return run;
+        return Ok(run);
     };
     if program != argv[0] && find_program(&program, path, &project.root).is_none() {
         run.outcome = Outcome::Skipped(format!("{program} not on PATH"));
-        return run;
+        return Ok(run);
     }
+    let mut cmd = Command::new(&resolved);
+    cmd.args(&argv[1..]).current_dir(&project.root);
+    if let Some(p) = path {
+        cmd.env("PATH", p);
+    }
+    let opts = ProcessOptions {
+        timeout,
+        stream_prefix: Some("  | ".into()),
+        keep_bytes: KEEP_BYTES,
+    };
+    let _ = writeln!(live.out, "▶ {} ({})", check.name(), run.command);
     let started = Instant::now();
-    let result = spawn_and_wait(&resolved, &argv[1..], &project.root, path, timeout);
+    let result = run_process(cmd, &opts, live.out, live.cancel);
     run.duration = started.elapsed();
     match result {
-        Ok((status, output)) => {
-            run.output = output;
-            run.outcome = match status {
-                None => Outcome::TimedOut,
-                Some(s) if s.success() => Outcome::Passed,
-                Some(s) => Outcome::Failed(describe_status(s)),
+        Ok(finished) => {
+            run.output = finished.output;
+            run.outcome = match finished.exit {
+                Exit::TimedOut => Outcome::TimedOut,
+                Exit::Status(s) if s.success() => Outcome::Passed,
+                Exit::Status(s) => Outcome::Failed(describe_status(s)),
             };
         }
+        Err(e) if e.interruption().is_some() => return Err(e),
         Err(e) => run.outcome = Outcome::Failed(format!("cannot start {}: {e}", argv[0])),
     }
-    run
+    Ok(run)
 }
 
 /// `arg` as the shell would need it typed.
@@ -407,86 +430,6 @@ fn describe_status(s: ExitStatus) -> String {
         }
     }
     s.to_string()
-}
-
-/// Runs a program with stdout and stderr into one pipe; `None` status after a timeout (the
-/// whole process group is killed, so tools' children go too).
-fn spawn_and_wait(
-    program: &Path,
-    args: &[String],
-    dir: &Path,
-    path: Option<&std::ffi::OsStr>,
-    timeout: Duration,
-) -> std::io::Result<(Option<ExitStatus>, String)> {
-    let (mut reader, writer) = std::io::pipe()?;
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(writer.try_clone()?)
-        .stderr(writer);
-    if let Some(p) = path {
-        cmd.env("PATH", p);
-    }
-    #[cfg(unix)]
-    {
-        use std::os::unix::process::CommandExt;
-        cmd.process_group(0);
-    }
-    let mut child = cmd.spawn()?;
-    // The command holds the pipe's write ends; without dropping it, the reader never sees EOF.
-    drop(cmd);
-    let captured = Arc::new(Mutex::new(Vec::new()));
-    let (done_tx, done_rx) = mpsc::channel();
-    {
-        let captured = captured.clone();
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 8192];
-            while let Ok(n) = reader.read(&mut chunk) {
-                if n == 0 {
-                    break;
-                }
-                let mut buf = captured.lock().unwrap_or_else(|e| e.into_inner());
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 2 * KEEP_BYTES {
-                    let cut = buf.len() - KEEP_BYTES;
-                    buf.drain(..cut);
-                }
-            }
-            let _ = done_tx.send(());
-        });
-    }
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        let now = Instant::now();
-        if now >= deadline {
-            kill_group(&mut child);
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep((deadline - now).min(Duration::from_millis(20)));
-    };
-    // A tool's background children may hold the pipe open; don't wait for them long.
-    let _ = done_rx.recv_timeout(Duration::from_secs(2));
-    let bytes = std::mem::take(&mut *captured.lock().unwrap_or_else(|e| e.into_inner()));
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
-}
-
-fn kill_group(child: &mut std::process::Child) {
-    #[cfg(unix)]
-    {
-        use nix::sys::signal::{Signal, killpg};
-        use nix::unistd::Pid;
-        if let Ok(pid) = i32::try_from(child.id())
-            && killpg(Pid::from_raw(pid), Signal::SIGKILL).is_ok()
-        {
-            return;
-        }
-    }
-    let _ = child.kill();
 }
 
 fn cwd() -> Result<PathBuf, HelperError> {
@@ -520,6 +463,7 @@ fn single(ctx: &mut Context<'_>, check: Check, args: &[String]) -> HelperResult 
     let (check_only, extra) = single_args(check, args)?;
     let project = project()?;
     let path = std::env::var_os("PATH");
+    let cancel = ctx.cancel.clone();
     let run = run_check(
         &project,
         check,
@@ -527,7 +471,11 @@ fn single(ctx: &mut Context<'_>, check: Check, args: &[String]) -> HelperResult 
         extra,
         path.as_deref(),
         TOOL_TIMEOUT,
-    );
+        &mut Live {
+            out: ctx.out,
+            cancel: &cancel,
+        },
+    )?;
     let out = &mut *ctx.out;
     let took = text::duration(run.duration.as_secs_f64());
     match &run.outcome {
@@ -541,11 +489,14 @@ fn single(ctx: &mut Context<'_>, check: Check, args: &[String]) -> HelperResult 
             Ok(())
         }
         Outcome::Skipped(why) => {
-            writeln!(out, "- {} skipped: {why}", check.name())?;
+            writeln!(out, "- {} did not run: {why}", check.name())?;
             if why.contains("PATH") {
                 writeln!(out, "  (install it, or set another command: {CONFIG_HELP})")?;
             }
-            Ok(())
+            Err(HelperError::new(format!(
+                "{} did not run: {why}",
+                check.name()
+            )))
         }
         Outcome::Failed(_) | Outcome::TimedOut => {
             writeln!(
@@ -555,7 +506,6 @@ fn single(ctx: &mut Context<'_>, check: Check, args: &[String]) -> HelperResult 
                 run.result_word(),
                 run.command
             )?;
-            out.write_all(run.tail().as_bytes())?;
             Err(HelperError::new(format!(
                 "{} failed: {}",
                 check.name(),
@@ -577,20 +527,24 @@ fn crack(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
         project.kind.name(),
         project.root.display()
     )?;
-    let runs: Vec<Run> = Check::CRACK_ORDER
-        .iter()
-        .map(|&check| {
-            let check_only = check == Check::Format;
-            run_check(
-                &project,
-                check,
-                check_only,
-                &[],
-                path.as_deref(),
-                TOOL_TIMEOUT,
-            )
-        })
-        .collect();
+    let cancel = ctx.cancel.clone();
+    let mut live = Live {
+        out: ctx.out,
+        cancel: &cancel,
+    };
+    let mut runs = Vec::new();
+    for check in Check::CRACK_ORDER {
+        let check_only = check == Check::Format;
+        runs.push(run_check(
+            &project,
+            check,
+            check_only,
+            &[],
+            path.as_deref(),
+            TOOL_TIMEOUT,
+            &mut live,
+        )?);
+    }
     report_crack(ctx.out, &runs)
 }
 
@@ -629,14 +583,34 @@ fn report_crack(out: &mut dyn std::io::Write, runs: &[Run]) -> HelperResult {
         "\n{passed} passed, {} failed, {skipped} skipped",
         failed.len()
     )?;
-    if failed.is_empty() {
-        writeln!(out, "✓ All quality checks passed")?;
-        Ok(())
-    } else {
+    if !failed.is_empty() {
         Err(HelperError::new(format!(
             "quality checks failed: {}",
             failed.join(", ")
         )))
+    } else if passed == 0 {
+        writeln!(
+            out,
+            "✗ Nothing ran: every check was skipped (install the tools, or set the commands: \
+             {CONFIG_HELP})"
+        )?;
+        Err(HelperError::new(format!(
+            "nothing ran: {}",
+            if skipped == 1 {
+                "the one check was skipped".to_string()
+            } else {
+                format!("all {skipped} checks were skipped")
+            }
+        )))
+    } else if skipped > 0 {
+        writeln!(
+            out,
+            "✓ The {passed} checks that ran passed ({skipped} skipped, see above)"
+        )?;
+        Ok(())
+    } else {
+        writeln!(out, "✓ All quality checks passed")?;
+        Ok(())
     }
 }
 
@@ -849,11 +823,9 @@ fn show_hooks(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
 
 pub(crate) fn spec() -> ShellSpec {
     let one = |check: Check, summary: &str| {
-        Helper::new(
-            check.name(),
-            format!("{summary}; {CONFIG_HELP}"),
-            move |ctx, args| single(ctx, check, args),
-        )
+        Helper::new(check.name(), summary, move |ctx, args| {
+            single(ctx, check, args)
+        })
     };
     ShellSpec {
         component: "crackerjack".into(),
@@ -863,11 +835,13 @@ pub(crate) fn spec() -> ShellSpec {
             .into(),
         role: "Inspector".into(),
         shell_type: "CrackerjackShell".into(),
+        help_notes: format!("The checks' {CONFIG_HELP}; a tool that is not on PATH is skipped."),
         helpers: vec![
             Helper::new(
                 "crack",
-                "run format check, lint, typecheck, scan and test in turn; a pass/fail/skipped \
-                 table with durations (fails if any check failed)",
+                "run format check, lint, typecheck, scan and test in turn, their output as it \
+                 comes, then a pass/fail/skipped table with durations (fails if any check failed \
+                 or none ran)",
                 crack,
             ),
             one(
@@ -887,7 +861,8 @@ pub(crate) fn spec() -> ShellSpec {
                 Check::Format,
                 "format the code (cargo fmt / ruff format .); --check only checks",
             )
-            .usage("[--check]"),
+            .usage("[--check]")
+            .complete(|req| req.first(["--check"])),
             one(
                 Check::Typecheck,
                 "type-check (cargo check --quiet / mypy .)",
@@ -909,6 +884,16 @@ pub(crate) fn spec() -> ShellSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static NEVER: std::sync::LazyLock<Cancel> = std::sync::LazyLock::new(Cancel::never);
+
+    /// A run that shows its output nowhere and is never interrupted.
+    fn quiet(out: &mut Vec<u8>) -> Live<'_> {
+        Live {
+            out,
+            cancel: &NEVER,
+        }
+    }
     use std::ffi::OsString;
 
     fn project_with(files: &[(&str, &str)]) -> tempfile::TempDir {
@@ -1024,7 +1009,9 @@ mod tests {
                 &[],
                 Some(&path),
                 Duration::from_secs(30),
+                &mut quiet(&mut Vec::new()),
             )
+            .unwrap()
         };
 
         let test = run(Check::Test, false);
@@ -1066,21 +1053,45 @@ mod tests {
         );
         let ok = report_crack(&mut Vec::new(), &runs[..1]);
         assert!(ok.is_ok());
+        // Only skipped checks: nothing ran, which is not a pass.
+        let mut out = Vec::new();
+        let none = report_crack(&mut out, &runs[2..]).unwrap_err();
+        assert_eq!(none.message, "nothing ran: the one check was skipped");
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("✗ Nothing ran") && !out.contains("passed\n✓"),
+            "{out}"
+        );
+    }
+
+    /// Processes whose command line is `words` (zombies have none, so they do not count).
+    fn running(words: &[&str]) -> Vec<String> {
+        let want: Vec<u8> = words.join("\0").into_bytes();
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+                cmdline
+                    .starts_with(&want)
+                    .then(|| e.file_name().to_string_lossy().into_owned())
+            })
+            .collect()
     }
 
     #[test]
-    fn a_hanging_tool_is_killed_at_the_timeout() {
+    fn a_hanging_tool_is_stopped_at_the_timeout_with_all_it_started() {
         let dir = project_with(&[
             ("setup.py", ""),
-            // The child keeps the pipe open too; the whole group must go.
+            // The child keeps the pipe open too; the whole group goes.
             (
                 ".crackerjack.toml",
-                "[commands]\ntest = \"sh -c 'sleep 30 & sleep 30'\"\n",
+                "[commands]\ntest = \"sh -c 'sleep 3171 & echo started; sleep 3173'\"\n",
             ),
         ]);
         let p = Project::detect(dir.path()).unwrap();
         let path = system_path();
-        let started = Instant::now();
+        let mut shown = Vec::new();
         let run = run_check(
             &p,
             Check::Test,
@@ -1088,14 +1099,15 @@ mod tests {
             &[],
             Some(&path),
             Duration::from_millis(300),
-        );
+            &mut quiet(&mut shown),
+        )
+        .unwrap();
         assert_eq!(run.outcome, Outcome::TimedOut);
-        // Well under the 2 s the reader is given: the background `sleep` died with the group.
-        assert!(
-            started.elapsed() < Duration::from_millis(1800),
-            "{:?}",
-            started.elapsed()
-        );
+        let shown = String::from_utf8(shown).unwrap();
+        assert!(shown.contains("  | started\n"), "streamed: {shown}");
+        for n in ["3171", "3173"] {
+            assert_eq!(running(&["sleep", n]), Vec::<String>::new(), "sleep {n}");
+        }
     }
 
     #[test]
@@ -1116,7 +1128,9 @@ mod tests {
             &[],
             Some(&path),
             Duration::from_secs(10),
-        );
+            &mut quiet(&mut Vec::new()),
+        )
+        .unwrap();
         assert_eq!(
             (run.outcome, run.output.as_str()),
             (Outcome::Passed, "done\n")
@@ -1155,7 +1169,9 @@ mod tests {
             &[],
             Some(path),
             Duration::from_secs(10),
-        );
+            &mut quiet(&mut Vec::new()),
+        )
+        .unwrap();
         assert_eq!(
             scan.outcome,
             Outcome::Skipped("cargo-audit not on PATH".into())
@@ -1167,7 +1183,9 @@ mod tests {
             &[],
             Some(path),
             Duration::from_secs(10),
-        );
+            &mut quiet(&mut Vec::new()),
+        )
+        .unwrap();
         assert_eq!(check.outcome, Outcome::Passed);
     }
 
@@ -1209,7 +1227,9 @@ mod tests {
             &extra,
             Some(&path),
             Duration::from_secs(10),
-        );
+            &mut quiet(&mut Vec::new()),
+        )
+        .unwrap();
         assert_eq!(run.command, "sh -c 'exit 0' 'a b' c");
     }
 

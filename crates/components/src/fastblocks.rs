@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
-use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
+use session_buddy_shell::{
+    Api, CompletionRequest, Context, Helper, HelperError, HelperResult, ShellSpec,
+};
 
 use crate::text;
 
@@ -29,6 +31,7 @@ pub(crate) fn spec() -> ShellSpec {
         tagline: "Reports & routes: static HTML from tracked sessions, the API map, tokens".into(),
         role: "Builder".into(),
         shell_type: "FastBlocksShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new(
                 "build",
@@ -43,7 +46,14 @@ pub(crate) fn spec() -> ShellSpec {
                 "one session's page (record and timeline) as HTML, to FILE or the terminal",
                 render,
             )
-            .usage("SESSION_ID [FILE]"),
+            .usage("SESSION_ID [FILE]")
+            .complete(|req| {
+                if req.previous.is_empty() {
+                    Api::recent_session_ids(req.config)
+                } else {
+                    Vec::new()
+                }
+            }),
             Helper::new(
                 "routes",
                 "the server's HTTP routes and MCP tools, what each does and who may call it",
@@ -55,7 +65,8 @@ pub(crate) fn spec() -> ShellSpec {
                  auth; `auth mint` makes a token signed with SESSION_BUDDY_SECRET",
                 auth,
             )
-            .usage("[mint --subject NAME --scope emit|read|admin… [--component C] [--ttl 30d]]"),
+            .usage("[mint --subject NAME --scope emit|read|admin… [--component C] [--ttl 30d]]")
+            .complete(auth_values),
         ],
     }
 }
@@ -362,6 +373,19 @@ fn probe(url: &str, token: Option<&str>) -> Result<u16, String> {
         .map_err(|e| format!("cannot reach {url} ({e})"))
 }
 
+/// Tab's values for `auth`: the subcommand, `mint`'s options, and their values.
+fn auth_values(req: &CompletionRequest<'_>) -> Vec<String> {
+    let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect();
+    match req.previous {
+        [] => words(&["status", "mint"]),
+        [first, ..] if first != "mint" => Vec::new(),
+        [.., last] if last == "--scope" => words(&["emit", "read", "admin"]),
+        [.., last] if last == "--component" => words(crate::COMPONENTS),
+        [.., last] if last == "--subject" || last == "--ttl" => Vec::new(),
+        _ => words(&["--subject", "--scope", "--component", "--ttl"]),
+    }
+}
+
 fn local_secret() -> Option<String> {
     std::env::var("SESSION_BUDDY_SECRET")
         .ok()
@@ -481,6 +505,11 @@ fn auth_status(ctx: &mut Context<'_>) -> HelperResult {
     let now = Utc::now().timestamp();
     let url = ctx.config.url.clone();
     let token = ctx.config.token.clone();
+    let cancel = ctx.cancel.clone();
+    let probe = |token: Option<String>| {
+        let url = url.clone();
+        cancel.run(move || probe(&url, token.as_deref()))
+    };
     let out = &mut *ctx.out;
     let mut line = |k: &str, v: String| writeln!(out, "{k:<22}{v}");
     line("Server", url.clone())?;
@@ -547,7 +576,7 @@ fn auth_status(ctx: &mut Context<'_>) -> HelperResult {
             }
         }
     }
-    let required = match probe(&url, None) {
+    let required = match probe(None)? {
         Ok(401 | 403) => Some(true),
         Ok(code) => {
             line(
@@ -567,7 +596,7 @@ fn auth_status(ctx: &mut Context<'_>) -> HelperResult {
             "yes (GET /v1/sessions without a token was refused)".into(),
         )?;
         if let Some(t) = &token {
-            let verdict = match probe(&url, Some(t)) {
+            let verdict = match probe(Some(t.clone()))? {
                 Ok(code) if (200..300).contains(&code) => format!("yes ({code})"),
                 Ok(code @ (401 | 403)) => format!("NO ({code}): expired, wrong secret or scope"),
                 Ok(code) => format!("unclear (answered {code})"),

@@ -26,6 +26,7 @@ pub(crate) fn spec() -> ShellSpec {
         tagline: "Orchestration of the tracked shells across hosts".into(),
         role: "Orchestrator".into(),
         shell_type: "MahavishnuShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new("ps", "tracked shells on this host: pid, alive or stale", ps),
             Helper::new(
@@ -459,7 +460,10 @@ fn sync(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
             .display(),
         ctx.config.url
     )?;
-    let report = session_buddy_client::deliver_now(ctx.config, Duration::from_secs(10))
+    let config = ctx.config.clone();
+    let report = ctx
+        .cancel
+        .run(move || session_buddy_client::deliver_now(&config, Duration::from_secs(10)))?
         .map_err(|e| HelperError::new(format!("cannot deliver the buffer: {e}")))?;
     let (text, failure) = render_sync(&report);
     ctx.out.write_all(text.as_bytes())?;

@@ -39,6 +39,7 @@ pub(crate) fn spec() -> ShellSpec {
         tagline: "Layered configuration: which layer set each value, and is it valid".into(),
         role: "Foundation".into(),
         shell_type: "OneiricShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new(
                 "show_layers",
@@ -46,7 +47,8 @@ pub(crate) fn spec() -> ShellSpec {
                  (default < system < user < project < env < flag)",
                 move |ctx, args| show_layers(ctx, args, &s1),
             )
-            .usage("[key]"),
+            .usage("[key]")
+            .complete(|req| req.first(KEYS.iter().map(|k| k.name))),
             Helper::new(
                 "validate_config",
                 "parse every config file present and the SESSION_BUDDY_* environment; report \
@@ -59,7 +61,8 @@ pub(crate) fn spec() -> ShellSpec {
                  changed since the shell started or the last reload",
                 move |ctx, args| reload_settings(ctx, args, &s3),
             )
-            .usage("[key=value…]"),
+            .usage("[key=value…]")
+            .complete(|_| KEYS.iter().map(|k| format!("{}=", k.name)).collect()),
         ],
     }
 }
@@ -187,10 +190,26 @@ fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
             writeln!(out, "✓ Configuration is valid")?;
             Ok(())
         }
-        n => Err(HelperError::new(format!(
-            "the configuration has {n} problem(s); fix them (see above) and run validate_config again"
-        ))),
+        _ => Err(problems_error(
+            "the configuration has",
+            &resolved.problems,
+            "; fix them and run validate_config again",
+        )),
     }
+}
+
+/// The error a command is recorded with: the problems themselves, not a pointer to the screen.
+fn problems_error(lead: &str, problems: &[layers::Problem], tail: &str) -> HelperError {
+    let n = problems.len();
+    let list: Vec<String> = problems
+        .iter()
+        .map(|p| format!("{} {}: {}", p.layer.name(), p.origin, p.message))
+        .collect();
+    HelperError::new(format!(
+        "{lead} {n} problem{}: {}{tail}",
+        if n == 1 { "" } else { "s" },
+        list.join("; ")
+    ))
 }
 
 fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
@@ -242,9 +261,10 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         for p in &resolved.problems {
             writeln!(out, "  ✗ {} {}: {}", p.layer.name(), p.origin, p.message)?;
         }
-        Err(HelperError::new(format!(
-            "reloaded, but the configuration has {} problem(s) (see above)",
-            resolved.problems.len()
-        )))
+        Err(problems_error(
+            "reloaded, but the configuration has",
+            &resolved.problems,
+            "",
+        ))
     }
 }

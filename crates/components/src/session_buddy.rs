@@ -24,6 +24,7 @@ pub(crate) fn spec() -> ShellSpec {
         tagline: "Session Management & Quality Monitoring".into(),
         role: "Manager".into(),
         shell_type: "SessionBuddyShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new(
                 "ps",

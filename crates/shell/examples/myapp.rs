@@ -29,6 +29,7 @@ fn main() {
         tagline: "An example of a tracked admin shell".into(),
         role: "Example".into(),
         shell_type: "MyAppShell".into(),
+        help_notes: String::new(),
         helpers: vec![
             Helper::new("greet", "say hello", |ctx, args| {
                 let name = args.first().map(String::as_str).unwrap_or("world");

@@ -1,16 +1,19 @@
 //! A small blocking client for the server's read API, for helpers that show tracked data.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
+use session_buddy_client::http::ServerAgent;
 
-use crate::HelperError;
+use crate::{Cancel, HelperError};
 
 /// The server's REST API with the shell's URL and token.
 pub struct Api {
     base: String,
     token: Option<String>,
-    agent: session_buddy_client::http::ServerAgent,
+    agent: Arc<ServerAgent>,
+    cancel: Cancel,
 }
 
 impl Api {
@@ -20,51 +23,67 @@ impl Api {
         Self {
             base: url.trim_end_matches('/').to_string(),
             token,
-            agent: session_buddy_client::http::ServerAgent::new(
+            agent: Arc::new(ServerAgent::new(
                 ca_cert,
                 Duration::from_secs(10),
                 Duration::from_secs(2),
-            ),
+            )),
+            cancel: Cancel::never(),
         }
+    }
+
+    /// The ids of the latest sessions, for Tab completion: one quick call (a second at most),
+    /// nothing when the server does not answer.
+    pub fn recent_session_ids(config: &session_buddy_client::TrackerConfig) -> Vec<String> {
+        let api = Self {
+            base: config.url.trim_end_matches('/').to_string(),
+            token: config.token.clone(),
+            agent: Arc::new(ServerAgent::new(
+                config.ca_cert.as_deref(),
+                Duration::from_secs(1),
+                Duration::from_millis(500),
+            )),
+            cancel: Cancel::never(),
+        };
+        let Ok(page) = call(
+            &api.agent,
+            &api.base,
+            api.token.as_deref(),
+            "/v1/sessions",
+            &[("limit".into(), "50".into())],
+        ) else {
+            return Vec::new();
+        };
+        page["sessions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|s| s["session_id"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Calls stop at once (with the "interrupted" error) when `cancel` fires.
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
     }
 
     pub fn url(&self) -> &str {
         &self.base
     }
 
-    /// GETs `path` with `query`; a helper error names the server and what went wrong.
+    /// GETs `path` with `query`; a helper error names the server and what went wrong. The
+    /// call runs on a thread of its own so that Ctrl-C interrupts the helper at once (the
+    /// abandoned call ends by its own timeout).
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, HelperError> {
-        self.agent
-            .usable_for(&self.base)
-            .map_err(HelperError::new)?;
-        let mut req = self.agent.agent.get(format!("{}{path}", self.base));
-        for (k, v) in query {
-            req = req.query(*k, v);
-        }
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        let mut resp = req.call().map_err(|e| {
-            HelperError::new(format!(
-                "cannot reach the session-buddy server at {} ({e}); is `session-buddy serve` running?",
-                self.base
-            ))
-        })?;
-        let status = resp.status().as_u16();
-        let body: Value = resp
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024 * 1024)
-            .read_json()
-            .map_err(|e| HelperError::new(format!("unreadable answer from {}: {e}", self.base)))?;
-        if (200..300).contains(&status) {
-            Ok(body)
-        } else {
-            Err(HelperError::new(format!(
-                "the server answered {status}: {}",
-                body["error"].as_str().unwrap_or("no reason given")
-            )))
-        }
+        let (agent, base, token) = (self.agent.clone(), self.base.clone(), self.token.clone());
+        let path = path.to_string();
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        self.cancel
+            .run(move || call(&agent, &base, token.as_deref(), &path, &query))?
     }
 
     /// Every session matching `query`, following cursors, at most `max`.
@@ -91,5 +110,43 @@ impl Api {
             }
         }
         Ok(all)
+    }
+}
+
+/// One GET on the calling thread.
+fn call(
+    agent: &ServerAgent,
+    base: &str,
+    token: Option<&str>,
+    path: &str,
+    query: &[(String, String)],
+) -> Result<Value, HelperError> {
+    agent.usable_for(base).map_err(HelperError::new)?;
+    let mut req = agent.agent.get(format!("{base}{path}"));
+    for (k, v) in query {
+        req = req.query(k, v);
+    }
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let mut resp = req.call().map_err(|e| {
+        HelperError::new(format!(
+            "cannot reach the session-buddy server at {base} ({e}); is `session-buddy serve` running?"
+        ))
+    })?;
+    let status = resp.status().as_u16();
+    let body: Value = resp
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_json()
+        .map_err(|e| HelperError::new(format!("unreadable answer from {base}: {e}")))?;
+    if (200..300).contains(&status) {
+        Ok(body)
+    } else {
+        Err(HelperError::new(format!(
+            "the server answered {status}: {}",
+            body["error"].as_str().unwrap_or("no reason given")
+        )))
     }
 }

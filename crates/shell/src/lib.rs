@@ -9,6 +9,9 @@
 //! [`ShellSpec::run_with`] (see `examples/myapp.rs`).
 
 mod api;
+mod complete;
+mod interrupt;
+mod process;
 mod repl;
 mod words;
 
@@ -17,6 +20,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use api::Api;
+pub use interrupt::{Cancel, GRACE, Interruption};
+pub use process::{Exit, Finished, ProcessOptions, run_process};
 use session_buddy_client::{BreakerState, EndReason, SessionInfo, Tracker, TrackerConfig};
 pub use words::split_words;
 
@@ -25,19 +30,35 @@ pub use words::split_words;
 #[error("{message}")]
 pub struct HelperError {
     pub message: String,
+    /// Set when the helper stopped because Ctrl-C, SIGTERM or SIGHUP came.
+    interrupted: Option<Interruption>,
 }
 
 impl HelperError {
     pub fn new(message: impl Into<String>) -> Self {
         Self {
             message: message.into(),
+            interrupted: None,
         }
+    }
+
+    /// The error of a helper stopped by `by` (recorded as `interrupted`, exit code 128+N).
+    pub fn interrupted(by: Interruption) -> Self {
+        Self {
+            message: by.message().to_string(),
+            interrupted: Some(by),
+        }
+    }
+
+    /// What interrupted the helper, if that is why it failed.
+    pub fn interruption(&self) -> Option<Interruption> {
+        self.interrupted
     }
 }
 
 impl From<String> for HelperError {
     fn from(message: String) -> Self {
-        Self { message }
+        Self::new(message)
     }
 }
 
@@ -57,6 +78,27 @@ pub type HelperResult = Result<(), HelperError>;
 
 type HelperFn = dyn Fn(&mut Context<'_>, &[String]) -> HelperResult + Send + Sync;
 
+type CompleteFn = dyn Fn(&CompletionRequest<'_>) -> Vec<String> + Send + Sync;
+
+/// What a helper's argument completion is asked: the arguments before the cursor's word, and
+/// the shell's configuration (for helpers whose values come from the server).
+pub struct CompletionRequest<'a> {
+    /// The complete arguments before the one being typed.
+    pub previous: &'a [String],
+    pub config: &'a TrackerConfig,
+}
+
+impl CompletionRequest<'_> {
+    /// `values` for the first argument, nothing after it.
+    pub fn first(&self, values: impl IntoIterator<Item = impl Into<String>>) -> Vec<String> {
+        if self.previous.is_empty() {
+            values.into_iter().map(Into::into).collect()
+        } else {
+            Vec::new()
+        }
+    }
+}
+
 /// One helper command of a shell.
 pub struct Helper {
     pub name: String,
@@ -65,6 +107,7 @@ pub struct Helper {
     /// Arguments, e.g. `[limit]`.
     pub usage: String,
     run: Box<HelperFn>,
+    complete: Option<Box<CompleteFn>>,
 }
 
 impl Helper {
@@ -78,12 +121,27 @@ impl Helper {
             summary: summary.into(),
             usage: String::new(),
             run: Box::new(run),
+            complete: None,
         }
     }
 
     pub fn usage(mut self, usage: impl Into<String>) -> Self {
         self.usage = usage.into();
         self
+    }
+
+    /// The values Tab offers for this helper's arguments (the shell filters them by what is
+    /// typed).
+    pub fn complete(
+        mut self,
+        values: impl Fn(&CompletionRequest<'_>) -> Vec<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.complete = Some(Box::new(values));
+        self
+    }
+
+    pub(crate) fn argument_values(&self, req: &CompletionRequest<'_>) -> Vec<String> {
+        self.complete.as_ref().map(|f| f(req)).unwrap_or_default()
     }
 }
 
@@ -99,26 +157,34 @@ pub struct ShellSpec {
     pub role: String,
     /// e.g. `OneiricShell`.
     pub shell_type: String,
+    /// Said once at the end of `help` (what every helper shares, e.g. where its commands are
+    /// configured); may be empty.
+    pub help_notes: String,
     pub helpers: Vec<Helper>,
 }
 
-/// What a helper gets: where to write, and the session it runs in.
+/// What a helper gets: where to write, the session it runs in, and its cancellation.
 pub struct Context<'a> {
     pub out: &'a mut dyn Write,
     pub component: &'a str,
     pub session_id: Option<String>,
     pub config: &'a TrackerConfig,
     pub tracker: &'a Tracker,
+    /// Set when Ctrl-C, SIGTERM or SIGHUP interrupts the helper; [`run_process`] and
+    /// [`Api`] stop on it by themselves, a helper's own long loop checks it.
+    pub cancel: Cancel,
 }
 
 impl Context<'_> {
-    /// The server's API, with the configured URL and token.
+    /// The server's API, with the configured URL and token; its calls stop when the helper
+    /// is interrupted.
     pub fn api(&self) -> Api {
         Api::new(
             &self.config.url,
             self.config.token.clone(),
             self.config.ca_cert.as_deref(),
         )
+        .with_cancel(self.cancel.clone())
     }
 }
 
@@ -131,6 +197,34 @@ pub struct ShellArgs {
     /// Do not print the banner.
     #[arg(long)]
     pub no_banner: bool,
+}
+
+/// `help` fits in this many columns (a terminal's default width).
+const HELP_WIDTH: usize = 80;
+
+/// `text` wrapped at word boundaries to `width` columns: `first` before the first line,
+/// `rest` before the others; each line ends with a newline.
+fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        let len = line.chars().count();
+        if !empty && len + 1 + word.chars().count() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = rest.to_string();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(line.trim_end());
+    out.push('\n');
+    out
 }
 
 const BUILTINS: &[(&str, &str)] = &[
@@ -149,16 +243,17 @@ impl ShellSpec {
         run(self, args, TrackerConfig::from_env())
     }
 
-    fn helper(&self, name: &str) -> Option<&Helper> {
+    pub(crate) fn helper(&self, name: &str) -> Option<&Helper> {
         self.helpers.iter().find(|h| h.name == name)
     }
 
-    fn names(&self) -> Vec<String> {
-        BUILTINS
+    /// Every command name (helpers first, then the built-ins) with its one-line summary.
+    pub(crate) fn names_with_summaries(&self) -> Vec<(String, String)> {
+        self.helpers
             .iter()
-            .map(|(n, _)| n.to_string())
-            .chain(["quit".to_string()])
-            .chain(self.helpers.iter().map(|h| h.name.clone()))
+            .map(|h| (h.name.clone(), h.summary.clone()))
+            .chain(BUILTINS.iter().map(|(n, d)| (n.to_string(), d.to_string())))
+            .chain([("quit".to_string(), "leave the shell".to_string())])
             .collect()
     }
 
@@ -187,20 +282,34 @@ impl ShellSpec {
 
 /// How a command line ended.
 pub(crate) enum Flow {
-    Continue { ok: bool },
+    Continue {
+        ok: bool,
+    },
     Exit,
+    /// A signal ends the session (after the command it interrupted was recorded).
+    Terminate,
 }
 
 /// A running shell: the spec, the tracker, the session.
 pub(crate) struct Session {
-    pub spec: ShellSpec,
+    pub spec: Arc<ShellSpec>,
     pub config: TrackerConfig,
     pub tracker: Arc<Tracker>,
+    pub interrupts: interrupt::Interrupts,
 }
 
 impl Session {
     /// Runs one command line; built-ins are not tracked, helpers and unknown commands are.
+    /// A signal that ends the session is answered after the line's command is recorded.
     pub fn execute(&self, line: &str, out: &mut dyn Write, err: &mut dyn Write) -> Flow {
+        let flow = self.execute_line(line, out, err);
+        match self.interrupts.terminate() {
+            Some(_) => Flow::Terminate,
+            None => flow,
+        }
+    }
+
+    fn execute_line(&self, line: &str, out: &mut dyn Write, err: &mut dyn Write) -> Flow {
         let line = line.trim();
         if line.is_empty() || line.starts_with('#') {
             return Flow::Continue { ok: true };
@@ -228,6 +337,9 @@ impl Session {
             }
             _ => {}
         }
+        let Some(cancel) = self.interrupts.begin() else {
+            return Flow::Continue { ok: false };
+        };
         let started = Instant::now();
         let result = match self.spec.helper(name) {
             Some(helper) => {
@@ -237,6 +349,7 @@ impl Session {
                     session_id: self.tracker.session_id().map(str::to_string),
                     config: &self.config,
                     tracker: &self.tracker,
+                    cancel: cancel.clone(),
                 };
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     (helper.run)(&mut ctx, &args)
@@ -247,8 +360,19 @@ impl Session {
                 "unknown command '{name}'; type 'help' for the commands"
             ))),
         };
+        // A helper that returned on its own just as the signal came is interrupted all the same.
+        let result = match (result, cancel.interrupted()) {
+            (Ok(()), Some(i)) => Err(HelperError::interrupted(i)),
+            (r, _) => r,
+        };
+        self.interrupts.finish();
         let _ = out.flush();
         let error = result.as_ref().err().map(|e| e.message.clone());
+        let exit_code = result
+            .as_ref()
+            .err()
+            .and_then(HelperError::interruption)
+            .map(Interruption::exit_code);
         if let Some(e) = &error {
             let _ = writeln!(err, "error: {e}");
         }
@@ -258,7 +382,7 @@ impl Session {
             error.is_none(),
             started.elapsed(),
             error.as_deref(),
-            None,
+            exit_code,
         );
         Flow::Continue {
             ok: error.is_none(),
@@ -268,33 +392,60 @@ impl Session {
     fn help(&self, topic: Option<&str>) -> String {
         if let Some(topic) = topic {
             if let Some(h) = self.spec.helper(topic) {
-                return format!("{} {}\n  {}\n", h.name, h.usage, h.summary);
+                return format!(
+                    "{} {}\n{}",
+                    h.name,
+                    h.usage,
+                    wrap(&h.summary, "  ", "  ", HELP_WIDTH)
+                );
             }
             if let Some((n, d)) = BUILTINS.iter().find(|(n, _)| *n == topic) {
-                return format!("{n}\n  {d}\n");
+                return format!("{n}\n{}", wrap(d, "  ", "  ", HELP_WIDTH));
             }
-            return format!("no command '{topic}'\n");
+            return format!("no command '{topic}'; type 'help' for the commands\n");
         }
         let mut s = format!("{} helpers:\n", self.spec.display_name);
-        let width = self
+        let calls: Vec<String> = self
             .spec
             .helpers
             .iter()
-            .map(|h| h.name.len() + h.usage.len() + 1)
+            .map(|h| {
+                if h.usage.is_empty() {
+                    h.name.clone()
+                } else {
+                    format!("{} {}", h.name, h.usage)
+                }
+            })
+            .collect();
+        // A long usage goes on its own line rather than pushing every summary to the right.
+        let width = calls
+            .iter()
+            .map(|c| c.chars().count())
             .chain(BUILTINS.iter().map(|(n, _)| n.len()))
+            .filter(|&w| w <= 24)
             .max()
             .unwrap_or(8);
-        for h in &self.spec.helpers {
-            let call = if h.usage.is_empty() {
-                h.name.clone()
+        let mut entry = |call: &str, summary: &str| {
+            let indent = " ".repeat(width + 4);
+            if call.chars().count() > width {
+                s.push_str(&format!("  {call}\n"));
+                s.push_str(&wrap(summary, &indent, &indent, HELP_WIDTH));
             } else {
-                format!("{} {}", h.name, h.usage)
-            };
-            s.push_str(&format!("  {call:<width$}  {}\n", h.summary));
+                let first = format!("  {call:<width$}  ");
+                s.push_str(&wrap(summary, &first, &indent, HELP_WIDTH));
+            }
+        };
+        for (h, call) in self.spec.helpers.iter().zip(&calls) {
+            entry(call, &h.summary);
         }
         s.push_str("Built-ins:\n");
         for (n, d) in BUILTINS {
-            s.push_str(&format!("  {n:<width$}  {d}\n"));
+            let first = format!("  {n:<width$}  ");
+            s.push_str(&wrap(d, &first, &" ".repeat(width + 4), HELP_WIDTH));
+        }
+        if !self.spec.help_notes.is_empty() {
+            s.push('\n');
+            s.push_str(&wrap(&self.spec.help_notes, "", "", HELP_WIDTH));
         }
         s
     }
@@ -383,12 +534,18 @@ pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
     };
     let tracker = Arc::new(Tracker::start(config.clone(), info));
     let session = Session {
-        spec,
+        spec: Arc::new(spec),
         config,
         tracker,
+        interrupts: interrupt::Interrupts::default(),
     };
     let interactive = args.command.is_none() && repl::stdin_is_terminal();
-    repl::watch_signals(session.tracker.clone(), interactive);
+    process::become_subreaper();
+    repl::watch_signals(
+        session.tracker.clone(),
+        session.interrupts.clone(),
+        interactive,
+    );
     let (code, reason) = if let Some(commands) = &args.command {
         repl::run_commands(&session, commands)
     } else if interactive {
@@ -396,8 +553,20 @@ pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
     } else {
         repl::run_stdin(&session)
     };
-    session.tracker.end(reason, Some(code), None);
-    code
+    match session.interrupts.terminate() {
+        Some(i) => {
+            session
+                .tracker
+                .end(i.end_reason(), Some(i.exit_code()), Some(i.name()));
+            session.interrupts.mark_ended();
+            i.exit_code()
+        }
+        None => {
+            session.tracker.end(reason, Some(code), None);
+            session.interrupts.mark_ended();
+            code
+        }
+    }
 }
 
 /// Why a shell ended, as the session end records it.

@@ -2,50 +2,63 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
+use std::time::Duration;
 
 use reedline::{
-    ColumnarMenu, DefaultCompleter, DefaultHinter, Emacs, FileBackedHistory, KeyCode, KeyModifiers,
-    MenuBuilder, Prompt, PromptEditMode, PromptHistorySearch, Reedline, ReedlineEvent,
-    ReedlineMenu, Signal, default_emacs_keybindings,
+    ColumnarMenu, DefaultHinter, Emacs, FileBackedHistory, KeyCode, KeyModifiers, MenuBuilder,
+    Prompt, PromptEditMode, PromptHistorySearch, Reedline, ReedlineEvent, ReedlineMenu, Signal,
+    default_emacs_keybindings,
 };
 use session_buddy_client::{EndReason, Tracker};
 
+use crate::complete::ShellCompleter;
+use crate::interrupt::{Action, GRACE, Interruption, Interrupts};
 use crate::{Flow, Session, end_reason};
 
 pub(crate) fn stdin_is_terminal() -> bool {
     std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
 }
 
-/// SIGTERM and SIGHUP (and SIGINT when not at a prompt, where Ctrl-C only clears the line) end
-/// the session cleanly: the end is buffered, the terminal restored, and the process exits with
-/// 128+N. Nothing waits on the network.
-pub(crate) fn watch_signals(tracker: Arc<Tracker>, interactive: bool) {
+/// Signals go to the running command first (see `interrupt`): SIGINT interrupts it (and at an
+/// interactive prompt, where Ctrl-C only clears the line, does nothing); SIGTERM and SIGHUP,
+/// and SIGINT outside a terminal, interrupt it and then end the session. With no command
+/// running, a signal that ends the session does it here: the end is buffered, the terminal
+/// restored, and the process exits with 128+N. Nothing waits on the network.
+pub(crate) fn watch_signals(tracker: Arc<Tracker>, interrupts: Interrupts, interactive: bool) {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-    let mut wanted = vec![SIGTERM, SIGHUP];
-    if !interactive {
-        wanted.push(SIGINT);
-    }
-    let Ok(mut signals) = signal_hook::iterator::Signals::new(&wanted) else {
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
         tracing::warn!(
             "cannot install signal handlers; a killed shell will be reaped as abandoned"
         );
         return;
     };
+    let exit_now = move |tracker: &Tracker, i: Interruption| -> ! {
+        tracker.end(i.end_reason(), Some(i.exit_code()), Some(i.name()));
+        if interactive {
+            let _ = crossterm::terminal::disable_raw_mode();
+            let _ = writeln!(std::io::stdout());
+        }
+        std::process::exit(i.exit_code());
+    };
     let spawned = std::thread::Builder::new()
         .name("shell-signals".into())
         .spawn(move || {
-            if let Some(sig) = signals.forever().next() {
-                let (reason, name) = match sig {
-                    SIGTERM => (EndReason::Sigterm, "SIGTERM"),
-                    SIGHUP => (EndReason::Sighup, "SIGHUP"),
-                    _ => (EndReason::Sigint, "SIGINT"),
+            for sig in signals.forever() {
+                let Some(i) = Interruption::from_signal(sig) else {
+                    continue;
                 };
-                tracker.end(reason, Some(128 + sig), Some(name));
-                if interactive {
-                    let _ = crossterm::terminal::disable_raw_mode();
-                    let _ = writeln!(std::io::stdout());
+                match interrupts.on_signal(i, interactive) {
+                    Action::Ignore | Action::Cancelled => {}
+                    Action::EndNow(i) => exit_now(&tracker, i),
+                    Action::EndAfterCommand(i) => {
+                        // The main thread records the interrupted command and ends the
+                        // session; if the command does not stop, end it from here.
+                        if !interrupts.wait_ended(GRACE + Duration::from_secs(3)) {
+                            interrupts.kill_groups();
+                            exit_now(&tracker, i);
+                        }
+                    }
                 }
-                std::process::exit(128 + sig);
             }
         });
     if spawned.is_err() {
@@ -59,7 +72,7 @@ pub(crate) fn run_commands(session: &Session, commands: &str) -> (i32, EndReason
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     for command in split_commands(commands) {
         match session.execute(&command, &mut out, &mut err) {
-            Flow::Exit => break,
+            Flow::Exit | Flow::Terminate => break,
             Flow::Continue { ok: this } => ok &= this,
         }
     }
@@ -101,7 +114,7 @@ pub(crate) fn run_stdin(session: &Session) -> (i32, EndReason) {
     for line in stdin.lock().lines() {
         let Ok(line) = line else { break };
         match session.execute(&line, &mut out, &mut err) {
-            Flow::Exit => {
+            Flow::Exit | Flow::Terminate => {
                 eof = false;
                 break;
             }
@@ -109,14 +122,6 @@ pub(crate) fn run_stdin(session: &Session) -> (i32, EndReason) {
         }
     }
     (i32::from(!ok), end_reason(eof))
-}
-
-/// Completes command names; they contain `_` and `-`, which reedline's default completer
-/// treats as word breaks unless told otherwise.
-pub(crate) fn completer(names: Vec<String>) -> DefaultCompleter {
-    let mut c = DefaultCompleter::with_inclusions(&['_', '-']).set_min_word_len(1);
-    c.insert(names);
-    c
 }
 
 struct ShellPrompt(String);
@@ -162,7 +167,10 @@ pub(crate) fn run_interactive(session: &Session, banner: bool) -> (i32, EndReaso
         ]),
     );
     let mut editor = Reedline::create()
-        .with_completer(Box::new(completer(spec.names())))
+        .with_completer(Box::new(ShellCompleter {
+            spec: session.spec.clone(),
+            config: session.config.clone(),
+        }))
         .with_menu(ReedlineMenu::EngineCompleter(Box::new(
             ColumnarMenu::default().with_name("completion_menu"),
         )))
@@ -181,11 +189,10 @@ pub(crate) fn run_interactive(session: &Session, banner: bool) -> (i32, EndReaso
     let (mut out, mut err) = (std::io::stdout(), std::io::stderr());
     loop {
         match editor.read_line(&prompt) {
-            Ok(Signal::Success(line)) => {
-                if let Flow::Exit = session.execute(&line, &mut out, &mut err) {
-                    return (0, EndReason::Exit);
-                }
-            }
+            Ok(Signal::Success(line)) => match session.execute(&line, &mut out, &mut err) {
+                Flow::Exit | Flow::Terminate => return (0, EndReason::Exit),
+                Flow::Continue { .. } => {}
+            },
             Ok(Signal::CtrlC) => continue,
             Ok(Signal::CtrlD) => return (0, EndReason::Eof),
             Ok(_) => continue,
@@ -204,30 +211,6 @@ mod tests {
     #[test]
     fn commands_split_on_semicolons_outside_quotes() {
         assert_eq!(split_commands("a; b 'x;y'\nc;;"), ["a", "b 'x;y'", "c"]);
-    }
-
-    #[test]
-    fn helper_names_with_underscores_complete() {
-        use reedline::Completer;
-        let mut c = super::completer(vec![
-            "show_adapters".into(),
-            "show_hooks".into(),
-            "scan".into(),
-        ]);
-        let got: Vec<String> = c
-            .complete("show_a", 6)
-            .suggestions()
-            .iter()
-            .map(|s| s.value.clone())
-            .collect();
-        assert_eq!(got, ["show_adapters"]);
-        let got: Vec<String> = c
-            .complete("sh", 2)
-            .suggestions()
-            .iter()
-            .map(|s| s.value.clone())
-            .collect();
-        assert_eq!(got, ["show_adapters", "show_hooks"]);
     }
 
     #[test]
