@@ -315,7 +315,7 @@ fn ctrl_c_cancels_a_helper_waiting_on_the_network() {
             });
         }
     });
-    let mut child = bin()
+    let child = bin()
         .env("SESSION_BUDDY_HOME", home.path())
         .env("SESSION_BUDDY_URL", &hang_url)
         .args(["shell", "session-buddy", "-c", "ps"])
