@@ -10,4 +10,5 @@ mod interrupt;
 mod misc;
 mod postgres;
 mod queries;
+mod shell_text;
 mod shells;

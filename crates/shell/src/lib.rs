@@ -374,6 +374,10 @@ impl Session {
             .and_then(HelperError::interruption)
             .map(Interruption::exit_code);
         if let Some(e) = &error {
+            // The terminal echoed `^C` where the cursor was; the error goes on a line of its own.
+            if exit_code.is_some() && repl::stdin_is_terminal() {
+                let _ = writeln!(err);
+            }
             let _ = writeln!(err, "error: {e}");
         }
         self.tracker.command(
@@ -428,7 +432,7 @@ impl Session {
         let mut entry = |call: &str, summary: &str| {
             let indent = " ".repeat(width + 4);
             if call.chars().count() > width {
-                s.push_str(&format!("  {call}\n"));
+                s.push_str(&wrap(call, "  ", "      ", HELP_WIDTH));
                 s.push_str(&wrap(summary, &indent, &indent, HELP_WIDTH));
             } else {
                 let first = format!("  {call:<width$}  ");
