@@ -218,10 +218,9 @@ fn a_url_without_a_scheme_says_that_http_is_missing() {
     assert!(!stderr(&o).contains("invalid format"), "{}", stderr(&o));
 
     // A flag names itself.
-    let o = run(
-        bin().env("SESSION_BUDDY_HOME", home),
-        &["health", "--url", "127.0.0.1:18678"],
-    );
+    let mut c = bin();
+    c.env("SESSION_BUDDY_HOME", home);
+    let o = run(c, &["health", "--url", "127.0.0.1:18678"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
         stderr(&o)

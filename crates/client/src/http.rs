@@ -76,12 +76,7 @@ impl ServerAgent {
 /// nothing an HTTP client cannot parse. The error names the URL as the user wrote it (as
 /// `SESSION_BUDDY_URL=…` when that is where it came from) and how to write it instead.
 pub fn check_server_url(url: &str) -> Result<(), String> {
-    let named = || match std::env::var("SESSION_BUDDY_URL") {
-        Ok(v) if v.trim().trim_end_matches('/') == url.trim_end_matches('/') => {
-            format!("SESSION_BUDDY_URL={url}")
-        }
-        _ => format!("the server URL {url}"),
-    };
+    let named = || crate::config::name_url(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(format!("{} has no scheme; write http://{url}", named()));
     };

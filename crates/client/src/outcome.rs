@@ -11,8 +11,7 @@ use crate::buffer::{Buffer, DeliveryRecord};
 use crate::config::TrackerConfig;
 
 /// What to do when the server refuses the token.
-pub const TOKEN_ADVICE: &str = "set SESSION_BUDDY_TOKEN (or the file $SESSION_BUDDY_HOME/token) \
-     to a token from `session-buddy token create --subject NAME --scope emit`";
+pub const TOKEN_ADVICE: &str = "set SESSION_BUDDY_TOKEN to a token from `session-buddy token create --subject NAME --scope emit`";
 
 /// The result of one call to the server, in the classes the user acts on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,8 +141,8 @@ impl DeliveryRecord {
                 format!("buffering: server unreachable since {since}, last tried {age}")
             }
             DeliveryOutcome::Refused { status, reason } => format!(
-                "buffering: the server refused the token since {since}, last tried {age} \
-                 (HTTP {status}: {reason}); {TOKEN_ADVICE}"
+                "buffering: the server refused the token since {since} (HTTP {status}: \
+                 {reason}), last tried {age}; {TOKEN_ADVICE}"
             ),
             DeliveryOutcome::Misconfigured { error } => {
                 format!("buffering: cannot send since {since}: {error}")
