@@ -28,8 +28,10 @@ impl Api {
         }
     }
 
-    /// A bad `SESSION_BUDDY_CA_CERT` fails every `https://` call, saying why.
-    fn check_tls(&self) -> Result<(), Failure> {
+    /// The client library's check: a URL that is not `http://` or `https://` (e.g. no
+    /// scheme), or for an `https://` one a bad `SESSION_BUDDY_CA_CERT`, fails every call,
+    /// saying why.
+    fn check_usable(&self) -> Result<(), Failure> {
         self.agent
             .usable_for(&self.base)
             .map_err(|e| Failure::Error(anyhow::anyhow!("{e}")))
@@ -37,7 +39,7 @@ impl Api {
 
     /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.check_tls()?;
+        self.check_usable()?;
         let url = format!("{}{}", self.base, path);
         let mut request = self.agent.agent.post(&url);
         if let Some(a) = &self.authorization {
@@ -49,7 +51,7 @@ impl Api {
 
     /// GETs `path` with `query`; maps transport failures and error statuses to one-line errors.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
-        self.check_tls()?;
+        self.check_usable()?;
         let url = format!("{}{}", self.base, path);
         let mut request = self.agent.agent.get(&url);
         for (k, v) in query {

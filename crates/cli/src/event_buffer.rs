@@ -7,8 +7,8 @@ use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::{Value, json};
 use session_buddy_client::{
-    BreakerState, Buffer, BufferedEvent, ClientError, PurgeWhat, TrackerConfig, banner_state,
-    deliver_now, run_sender_daemon, sender_running,
+    BreakerState, Buffer, BufferedEvent, ClientError, DeliveryOutcome, PurgeWhat, TOKEN_ADVICE,
+    TrackerConfig, ago, banner_state, deliver_now, run_sender_daemon, sender_running,
 };
 
 use crate::config::parse_duration;
@@ -124,6 +124,7 @@ fn status(config: &TrackerConfig, args: StatusArgs, utc: bool) -> CmdResult {
             "dropped": s.dropped,
             "dropped_unreported": s.dropped_unreported,
             "breaker": s.breaker,
+            "delivery": s.last_delivery.as_ref().map(|d| d.outcome.kind()),
             "last_delivery": s.last_delivery,
             "sender_running": sender,
             "limits": {
@@ -140,14 +141,15 @@ fn status(config: &TrackerConfig, args: StatusArgs, utc: bool) -> CmdResult {
     }
     let last = match &s.last_delivery {
         None => "never".to_string(),
-        Some(d) if d.ok => format!("ok at {}", fmt_time(&d.at, utc)),
         Some(d) => format!(
-            "failed at {} ({}){}",
+            "{} at {} ({}){}: {}",
+            d.outcome.kind(),
             fmt_time(&d.at, utc),
-            d.error.as_deref().unwrap_or("unknown error"),
+            ago(d.at, chrono::Utc::now()),
             d.failing_since
-                .map(|t| format!("; failing since {}", fmt_time(&t, utc)))
-                .unwrap_or_default()
+                .map(|t| format!(", failing since {}", fmt_time(&t, utc)))
+                .unwrap_or_default(),
+            d.outcome.describe()
         ),
     };
     let rows = vec![
@@ -187,16 +189,52 @@ fn status(config: &TrackerConfig, args: StatusArgs, utc: bool) -> CmdResult {
     Ok(())
 }
 
+/// Delivers now; the exit code says how it went: 0 everything delivered, 3 the server is
+/// unreachable (or too slow for `timeout`), 5 it refused the token, 6 it rejected events
+/// (dead letters now), 1 the configuration is wrong.
 fn replay(config: &TrackerConfig, timeout: Duration) -> CmdResult {
     let report = deliver_now(config, timeout).map_err(anyhow::Error::from)?;
     println!("replay: {report}");
-    match report.error {
-        Some(e) if report.remaining > 0 => Err(Failure::Unreachable(format!(
-            "{} events remain buffered: cannot deliver to {} ({e}); they will be sent when the server is back",
-            report.remaining, config.url
-        ))),
-        _ => Ok(()),
+    let remain = format!(
+        "{} event{} remain{} buffered",
+        report.remaining,
+        if report.remaining == 1 { "" } else { "s" },
+        if report.remaining == 1 { "s" } else { "" }
+    );
+    if report.remaining > 0 {
+        return Err(match &report.outcome {
+            Some(DeliveryOutcome::Refused { status, reason }) => Failure::Refused(format!(
+                "{remain}: the server at {} refused the token (HTTP {status}: {reason}); \
+                 {TOKEN_ADVICE}, then run `session-buddy event-buffer replay` again",
+                config.url
+            )),
+            Some(DeliveryOutcome::Misconfigured { error }) => {
+                Failure::Error(anyhow!("{remain}: cannot send: {error}"))
+            }
+            Some(DeliveryOutcome::Unreachable { error }) => Failure::Unreachable(format!(
+                "{remain}: cannot deliver to {} ({error}); they will be sent when the server is back",
+                config.url
+            )),
+            _ => Failure::Unreachable(format!(
+                "{remain}: delivery to {} stopped ({}); run `session-buddy event-buffer replay` again",
+                config.url,
+                report.error.as_deref().unwrap_or("unknown reason")
+            )),
+        });
     }
+    if report.dead_lettered > 0 {
+        let error = match &report.outcome {
+            Some(DeliveryOutcome::Rejected { error, .. }) => format!(" (last: {error})"),
+            _ => String::new(),
+        };
+        return Err(Failure::Rejected(format!(
+            "the server rejected {} event{}{error}; they are kept as dead letters: \
+             `session-buddy event-buffer list --dead-letters`",
+            report.dead_lettered,
+            if report.dead_lettered == 1 { "" } else { "s" }
+        )));
+    }
+    Ok(())
 }
 
 /// Set on the detached sender's own child, which must not hand over again.

@@ -140,6 +140,10 @@ pub(crate) enum Failure {
     Error(anyhow::Error),
     Unreachable(String),
     NotFound(String),
+    /// The server refused the token (401/403).
+    Refused(String),
+    /// The server rejected events (they are dead letters now).
+    Rejected(String),
 }
 
 impl From<anyhow::Error> for Failure {
@@ -186,6 +190,14 @@ fn main() -> ExitCode {
         Err(Failure::NotFound(m)) => {
             eprintln!("error: {m}");
             ExitCode::from(4)
+        }
+        Err(Failure::Refused(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(5)
+        }
+        Err(Failure::Rejected(m)) => {
+            eprintln!("error: {m}");
+            ExitCode::from(6)
         }
     }
 }

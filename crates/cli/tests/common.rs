@@ -55,12 +55,21 @@ impl Server {
 
     /// `serve --port 0 EXTRA…` with `SESSION_BUDDY_HOME=home`; waits until it listens.
     pub fn start_with(home: &Path, extra: &[&str]) -> Self {
+        Self::start_env(home, &[], extra)
+    }
+
+    /// [`start_with`](Self::start_with) with more environment, e.g. `SESSION_BUDDY_SECRET`.
+    pub fn start_env(home: &Path, env: &[(&str, &str)], extra: &[&str]) -> Self {
         let port: &[&str] = if extra.contains(&"--port") {
             &[]
         } else {
             &["--port", "0"]
         };
-        let mut child = bin()
+        let mut command = bin();
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command
             .env("SESSION_BUDDY_HOME", home)
             .arg("serve")
             .args(port)

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::BufferLimits;
 use crate::error::ClientError;
 use crate::journal::{self, Line, journal_dir};
+use crate::outcome::DeliveryOutcome;
 
 /// Rejections by the server after which an event moves to the dead letters.
 pub const MAX_REJECTIONS: u32 = 3;
@@ -162,10 +163,10 @@ pub enum BreakerState {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryRecord {
     pub at: DateTime<Utc>,
-    /// The server answered the call (200, or a 4xx about the request itself).
-    pub ok: bool,
-    pub error: Option<String>,
-    /// Since when calls have been failing (the first failure after the last success).
+    /// What the call came to.
+    pub outcome: DeliveryOutcome,
+    /// Since when calls have not been answered (the first such call after the last answered
+    /// one; see [`DeliveryOutcome::answered`]).
     pub failing_since: Option<DateTime<Utc>>,
 }
 
@@ -388,27 +389,32 @@ impl Buffer {
         Ok(counts)
     }
 
-    /// Records the result of a delivery call; keeps `failing_since` across failures.
+    /// Records the result of a delivery call, for every process of the host to show; keeps
+    /// `failing_since` across unanswered calls.
     pub fn record_delivery(
         &self,
-        ok: bool,
-        error: Option<String>,
+        outcome: DeliveryOutcome,
         at: DateTime<Utc>,
     ) -> Result<DeliveryRecord, ClientError> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let previous: Option<DeliveryRecord> = get_json(&tx, K_LAST_DELIVERY)?;
-        let failing_since = if ok {
+        let failing_since = if outcome.answered() {
             None
         } else {
             previous
-                .and_then(|p| if p.ok { None } else { p.failing_since })
+                .and_then(|p| {
+                    if p.outcome.answered() {
+                        None
+                    } else {
+                        p.failing_since
+                    }
+                })
                 .or(Some(at))
         };
         let record = DeliveryRecord {
             at,
-            ok,
-            error,
+            outcome,
             failing_since,
         };
         set_json(&tx, K_LAST_DELIVERY, &record)?;

@@ -176,6 +176,17 @@ impl TrackerConfig {
     }
 }
 
+/// `url` as the user wrote it, for an error message: `SESSION_BUDDY_URL=…` when that is where
+/// it came from, else `the server URL …` (a flag, a program's own setting).
+pub(crate) fn name_url(url: &str) -> String {
+    match std::env::var("SESSION_BUDDY_URL") {
+        Ok(v) if v.trim().trim_end_matches('/') == url.trim_end_matches('/') => {
+            format!("SESSION_BUDDY_URL={url}")
+        }
+        _ => format!("the server URL {url}"),
+    }
+}
+
 fn default_home() -> PathBuf {
     std::env::var_os("HOME")
         .filter(|h| !h.is_empty())

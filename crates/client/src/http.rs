@@ -1,6 +1,6 @@
 //! The one way this workspace's clients (the emitter, the shells' helpers, the CLI) make their
-//! HTTP agent: plain HTTP for a loopback server with nothing to set up, HTTPS (rustls, built
-//! on the first `https://` call only) for a remote one.
+//! HTTP agent and check the server's URL: plain HTTP for a loopback server with nothing to set
+//! up, HTTPS (rustls, built on the first `https://` call only) for a remote one.
 
 use std::path::Path;
 use std::time::Duration;
@@ -60,12 +60,46 @@ impl ServerAgent {
         Self { agent, tls_error }
     }
 
-    /// Whether `url` can be called: refused, with the reason, for an `https://` URL when the
-    /// CA file is unusable.
+    /// Whether the server at `url` can be called: refused, with the reason, for a URL that is
+    /// not an `http://` or `https://` one ([`check_server_url`]), or for an `https://` URL when
+    /// the CA file is unusable.
     pub fn usable_for(&self, url: &str) -> Result<(), String> {
+        check_server_url(url)?;
         match &self.tls_error {
             Some(e) if url.starts_with("https:") => Err(e.clone()),
             _ => Ok(()),
         }
+    }
+}
+
+/// Whether `url` can be a session-buddy server's URL: `http://` or `https://`, a host, and
+/// nothing an HTTP client cannot parse. The error names the URL as the user wrote it (as
+/// `SESSION_BUDDY_URL=…` when that is where it came from) and how to write it instead.
+pub fn check_server_url(url: &str) -> Result<(), String> {
+    let named = || crate::config::name_url(url);
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("{} has no scheme; write http://{url}", named()));
+    };
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(format!(
+            "{} has the scheme '{scheme}'; session-buddy servers speak http:// or https://",
+            named()
+        ));
+    }
+    if rest
+        .split(['/', '?', '#'])
+        .next()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        return Err(format!(
+            "{} has no host; write e.g. {scheme}://127.0.0.1:8678",
+            named()
+        ));
+    }
+    match ureq::http::Uri::try_from(url) {
+        Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
+        Ok(_) => Err(format!("{} has no host", named())),
+        Err(e) => Err(format!("{} is not a valid URL ({e})", named())),
     }
 }

@@ -20,6 +20,7 @@ pub mod http;
 mod journal;
 #[cfg(test)]
 mod journal_model;
+mod outcome;
 mod sender;
 mod tracker;
 
@@ -29,9 +30,11 @@ pub use buffer::{
 };
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
+pub use http::check_server_url;
 pub use journal::{JOURNAL_DIR, RECLAIM_BYTES, journal_dir};
+pub use outcome::{DeliveryOutcome, ServerCheck, TOKEN_ADVICE, ago, banner_state, check_server};
 pub use sender::{
     DAEMON_LINGER, DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES,
     deliver_now, lock_path, run_sender_daemon, sender_running, try_sender_lock,
 };
-pub use tracker::{EndReason, SessionInfo, Tracker, TrackingStatus, banner_state};
+pub use tracker::{EndReason, SessionInfo, Tracker, TrackingStatus};

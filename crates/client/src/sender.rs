@@ -11,6 +11,7 @@ use session_buddy_events::{EventOutcome, IngestResponse};
 use crate::buffer::{BreakerState, Buffer, BufferedEvent, SettleCounts, Settlement};
 use crate::config::{RetryPolicy, TrackerConfig};
 use crate::error::ClientError;
+use crate::outcome::{DeliveryOutcome, error_message};
 
 /// Events per request: as many as the server takes in one.
 pub const MAX_BATCH: usize = session_buddy_events::limits::MAX_EVENTS_PER_REQUEST;
@@ -51,8 +52,9 @@ pub fn sender_running(home: &Path) -> bool {
 }
 
 enum CallError {
-    /// Transport failure, timeout, 5xx, 429, or an answer we cannot read: retry later.
-    Unavailable(String),
+    /// Not answered (transport failure, timeout, 5xx, 429, an answer we cannot read), refused
+    /// (401, 403) or not made (the configuration is wrong): retry later.
+    Failed(DeliveryOutcome),
     /// The server refused the request itself (400, 413): split the batch or dead-letter.
     Envelope(u16, String),
 }
@@ -85,6 +87,8 @@ enum Breaker {
 pub(crate) struct Sender {
     pub(crate) buffer: Buffer,
     agent: crate::http::ServerAgent,
+    /// The server's URL, as configured.
+    base: String,
     endpoint: String,
     token: Option<String>,
     policy: RetryPolicy,
@@ -94,7 +98,8 @@ pub(crate) struct Sender {
     /// Whether this sender writes its breaker to the shared state (the host's sender does;
     /// a one-off `deliver_now` does not).
     publish_breaker: bool,
-    pub(crate) last_error: Option<String>,
+    /// What the last call came to (also recorded in the buffer's state).
+    pub(crate) last_outcome: Option<DeliveryOutcome>,
 }
 
 impl Sender {
@@ -108,6 +113,7 @@ impl Sender {
         Self {
             buffer,
             agent,
+            base: config.url.trim_end_matches('/').to_string(),
             endpoint: format!("{}/v1/events", config.url.trim_end_matches('/')),
             token: config.token.clone(),
             policy: config.retry,
@@ -115,7 +121,7 @@ impl Sender {
             failures: 0,
             breaker: Breaker::Closed,
             publish_breaker,
-            last_error: None,
+            last_outcome: None,
         }
     }
 
@@ -163,31 +169,33 @@ impl Sender {
         match self.post(&batch) {
             Ok(response) => self.on_answer(&batch, response).map(Step::Sent),
             Err(CallError::Envelope(status, message)) => {
-                self.on_reachable(Some(format!("HTTP {status}: {message}")))?;
+                let error = format!("HTTP {status}: {message}");
                 if batch.len() > 1 {
+                    // Not a verdict on any event yet: the halves will tell.
+                    self.on_reachable(None)?;
                     self.batch_limit = (batch.len() / 2).max(1);
                     tracing::warn!(status, batch = batch.len(), next = self.batch_limit, %message, "the server refused a batch; splitting it");
                     Ok(Step::Sent(SentCounts::default()))
                 } else {
-                    let settle = self.buffer.settle(&[(
-                        batch[0].id,
-                        Settlement::DeadLetter(format!("HTTP {status}: {message}")),
-                    )])?;
+                    let settle = self
+                        .buffer
+                        .settle(&[(batch[0].id, Settlement::DeadLetter(error.clone()))])?;
                     tracing::warn!(status, event_id = %batch[0].event_id, %message, "the server refused an event; dead-lettered");
+                    self.on_reachable(Some(DeliveryOutcome::Rejected { events: 1, error }))?;
                     Ok(Step::Sent(SentCounts {
                         settle,
                         ..SentCounts::default()
                     }))
                 }
             }
-            Err(CallError::Unavailable(message)) => self.on_failure(message).map(Step::Wait),
+            Err(CallError::Failed(outcome)) => self.on_failure(outcome).map(Step::Wait),
         }
     }
 
     fn post(&self, batch: &[BufferedEvent]) -> Result<IngestResponse, CallError> {
         self.agent
-            .usable_for(&self.endpoint)
-            .map_err(CallError::Unavailable)?;
+            .usable_for(&self.base)
+            .map_err(|error| CallError::Failed(DeliveryOutcome::Misconfigured { error }))?;
         let mut body =
             String::with_capacity(batch.iter().map(|e| e.payload.len() + 1).sum::<usize>() + 2);
         body.push('[');
@@ -206,23 +214,24 @@ impl Sender {
         if let Some(token) = &self.token {
             request = request.header("authorization", format!("Bearer {token}"));
         }
+        let unreachable = |error: String| CallError::Failed(DeliveryOutcome::Unreachable { error });
         let mut response = request
             .send(body.as_bytes())
-            .map_err(|e| CallError::Unavailable(e.to_string()))?;
+            .map_err(|e| unreachable(e.to_string()))?;
         let status = response.status().as_u16();
         let text = response
             .body_mut()
             .with_config()
             .limit(64 * 1024 * 1024)
             .read_to_string()
-            .map_err(|e| CallError::Unavailable(format!("reading the answer: {e}")))?;
+            .map_err(|e| unreachable(format!("reading the answer: {e}")))?;
         match status {
             200..=299 => {
                 let answer: IngestResponse = serde_json::from_str(&text).map_err(|e| {
-                    CallError::Unavailable(format!("the answer is not an ingest result ({e})"))
+                    unreachable(format!("the answer is not an ingest result ({e})"))
                 })?;
                 if answer.results.len() != batch.len() {
-                    return Err(CallError::Unavailable(format!(
+                    return Err(unreachable(format!(
                         "the answer has {} results for {} events",
                         answer.results.len(),
                         batch.len()
@@ -231,9 +240,8 @@ impl Sender {
                 Ok(answer)
             }
             400 | 413 => Err(CallError::Envelope(status, error_message(&text))),
-            _ => Err(CallError::Unavailable(format!(
-                "HTTP {status}: {}",
-                error_message(&text)
+            _ => Err(CallError::Failed(DeliveryOutcome::from_failed_answer(
+                status, &text,
             ))),
         }
     }
@@ -245,6 +253,7 @@ impl Sender {
     ) -> Result<SentCounts, ClientError> {
         let mut counts = SentCounts::default();
         let mut items = Vec::with_capacity(batch.len());
+        let mut rejected: Option<(u64, String)> = None;
         for (event, result) in batch.iter().zip(response.results) {
             let settlement = match result.status {
                 EventOutcome::Accepted => {
@@ -258,6 +267,8 @@ impl Sender {
                 EventOutcome::Rejected => {
                     let error = result.error.unwrap_or_else(|| "rejected".to_string());
                     tracing::warn!(event_id = %event.event_id, %error, "the server rejected an event");
+                    let r = rejected.get_or_insert_with(|| (0, error.clone()));
+                    r.0 += 1;
                     Settlement::Rejected(error)
                 }
             };
@@ -265,27 +276,34 @@ impl Sender {
         }
         counts.settle = self.buffer.settle(&items)?;
         self.batch_limit = (self.batch_limit * 2).min(MAX_BATCH);
-        self.on_reachable(None)?;
+        let outcome = match rejected {
+            Some((events, error)) => DeliveryOutcome::Rejected { events, error },
+            None => DeliveryOutcome::Delivered,
+        };
+        self.on_reachable(Some(outcome))?;
         Ok(counts)
     }
 
-    fn on_reachable(&mut self, error: Option<String>) -> Result<(), ClientError> {
+    /// The server answered: the breaker closes; `outcome`, when the answer says one, is
+    /// recorded.
+    fn on_reachable(&mut self, outcome: Option<DeliveryOutcome>) -> Result<(), ClientError> {
         self.failures = 0;
-        self.last_error = error.clone();
         if !matches!(self.breaker, Breaker::Closed) {
             tracing::info!("server reachable again; circuit breaker closed");
             self.set_breaker(Breaker::Closed);
         }
-        self.buffer.record_delivery(true, error, Utc::now())?;
+        if let Some(outcome) = outcome {
+            self.buffer.record_delivery(outcome.clone(), Utc::now())?;
+            self.last_outcome = Some(outcome);
+        }
         Ok(())
     }
 
-    fn on_failure(&mut self, message: String) -> Result<Duration, ClientError> {
+    fn on_failure(&mut self, outcome: DeliveryOutcome) -> Result<Duration, ClientError> {
         self.failures = self.failures.saturating_add(1);
-        tracing::debug!(failures = self.failures, error = %message, "delivery failed");
-        self.buffer
-            .record_delivery(false, Some(message.clone()), Utc::now())?;
-        self.last_error = Some(message);
+        tracing::debug!(failures = self.failures, kind = outcome.kind(), error = %outcome.describe(), "delivery failed");
+        self.buffer.record_delivery(outcome.clone(), Utc::now())?;
+        self.last_outcome = Some(outcome);
         let backoff = backoff(self.policy, self.failures);
         let open = matches!(self.breaker, Breaker::HalfOpen)
             || self.failures >= self.policy.breaker_threshold;
@@ -319,13 +337,6 @@ impl Sender {
     }
 }
 
-fn error_message(text: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(text)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| text.chars().take(200).collect())
-}
-
 /// `base × 2^(failures−1)`, capped, with jitter: uniformly in [d/2, d].
 pub(crate) fn backoff(policy: RetryPolicy, failures: u32) -> Duration {
     let exp = failures.saturating_sub(1).min(20);
@@ -350,6 +361,8 @@ pub struct DeliveryReport {
     pub dead_lettered: u64,
     /// Events still queued.
     pub remaining: u64,
+    /// What the last call came to (`None`: no call was made).
+    pub outcome: Option<DeliveryOutcome>,
     /// Why delivery stopped early, if it did.
     pub error: Option<String>,
 }
@@ -397,11 +410,12 @@ pub fn deliver_now(
             Step::Idle => break,
             Step::Sent(c) => report.add(c),
             Step::Wait(_) => {
-                report.error = sender.last_error.clone();
+                report.error = sender.last_outcome.as_ref().map(DeliveryOutcome::describe);
                 break;
             }
         }
     }
+    report.outcome = sender.last_outcome.clone();
     report.remaining = sender.buffer.stats()?.pending;
     Ok(report)
 }
@@ -452,9 +466,10 @@ pub fn run_sender_daemon(
             Step::Wait(d) => std::thread::sleep(d.min(max_runtime - elapsed)),
         }
     }
+    report.outcome = sender.last_outcome.clone();
     report.remaining = sender.buffer.stats()?.pending;
     if report.error.is_none() && report.remaining > 0 {
-        report.error = sender.last_error.clone();
+        report.error = sender.last_outcome.as_ref().map(DeliveryOutcome::describe);
     }
     Ok(report)
 }

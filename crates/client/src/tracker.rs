@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, DurationRound, Local, TimeDelta, Utc};
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use session_buddy_events::{
     CommandEvent, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType, HeartbeatEvent,
@@ -575,27 +575,6 @@ fn spawn_detached_sender(config: &TrackerConfig) {
         }),
         Err(e) => {
             tracing::warn!(error = %e, program = %program.display(), "cannot start the detached sender")
-        }
-    }
-}
-
-/// The banner's tracking words, from the last delivery result recorded in the buffer (never a
-/// network call).
-pub fn banner_state(config: &TrackerConfig) -> String {
-    if !config.enabled {
-        return format!("✗ Disabled ({})", config.disabled_words());
-    }
-    let record = Buffer::open(&config.home, config.limits).and_then(|b| b.last_delivery());
-    match record {
-        Err(e) => format!("✗ Disabled ({e})"),
-        Ok(None) => "✓ Enabled (not yet connected)".to_string(),
-        Ok(Some(r)) if r.ok => "✓ Enabled (connected)".to_string(),
-        Ok(Some(r)) => {
-            let since = r.failing_since.unwrap_or(r.at).with_timezone(&Local);
-            format!(
-                "✓ Enabled (buffering: server unreachable since {})",
-                since.format("%H:%M")
-            )
         }
     }
 }

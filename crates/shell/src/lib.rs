@@ -469,21 +469,23 @@ impl Session {
             line("Disabled because", reason.clone());
         }
         line("Server", st.server_url.clone());
+        // The live answer: one call, bounded by the request timeout (the banner never calls).
+        if st.enabled {
+            let check =
+                session_buddy_client::check_server(&self.config, self.config.request_timeout);
+            line("Server now", check.describe());
+        }
         line(
             "Last delivery",
             match &st.last_delivery {
                 None => "none yet".into(),
-                Some(d) if d.ok => format!(
-                    "ok at {}",
-                    d.at.with_timezone(&chrono::Local).format("%H:%M:%S")
-                ),
                 Some(d) => format!(
-                    "failed at {}: {}{}",
+                    "{} at {}{}",
+                    d.outcome.kind(),
                     d.at.with_timezone(&chrono::Local).format("%H:%M:%S"),
-                    d.error.clone().unwrap_or_default(),
                     d.failing_since
                         .map(|t| format!(
-                            " (failing since {})",
+                            ", failing since {}",
                             t.with_timezone(&chrono::Local).format("%H:%M:%S")
                         ))
                         .unwrap_or_default()

@@ -193,7 +193,12 @@ fn run(home: &Path, ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Fail { n } => {
                 let _ = buffer.fetch_batch(n).unwrap();
                 buffer
-                    .record_delivery(false, Some("connection refused".into()), now)
+                    .record_delivery(
+                        session_buddy_client::DeliveryOutcome::Unreachable {
+                            error: "connection refused".into(),
+                        },
+                        now,
+                    )
                     .unwrap();
             }
             Op::Reopen => {

@@ -28,6 +28,17 @@ impl TestServer {
 
     /// A server on `addr` (reused after a stop: SO_REUSEADDR).
     pub fn start_at(dir: &Path, addr: SocketAddr) -> Self {
+        Self::start_with(dir, addr, ServerOptions::default())
+    }
+
+    /// A server on a free loopback port that needs tokens signed with `secret`.
+    pub fn start_secured(dir: &Path, secret: &str) -> Self {
+        let mut options = ServerOptions::default();
+        options.auth.secret = Some(secret.to_string());
+        Self::start_with(dir, "127.0.0.1:0".parse().unwrap(), options)
+    }
+
+    fn start_with(dir: &Path, addr: SocketAddr, options: ServerOptions) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -37,7 +48,7 @@ impl TestServer {
         let (tx, rx) = oneshot::channel::<()>();
         let (addr, handle) = runtime.block_on(async {
             let store = SqliteStore::open(&db, SyncMode::Normal).unwrap();
-            let state = AppState::new(Arc::new(store), ServerOptions::default());
+            let state = AppState::new(Arc::new(store), options);
             let listener = bind_reuse(addr);
             let addr = listener.local_addr().unwrap();
             let handle = tokio::spawn(session_buddy_server::serve(listener, state, async {

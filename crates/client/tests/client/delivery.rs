@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use session_buddy_client::{
-    BreakerState, Buffer, BufferLimits, EndReason, OutgoingEvent, Tracker, banner_state,
-    deliver_now, run_sender_daemon, try_sender_lock,
+    BreakerState, Buffer, BufferLimits, DeliveryOutcome, EndReason, OutgoingEvent, Tracker,
+    banner_state, deliver_now, run_sender_daemon, try_sender_lock,
 };
 
 use super::common::{TestServer, config, free_port, info, wait_until};
@@ -61,8 +61,11 @@ fn background_sender_delivers_in_order_and_the_next_process_delivers_the_rest() 
             assert!(!args.contains("abc"), "args not redacted: {args}");
         }
     }
-    assert!(tracker.status().last_delivery.unwrap().ok);
-    assert_eq!(banner_state(&cfg), "✓ Enabled (connected)");
+    assert_eq!(
+        tracker.status().last_delivery.unwrap().outcome,
+        DeliveryOutcome::Delivered
+    );
+    assert_eq!(banner_state(&cfg), "✓ Enabled (connected, just now)");
 
     tracker.end(EndReason::Sigterm, Some(143), Some("SIGTERM"));
     tracker.end(EndReason::Exit, Some(0), None); // idempotent
@@ -92,7 +95,7 @@ fn outage_buffers_opens_the_breaker_and_delivers_once_when_the_server_returns() 
     let home = dir.path().join("home");
     let cfg = config(&home, &format!("http://{addr}"));
 
-    assert_eq!(banner_state(&cfg), "✓ Enabled (not yet connected)");
+    assert_eq!(banner_state(&cfg), "✓ Enabled (nothing sent yet)");
     let tracker = Tracker::start(cfg.clone(), info("akosha"));
     let id = tracker.session_id().unwrap().to_string();
     for _ in 0..3 {
@@ -116,9 +119,8 @@ fn outage_buffers_opens_the_breaker_and_delivers_once_when_the_server_returns() 
     let status = tracker.status();
     assert_eq!(status.pending, 4, "start + 3 commands stay buffered");
     let last = status.last_delivery.unwrap();
-    assert!(!last.ok);
+    assert_eq!(last.outcome.kind(), "unreachable", "{last:?}");
     assert!(last.failing_since.is_some());
-    assert!(last.error.is_some());
     assert!(
         banner_state(&cfg).starts_with("✓ Enabled (buffering: server unreachable since "),
         "{}",
@@ -140,9 +142,12 @@ fn outage_buffers_opens_the_breaker_and_delivers_once_when_the_server_returns() 
         == 0));
     assert_eq!(server.events(&id).len(), 4, "every event exactly once");
     let status = tracker.status();
-    assert!(status.last_delivery.unwrap().ok);
+    assert_eq!(
+        status.last_delivery.unwrap().outcome,
+        DeliveryOutcome::Delivered
+    );
     assert_eq!(status.breaker, BreakerState::Closed);
-    assert_eq!(banner_state(&cfg), "✓ Enabled (connected)");
+    assert_eq!(banner_state(&cfg), "✓ Enabled (connected, just now)");
 }
 
 fn raw(event: Value, session_id: &str) -> OutgoingEvent {
@@ -188,6 +193,13 @@ fn rejected_events_are_dead_lettered_after_three_rejections_and_spare_their_neig
     assert_eq!(report.dead_lettered, 1);
     assert_eq!(report.remaining, 0);
     assert_eq!(report.error, None);
+    assert_eq!(report.outcome.as_ref().map(|o| o.kind()), Some("rejected"));
+    let last = buffer.last_delivery().unwrap().unwrap();
+    assert!(
+        last.outcome.answered(),
+        "a rejection is an answer: {last:?}"
+    );
+    assert_eq!(last.failing_since, None);
     let dead = buffer.list_dead_letters(10).unwrap();
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 3);

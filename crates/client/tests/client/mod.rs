@@ -4,3 +4,4 @@ mod common;
 mod config;
 mod delivery;
 mod end_fast;
+mod outcome;
