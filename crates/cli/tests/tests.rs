@@ -9,4 +9,5 @@ mod https;
 mod misc;
 mod postgres;
 mod queries;
+mod redact;
 mod shells;
