@@ -12,6 +12,7 @@ mod database;
 mod event_buffer;
 mod output;
 mod queries;
+mod redact;
 mod serve;
 mod token;
 mod track;
@@ -89,6 +90,9 @@ enum Command {
     Export(backup::ExportArgs),
     /// Send an ndjson export to a server through its idempotent ingest (batches of ≤ 1000).
     Import(backup::ImportArgs),
+    /// Re-apply the current redaction rules to stored command arguments (admin); without
+    /// --apply, a dry run that says how many events would change.
+    Redact(redact::RedactArgs),
     /// Show or check the configuration the server would use.
     Config {
         #[command(subcommand)]
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
         Command::Token { command } => token::run(command),
         Command::Export(args) => backup::export(args, utc),
         Command::Import(args) => backup::import(args),
+        Command::Redact(args) => redact::run(args),
         Command::Config { command } => match command {
             ConfigCommand::Show(args) => serve::config_show(args),
             ConfigCommand::Validate(args) => serve::config_validate(args),

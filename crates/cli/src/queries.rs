@@ -481,7 +481,12 @@ pub fn list_events(args: ListEventsArgs, utc: bool) -> CmdResult {
     if let Some(t) = &args.event_type {
         q.push(("type", t.clone()));
     }
-    let page = api.get_json("/v1/events", &q)?;
+    let page = api.get_json("/v1/events", &q).map_err(|e| match (e, &args.session_id) {
+        (Failure::NotFound(_), Some(id)) => Failure::NotFound(format!(
+            "no session '{id}' (its start may not have arrived yet); see `session-buddy list-sessions`"
+        )),
+        (other, _) => other,
+    })?;
     let events: Vec<StoredEvent> = serde_json::from_value(page["events"].clone())
         .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
     let headers = ["Time", "Session ID", "Type", "Event ID", "Detail"];

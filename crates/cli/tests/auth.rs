@@ -335,6 +335,18 @@ fn a_secured_server_serves_tokens_and_honours_revocations() {
     let listed: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
+    // Re-redacting stored data needs admin too.
+    let o = cli(Some(&reader), &["redact", "--apply"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("'admin' scope"), "{}", stderr(&o));
+    let o = cli(Some(&admin), &["redact", "--apply"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("redacted 0 events"),
+        "{}",
+        stdout(&o)
+    );
+
     // Revoke through the server: needs admin.
     let o = cli(Some(&reader), &["token", "revoke", &reader]);
     assert_eq!(o.status.code(), Some(1));

@@ -11,5 +11,6 @@ mod interrupt;
 mod misc;
 mod postgres;
 mod queries;
+mod redact;
 mod shell_text;
 mod shells;

@@ -251,6 +251,12 @@ const ROUTES: &[(&str, &str, &str, &str)] = &[
         ADMIN,
     ),
     (
+        "POST",
+        "/v1/admin/redact",
+        "re-apply the redaction rules to stored events ({\"apply\": bool})",
+        ADMIN,
+    ),
+    (
         "GET",
         "/health",
         "service and storage health (JSON)",

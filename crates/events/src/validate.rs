@@ -8,7 +8,7 @@ use crate::text::clip;
 use crate::{
     CommandEvent, EVENT_VERSION_1_0, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType,
     HeartbeatEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent, UserInfo,
-    is_valid_session_id, parse_timestamp, redact_args,
+    is_valid_session_id, parse_timestamp, redact_command_args,
 };
 
 /// Why an event was refused: the field (dotted path) and the rule it broke.
@@ -223,13 +223,7 @@ fn command_from(obj: &Map<String, Value>) -> Result<CommandEvent> {
             .ok_or_else(|| ValidationError::new("seq", "must be an integer of at least 1"))?,
     };
     let command = required_text(obj, "command", COMMAND_MAX)?;
-    // Redaction can lengthen the text ("[REDACTED]" for a short secret): keep the limit.
-    let args = optional_text(obj, "args", ARGS_MAX_BYTES)?.map(|a| {
-        redact_args(&a)
-            .chars()
-            .take(ARGS_MAX_BYTES)
-            .collect::<String>()
-    });
+    let args = optional_text(obj, "args", ARGS_MAX_BYTES)?.map(|a| redact_command_args(&a));
     let success = match obj.get("success") {
         Some(Value::Bool(b)) => *b,
         None | Some(Value::Null) => return Err(missing("success")),
@@ -440,8 +434,14 @@ fn required_text(obj: &Map<String, Value>, field: &str, max: usize) -> Result<St
     text(obj.get(field), field, max)?.ok_or_else(|| missing(field))
 }
 
+/// An optional string field: an empty (or blank) string is the same as an absent one, as
+/// third-party emitters send `"args": ""` for "no arguments".
 fn optional_text(obj: &Map<String, Value>, field: &str, max: usize) -> Result<Option<String>> {
-    text(obj.get(field), field, max)
+    text(blank_as_absent(obj.get(field)), field, max)
+}
+
+fn blank_as_absent(value: Option<&Value>) -> Option<&Value> {
+    value.filter(|v| !v.as_str().is_some_and(|s| s.trim().is_empty()))
 }
 
 fn required_text_in(
@@ -460,7 +460,11 @@ fn optional_text_in(
     field: &str,
     max: usize,
 ) -> Result<Option<String>> {
-    text(obj.get(field), &format!("{parent}.{field}"), max)
+    text(
+        blank_as_absent(obj.get(field)),
+        &format!("{parent}.{field}"),
+        max,
+    )
 }
 
 /// A string field: present and non-empty, at most `max` characters, no NUL.
@@ -585,6 +589,64 @@ mod tests {
         let mut zero = cmd;
         zero["seq"] = json!(0);
         assert_eq!(field_of(zero), "seq");
+    }
+
+    #[test]
+    fn empty_optional_strings_are_absent_and_required_ones_stay_strict() {
+        let cmd = json!({
+            "event_id": "00000000-0000-4000-8000-000000000001",
+            "event_type": "command",
+            "session_id": "oneiric-20260206-123456-440000",
+            "timestamp": "2026-02-06T12:35:00Z",
+            "seq": 1,
+            "command": "login",
+            "args": "",
+            "error": " ",
+            "success": false
+        });
+        let Event::Command(c) = parse_event(&cmd).unwrap() else {
+            panic!("not a command")
+        };
+        assert_eq!((c.args, c.error), (None, None));
+        let mut empty_command = cmd.clone();
+        empty_command["command"] = json!("");
+        assert_eq!(
+            parse_event(&empty_command).unwrap_err(),
+            ValidationError::new("command", "must not be empty")
+        );
+
+        let mut v = start();
+        v["event_version"] = json!("1.1");
+        v["component_version"] = json!("");
+        v["session_type"] = json!("");
+        v["environment"]["runtime"] = json!("");
+        v["environment"]["python_version"] = json!("");
+        let Event::SessionStart(s) = parse_event(&v).unwrap() else {
+            panic!("not a start")
+        };
+        assert_eq!(s.component_version, None);
+        assert_eq!(s.session_type, None);
+        assert_eq!(s.environment.runtime, None);
+        assert_eq!(s.environment.python_version, None);
+        // Required in 1.0, so strict there.
+        let mut v = start();
+        v["environment"]["python_version"] = json!("");
+        assert_eq!(field_of(v), "environment.python_version");
+        let mut v = start();
+        v["hostname"] = json!("");
+        assert_eq!(field_of(v), "hostname");
+
+        let end = json!({
+            "event_type": "session_end",
+            "session_id": "oneiric-20260206-123456-440000",
+            "timestamp": "2026-02-06T12:40:00Z",
+            "reason": "",
+            "signal": ""
+        });
+        let Event::SessionEnd(e) = parse_event(&end).unwrap() else {
+            panic!("not an end")
+        };
+        assert_eq!((e.reason, e.signal), (None, None));
     }
 
     #[test]

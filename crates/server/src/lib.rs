@@ -5,6 +5,7 @@
 //! [`serve`] runs it on a listener until the shutdown future resolves, then lets the store
 //! finish every acknowledged batch.
 
+mod admin;
 pub mod analytics;
 pub mod auth;
 mod error;
@@ -167,6 +168,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/schemas", get(query::list_schemas))
         .route("/v1/schemas/{name}", get(query::get_schema))
         .route("/v1/tokens/revoke", post(auth::revoke))
+        .route("/v1/admin/redact", post(admin::redact))
         .route("/health", get(query::health))
         .route("/healthz", get(query::healthz))
         .route("/readyz", get(query::readyz))

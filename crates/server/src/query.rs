@@ -222,8 +222,40 @@ pub(crate) async fn list_events(
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
     let filter = parse_event_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    let session_id = filter.session_id.clone();
+    let type_filtered = filter.event_type.is_some();
     let events: Vec<StoredEvent> = state.store.list_events(filter).await?;
+    if let Some(id) = session_id
+        && events.is_empty()
+        && !session_is_known(&state, &id, type_filtered).await?
+    {
+        return Err(AppError::NotFound(format!("no session '{id}'")));
+    }
     Ok(Json(json!({ "events": events })))
+}
+
+/// Whether the store knows the session: its start, or (pending) any of its events; a
+/// listing filtered by type can be empty for a known session.
+async fn session_is_known(
+    state: &AppState,
+    session_id: &str,
+    type_filtered: bool,
+) -> Result<bool, AppError> {
+    if state.store.get_session(session_id).await?.is_some() {
+        return Ok(true);
+    }
+    if !type_filtered {
+        return Ok(false);
+    }
+    let any = state
+        .store
+        .list_events(EventFilter {
+            session_id: Some(session_id.to_string()),
+            event_type: None,
+            limit: 1,
+        })
+        .await?;
+    Ok(!any.is_empty())
 }
 
 pub(crate) async fn list_schemas() -> Json<Value> {

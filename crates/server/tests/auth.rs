@@ -241,6 +241,19 @@ async fn scopes_decide_what_a_token_may_do() {
     let admin = bearer(&token(&["admin"], None));
     let (status, body) = post(&s, "/v1/tokens/revoke", Some(&admin), &json!({"jti": "x"})).await;
     assert_eq!(status, 200, "{body}");
+    // Re-redacting stored data too.
+    let (status, body) = post(&s, "/v1/admin/redact", Some(&both), &json!({"apply": true})).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(error_of(&body).contains("'admin' scope"), "{body}");
+    let (status, body) = post(
+        &s,
+        "/v1/admin/redact",
+        Some(&admin),
+        &json!({"apply": true}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["applied"], true, "{body}");
     s.stop().await;
 }
 

@@ -11,4 +11,5 @@ mod ingest;
 mod mcp;
 mod metrics;
 mod queries;
+mod redaction;
 mod tls;

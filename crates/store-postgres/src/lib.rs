@@ -35,7 +35,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
     ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter,
-    IngestOutcome, Pruned, Reaped, Result, SessionFilter, Store, StoreHealth,
+    IngestOutcome, Pruned, Reaped, Redaction, Result, SessionFilter, Store, StoreHealth,
 };
 use tokio_postgres::NoTls;
 
@@ -278,6 +278,10 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
         Ok(read::events_in_time_order(&self.conn().await?, since, after, limit).await?)
+    }
+
+    async fn redact_stored(&self, apply: bool) -> Result<Redaction> {
+        Ok(read::redact_stored(&mut self.conn().await?, apply).await?)
     }
 
     async fn close(&self) {

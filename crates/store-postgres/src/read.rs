@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::Object;
 use serde_json::{Map, Value};
 use session_buddy_events::{Session, SessionPage, SessionStatus, StoredEvent};
-use session_buddy_store::{ComponentQuality, EventFilter, MAX_PAGE, Pruned, Reaped, SessionFilter};
+use session_buddy_store::{
+    ComponentQuality, EventFilter, MAX_PAGE, Pruned, REDACT_BATCH, Reaped, Redaction, SessionFilter,
+};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
@@ -140,9 +142,10 @@ pub(crate) async fn list_events(
             "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = $1
              AND ($2::text IS NULL OR event_type = $2) ORDER BY ts, id LIMIT $3"
         ),
+        // The latest by their own time, ties by arrival.
         None => format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE $1::text IS NULL
-             AND ($2::text IS NULL OR event_type = $2) ORDER BY id DESC LIMIT $3"
+             AND ($2::text IS NULL OR event_type = $2) ORDER BY ts DESC, id DESC LIMIT $3"
         ),
     };
     let stmt = conn.prepare_cached(&sql).await?;
@@ -350,4 +353,53 @@ pub(crate) async fn prune(conn: &mut Object, cutoff: i64, batch: usize) -> Resul
     pruned.events += tx.execute(&orphans, &[&cutoff, &batch]).await?;
     tx.commit().await?;
     Ok(pruned)
+}
+
+/// `Store::redact_stored`: batches of command events by insertion order; each batch's
+/// rewrites in one transaction, each only if the payload is still what was read.
+pub(crate) async fn redact_stored(conn: &mut Object, apply: bool) -> Result<Redaction, PgError> {
+    let mut report = Redaction {
+        applied: apply,
+        ..Redaction::default()
+    };
+    let mut after: i64 = 0;
+    loop {
+        let stmt = conn
+            .prepare_cached(
+                "SELECT id, event_id, payload FROM events
+                 WHERE id > $1 AND event_type = 'command' ORDER BY id LIMIT $2",
+            )
+            .await?;
+        let rows = conn.query(&stmt, &[&after, &(REDACT_BATCH as i64)]).await?;
+        let Some(last) = rows.last() else {
+            break;
+        };
+        after = last.get(0);
+        report.examined += rows.len() as u64;
+        let changes: Vec<(String, String, String)> = rows
+            .iter()
+            .filter_map(|r| {
+                let old: String = r.get(2);
+                session_buddy_store::reredacted_payload(&old).map(|new| (r.get(1), old, new))
+            })
+            .collect();
+        if !apply {
+            report.changed += changes.len() as u64;
+        } else if !changes.is_empty() {
+            let tx = conn.transaction().await?;
+            let update = tx
+                .prepare_cached(
+                    "UPDATE events SET payload = $1 WHERE event_id = $2 AND payload = $3",
+                )
+                .await?;
+            for (id, old, new) in &changes {
+                report.changed += tx.execute(&update, &[new, id, old]).await?;
+            }
+            tx.commit().await?;
+        }
+        if rows.len() < REDACT_BATCH {
+            break;
+        }
+    }
+    Ok(report)
 }

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use session_buddy_events::{
-    Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent,
+    CommandEvent, Event, EventOutcome, EventType, Session, SessionPage, SessionStatus, StoredEvent,
 };
 
 pub use analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
@@ -328,8 +328,46 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
 
+    /// Redaction (`session-buddy redact`): re-applies the current rules
+    /// ([`session_buddy_events::redact_args`]) to the stored arguments of every command event,
+    /// pending ones too, in batches. With `apply` it rewrites the events whose arguments
+    /// change; without, it only counts them. Session rows hold no arguments.
+    async fn redact_stored(&self, apply: bool) -> Result<Redaction>;
+
     /// Waits until everything acknowledged is written, then stops the writer.
     async fn close(&self);
+}
+
+/// What one [`Store::redact_stored`] call found.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Redaction {
+    /// Command events read.
+    pub examined: u64,
+    /// Events whose arguments the current rules change (rewritten when applied).
+    pub changed: u64,
+    pub applied: bool,
+}
+
+/// Command events [`Store::redact_stored`] reads per batch (and rewrites per transaction).
+pub const REDACT_BATCH: usize = 500;
+
+/// A stored command's payload with the current redaction rules applied to its arguments, or
+/// `None` when they change nothing. A payload that is not a command event is left alone.
+pub fn reredacted_payload(payload: &str) -> Option<String> {
+    let mut command: CommandEvent = match serde_json::from_str(payload) {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "a stored command event does not decode; left as it is");
+            return None;
+        }
+    };
+    let args = command.args.as_deref()?;
+    let redacted = session_buddy_events::redact_command_args(args);
+    if redacted == args {
+        return None;
+    }
+    command.args = Some(redacted);
+    Some(Event::Command(command).to_canonical_json())
 }
 
 /// What one [`Store::prune`] call deleted.
@@ -459,6 +497,9 @@ pub fn conflict_with_stored(
         // An end without an event id is stored under an id derived from its session, so
         // this row is that session's end: a second end is a duplicate whatever its content.
         Some(_) if is_end && event.sent_event_id().is_none() => None,
+        // The same command, its arguments redacted by other rules (stored before a change of
+        // the rules, or rewritten by `redact --apply` since).
+        Some(p) if same_command_but_redaction(event, p) => None,
         Some(_) => Some(format!(
             "event_id: {event_id} is already stored with different content"
         )),
@@ -468,6 +509,32 @@ pub fn conflict_with_stored(
             "event_id: {event_id} conflicts with a stored event"
         )),
     }
+}
+
+/// Whether `stored` is `event` (a command) but for how secrets in its arguments were
+/// redacted: every other field equal, the arguments [`redactions_compatible`].
+///
+/// [`redactions_compatible`]: session_buddy_events::redactions_compatible
+fn same_command_but_redaction(event: &Event, stored: &str) -> bool {
+    let Event::Command(incoming) = event else {
+        return false;
+    };
+    let Ok(stored) = serde_json::from_str::<CommandEvent>(stored) else {
+        return false;
+    };
+    let args_compatible = match (&stored.args, &incoming.args) {
+        (Some(a), Some(b)) => session_buddy_events::redactions_compatible(a, b),
+        (None, None) => true,
+        _ => false,
+    };
+    args_compatible
+        && CommandEvent {
+            args: None,
+            ..stored
+        } == CommandEvent {
+            args: None,
+            ..incoming.clone()
+        }
 }
 
 #[cfg(test)]

@@ -33,8 +33,8 @@ pub(crate) use analytics::analytics_sql;
 
 use crate::analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use crate::{
-    ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Pruned, Reaped, Result, SessionEffect,
-    SessionFilter, Store, StoreError, StoreHealth,
+    ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Pruned, REDACT_BATCH, Reaped,
+    Redaction, Result, SessionEffect, SessionFilter, Store, StoreError, StoreHealth,
 };
 
 /// How hard a commit is pushed to disk.
@@ -815,9 +815,10 @@ impl Store for SqliteStore {
                     "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1
                      AND (?2 IS NULL OR event_type = ?2) ORDER BY ts, rowid LIMIT ?3"
                 ),
+                // The latest by their own time, ties by arrival.
                 (None, _) => format!(
                     "SELECT {EVENT_COLUMNS} FROM events WHERE ?1 IS NULL
-                     AND (?2 IS NULL OR event_type = ?2) ORDER BY rowid DESC LIMIT ?3"
+                     AND (?2 IS NULL OR event_type = ?2) ORDER BY ts DESC, rowid DESC LIMIT ?3"
                 ),
             };
             Ok(c.prepare_cached(&sql)?
@@ -1066,6 +1067,74 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<_>>()?)
         })
         .await
+    }
+
+    async fn redact_stored(&self, apply: bool) -> Result<Redaction> {
+        let mut report = Redaction {
+            applied: apply,
+            ..Redaction::default()
+        };
+        let mut after: i64 = 0;
+        loop {
+            // Read a batch on a reader and compute the new payloads there, so the writer only
+            // runs the updates.
+            let (last, examined, changes) = self
+                .read(move |c| {
+                    let rows: Vec<(i64, String, String)> = c
+                        .prepare_cached(
+                            "SELECT rowid, event_id, payload FROM events
+                             WHERE rowid > ?1 AND event_type = 'command' ORDER BY rowid LIMIT ?2",
+                        )?
+                        .query_map(params![after, REDACT_BATCH as i64], |r| {
+                            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                        })?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let last = rows.last().map(|r| r.0);
+                    let examined = rows.len();
+                    let changes: Vec<(String, String, String)> = rows
+                        .into_iter()
+                        .filter_map(|(_, id, old)| {
+                            crate::reredacted_payload(&old).map(|new| (id, old, new))
+                        })
+                        .collect();
+                    Ok((last, examined, changes))
+                })
+                .await?;
+            let Some(last) = last else {
+                break;
+            };
+            after = last;
+            report.examined += examined as u64;
+            if !apply {
+                report.changed += changes.len() as u64;
+            } else if !changes.is_empty() {
+                let (reply, answer) = oneshot::channel();
+                self.submit(Request::Job(Box::new(move |conn| {
+                    let result = (|| -> Result<u64> {
+                        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                        let mut changed = 0;
+                        for (id, old, new) in &changes {
+                            // Only if it is still what was read.
+                            changed += tx
+                                .prepare_cached(
+                                    "UPDATE events SET payload = ?1
+                                     WHERE event_id = ?2 AND payload = ?3",
+                                )?
+                                .execute(params![new, id, old])?
+                                as u64;
+                        }
+                        tx.commit()?;
+                        Ok(changed)
+                    })();
+                    let _ = reply.send(result);
+                })))?;
+                report.changed += answer.await.map_err(|_| StoreError::WriterGone)??;
+            }
+            if examined < REDACT_BATCH {
+                break;
+            }
+        }
+        Ok(report)
     }
 
     async fn close(&self) {

@@ -10,6 +10,7 @@ pub mod analytics;
 pub mod ingest;
 pub mod queries;
 pub mod reaper;
+pub mod redaction;
 pub mod restart;
 pub mod retention;
 pub mod tokens;
@@ -69,6 +70,9 @@ macro_rules! conformance_suite {
             retention::prune_deletes_old_finished_sessions_in_batches,
             retention::events_in_time_order_pages_through_everything_once,
             tokens::revoked_tokens_are_recorded_and_listed_until_they_expire,
+            redaction::redact_stored_rewrites_what_older_rules_let_through,
+            redaction::a_resent_original_stays_a_duplicate_across_redaction,
+            redaction::list_events_without_a_session_follow_event_time_not_arrival,
         );
 
         #[tokio::test]

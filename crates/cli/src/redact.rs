@@ -1,0 +1,65 @@
+//! `redact [--apply]`: re-applies the current redaction rules to what the server has stored
+//! (`POST /v1/admin/redact`, an `admin` token on a secured server), either backend.
+
+use anyhow::anyhow;
+use clap::Args;
+use serde_json::json;
+use session_buddy_store::Redaction;
+
+use crate::client::Api;
+use crate::{CmdResult, Format, ServerArgs};
+
+#[derive(Args)]
+pub struct RedactArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+    /// Rewrite the stored events; without it, a dry run that only counts them.
+    #[arg(long)]
+    apply: bool,
+}
+
+pub fn run(args: RedactArgs) -> CmdResult {
+    let api = Api::new(&args.server.url);
+    let answer = api.post_json("/v1/admin/redact", &json!({ "apply": args.apply }))?;
+    let report: Redaction = serde_json::from_value(answer.clone())
+        .map_err(|e| anyhow!("unexpected answer from the server: {e}"))?;
+    match args.server.format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&answer).map_err(anyhow::Error::from)?
+        ),
+        Format::Csv => println!(
+            "examined,changed,applied\n{},{},{}",
+            report.examined, report.changed, report.applied
+        ),
+        Format::Table => println!("{}", summary(&report)),
+    }
+    Ok(())
+}
+
+fn summary(r: &Redaction) -> String {
+    let events = |n: u64| if n == 1 { "event" } else { "events" };
+    if r.applied {
+        format!(
+            "redacted {} {} (of {} command {} stored)",
+            r.changed,
+            events(r.changed),
+            r.examined,
+            events(r.examined)
+        )
+    } else if r.changed == 0 {
+        format!(
+            "nothing to redact: the current rules change none of the {} command {} stored",
+            r.examined,
+            events(r.examined)
+        )
+    } else {
+        format!(
+            "{} {} would change (of {} command {} stored); run `session-buddy redact --apply` to rewrite them",
+            r.changed,
+            events(r.changed),
+            r.examined,
+            events(r.examined)
+        )
+    }
+}
