@@ -7,6 +7,7 @@ mod common;
 mod durability;
 mod https;
 mod misc;
+mod operator;
 mod postgres;
 mod queries;
 mod shells;
