@@ -47,11 +47,15 @@ pub fn man(args: &ManArgs, cmd: clap::Command) -> CmdResult {
             std::fs::create_dir_all(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
             let written = write_pages(&cmd, dir)?;
+            let read = match (dir.file_name(), dir.parent()) {
+                (Some(name), Some(parent)) if name == "man1" => {
+                    format!("man -M {} session-buddy", parent.display())
+                }
+                _ => format!("man -l {}", dir.join("session-buddy.1").display()),
+            };
             eprintln!(
-                "wrote {written} man pages to {}; `man -M {} session-buddy` reads them (or add \
-                 the directory's parent to MANPATH)",
-                dir.display(),
-                dir.parent().unwrap_or(dir).display()
+                "wrote {written} man pages to {}; read them with `{read}`",
+                dir.display()
             );
             Ok(())
         }

@@ -99,7 +99,7 @@ enum Command {
     /// `session-buddy completions bash > ~/.local/share/bash-completion/completions/session-buddy`.
     Completions(docs::CompletionsArgs),
     /// Man pages for every command: `session-buddy man --dir ~/.local/share/man/man1`; without
-    /// --dir, session-buddy(1) on standard output.
+    /// --dir, session-buddy(1) on standard output (`session-buddy man | man -l -`).
     Man(docs::ManArgs),
 }
 

@@ -203,7 +203,7 @@ fn completions_for_every_shell_and_man_pages_for_every_command() {
     assert!(sessions.contains("duration\\-greater"), "{sessions}");
     let n = std::fs::read_dir(&dir).unwrap().count();
     assert!(
-        stderr(&o).contains(&format!("wrote {n} man pages")),
+        stderr(&o).contains(&format!("wrote {n} man pages")) && stderr(&o).contains("`man -M "),
         "{}",
         stderr(&o)
     );
