@@ -18,7 +18,7 @@ use session_buddy_store::analytics::{
 
 use crate::client::Api;
 use crate::output::fmt_time;
-use crate::queries::parse_user_time;
+use crate::queries::{check_range, parse_user_time};
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -134,11 +134,20 @@ fn fetch(a: &WindowArgs, what: &str, utc: bool) -> Result<Value, Failure> {
     if let Some(c) = &a.component {
         q.push(("component", c.clone()));
     }
+    let mut times = Vec::new();
     for (key, value) in [("since", &a.since), ("until", &a.until)] {
         if let Some(v) = value {
             let t = parse_user_time(v, utc).with_context(|| format!("--{key}"))?;
             q.push((key, session_buddy_events::format_timestamp(&t)));
+            times.push((key, t));
         }
+    }
+    match times.as_slice() {
+        [("since", since), ("until", until)] => {
+            check_range(("--since", *since), ("--until", *until), utc)?;
+        }
+        [("since", since)] => check_range(("--since", *since), ("now", Utc::now()), utc)?,
+        _ => {}
     }
     Api::new(&a.url).get_json(&format!("/v1/analytics/{what}"), &q)
 }
@@ -268,8 +277,12 @@ fn truncate(s: &str, n: usize) -> String {
     }
 }
 
-/// `Xh Ym Zs` / `Ym Zs` / `Zs` (the original's duration text).
+/// `Xh Ym Zs` / `Ym Zs` / `Zs` (the original's duration text); tenths under 10 s, so a short
+/// session does not read as `0s`.
 pub fn hms(secs: f64) -> String {
+    if secs < 9.95 {
+        return format!("{:.1}s", secs.max(0.0));
+    }
     let total = secs.max(0.0).round() as u64;
     let (h, m, s) = (total / 3600, (total % 3600) / 60, total % 60);
     if h > 0 {
@@ -281,8 +294,14 @@ pub fn hms(secs: f64) -> String {
     }
 }
 
-/// The trend line with the dates it spans.
+/// The trend as a sparkline that fits the terminal, under a line saying what it spans. When
+/// the window has more buckets than fit, neighbours are summed, from the newest back, so the
+/// last bar is whole.
 fn trend_line(trend: &[u64], v: &Value, utc: bool) -> String {
+    trend_text(trend, v, utc, crate::output::terminal_width())
+}
+
+fn trend_text(trend: &[u64], v: &Value, utc: bool, width: usize) -> String {
     let (Some(since), Some(until)) = (time(v, "since"), time(v, "until")) else {
         return String::new();
     };
@@ -295,18 +314,39 @@ fn trend_line(trend: &[u64], v: &Value, utc: bool) -> String {
     let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {
         return String::new();
     };
+    if trend.is_empty() {
+        return String::new();
+    }
+    let group = trend.len().div_ceil(width.max(1));
+    let mut bars: Vec<u64> = trend.rchunks(group).map(|c| c.iter().sum()).collect();
+    bars.reverse();
     let day = |us: i64| {
         DateTime::from_timestamp_micros(us)
             .map(|t| fmt_time(&t, utc).chars().take(10).collect::<String>())
             .unwrap_or_default()
     };
+    const DAY_US: f64 = 86_400_000_000.0;
+    let days = (last.1 - last.0) as f64 * group as f64 / DAY_US;
+    let per = if (days - 1.0).abs() < 1e-6 {
+        "day".to_string()
+    } else if (days - days.round()).abs() < 1e-6 {
+        format!("{} days", days.round())
+    } else {
+        format!("{days:.1} days")
+    };
+    // The last bucket ends at `until`, which it excludes: its day is that of the instant before.
     format!(
-        "Sessions per day: {}  ({} … {}, peak {})\n",
-        sparkline(trend),
+        "Sessions per {per}, {} … {} (peak {}):\n{}\n",
         day(first.0),
-        day(last.0),
-        trend.iter().max().copied().unwrap_or(0)
+        day(last.1 - 1),
+        bars.iter().max().copied().unwrap_or(0),
+        sparkline(&bars)
     )
+}
+
+/// A duration for people; `-` when nothing is over, so there is no duration to show.
+fn over_duration(secs: f64, any_over: bool) -> String {
+    if any_over { hms(secs) } else { "-".into() }
 }
 
 fn stats_text(stats: &[SessionStats], trend: &[u64], period: &str, v: &Value, utc: bool) -> String {
@@ -326,7 +366,7 @@ fn stats_text(stats: &[SessionStats], trend: &[u64], period: &str, v: &Value, ut
             vec![
                 s.component_name.clone(),
                 s.total_sessions.to_string(),
-                format!("{:.0}s", s.avg_duration),
+                over_duration(s.avg_duration, s.total_sessions > s.active_sessions),
                 s.active_sessions.to_string(),
                 format!("{:.1}%", s.error_rate),
             ]
@@ -408,7 +448,7 @@ fn usage_text(usage: &[ComponentUsage], period: &str, utc: bool) -> String {
             vec![
                 u.component_name.clone(),
                 u.session_count.to_string(),
-                format!("{:.1}h", u.total_duration / 3600.0),
+                over_duration(u.total_duration, u.total_duration > 0.0),
                 format!("{:.1}", u.avg_quality_score),
                 u.last_active
                     .map(|t| fmt_time(&t, utc).chars().take(16).collect())
@@ -481,7 +521,13 @@ fn errors_text(rates: &BTreeMap<String, ErrorRate>, period: &str) -> String {
 
 fn errors(a: &WindowArgs, utc: bool) -> CmdResult {
     let v = fetch(a, "errors", utc)?;
-    let rates: BTreeMap<String, ErrorRate> = field(&v, "error_rates")?;
+    let all: BTreeMap<String, ErrorRate> = field(&v, "error_rates")?;
+    // --limit keeps the highest error rates.
+    let rates: BTreeMap<String, ErrorRate> = by_rate(&all)
+        .into_iter()
+        .take(usize::try_from(a.limit).unwrap_or(usize::MAX))
+        .map(|(c, r)| (c.clone(), r.clone()))
+        .collect();
     if a.json {
         return print_json(&rates);
     }
@@ -490,6 +536,13 @@ fn errors(a: &WindowArgs, utc: bool) -> CmdResult {
         return Ok(());
     }
     print!("{}", errors_text(&rates, &period(a, &v, utc)));
+    if all.len() > rates.len() {
+        println!(
+            "\n(the {} highest error rates of {} components; see more with --limit up to 100)",
+            rates.len(),
+            all.len()
+        );
+    }
     Ok(())
 }
 
@@ -546,17 +599,20 @@ pub fn report_text(r: &Report, period: &str, utc: bool) -> String {
         "since": session_buddy_events::format_timestamp(&r.since),
         "until": session_buddy_events::format_timestamp(&r.until),
     });
-    out.push_str(&trend_line(&r.trend, &v, utc));
     out.push_str("\nTOP COMPONENTS (by session count):\n");
     if r.components.is_empty() {
         out.push_str("  (none)\n");
     }
     for c in &r.components {
         out.push_str(&format!(
-            "  • {}: {} sessions, {:.1}h, quality {:.1}\n",
+            "  • {}: {} sessions, {}, quality {:.1}\n",
             c.component_name,
             c.session_count,
-            c.total_duration / 3600.0,
+            if c.total_duration > 0.0 {
+                format!("{} in all", hms(c.total_duration))
+            } else {
+                "none over yet".to_string()
+            },
             c.avg_quality_score
         ));
     }
@@ -579,7 +635,7 @@ pub fn report_text(r: &Report, period: &str, utc: bool) -> String {
     }
     if !r.session_stats.is_empty() {
         out.push('\n');
-        out.push_str(&stats_text(&r.session_stats, &[], period, &v, utc));
+        out.push_str(&stats_text(&r.session_stats, &r.trend, period, &v, utc));
         out.push('\n');
         out.push_str(&duration_text(&r.average_duration, period));
         out.push('\n');
@@ -655,6 +711,8 @@ mod tests {
         assert_eq!(hms(3723.0), "1h 2m 3s");
         assert_eq!(hms(300.0), "5m 0s");
         assert_eq!(hms(12.4), "12s");
+        assert_eq!(hms(0.24), "0.2s");
+        assert_eq!(hms(9.96), "10s");
         let chart = bar_chart(&[("a".into(), 2), ("b".into(), 1)], 10);
         assert_eq!(
             chart,

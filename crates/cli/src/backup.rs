@@ -13,6 +13,7 @@ use session_buddy_store::{MAX_PAGE, SessionFilter, Store, SyncMode};
 
 use crate::client::Api;
 use crate::config::home_dir;
+use crate::database::Create;
 use crate::serve::{Database, parse_database_url};
 use crate::{CmdResult, Failure};
 
@@ -35,10 +36,10 @@ pub struct ExportArgs {
     #[arg(long)]
     output: Option<PathBuf>,
     /// SQLite database file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
-    #[arg(long, env = "SESSION_BUDDY_DB_PATH")]
+    #[arg(long, env = "SESSION_BUDDY_DB_PATH", hide_env = true)]
     db_path: Option<PathBuf>,
     /// Database URL (sqlite:///path or postgres://…) [env SESSION_BUDDY_DATABASE_URL].
-    #[arg(long, env = "SESSION_BUDDY_DATABASE_URL")]
+    #[arg(long, env = "SESSION_BUDDY_DATABASE_URL", hide_env = true)]
     database_url: Option<String>,
 }
 
@@ -74,22 +75,27 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(path) => Box::new(BufWriter::new(
-            File::create(path).with_context(|| format!("cannot create {}", path.display()))?,
-        )),
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
     let written = runtime.block_on(async {
-        let store = crate::database::open(&database, SyncMode::Normal, 2).await?;
+        // The database first: a wrong path must not leave an empty export behind.
+        let store = crate::database::open(&database, Create::Nothing, SyncMode::Normal, 2).await?;
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => match File::create(path) {
+                Ok(f) => Box::new(BufWriter::new(f)),
+                Err(e) => {
+                    store.close().await;
+                    return Err(anyhow!("cannot create {}: {e}", path.display()));
+                }
+            },
+            None => Box::new(BufWriter::new(std::io::stdout().lock())),
+        };
         let n = match args.format {
             ExportFormat::Ndjson => export_events(store.as_ref(), since, &mut out).await,
             ExportFormat::Csv => export_sessions(store.as_ref(), since, &mut out).await,
         };
         store.close().await;
+        out.flush().context("writing the export")?;
         n
     })?;
-    out.flush().context("writing the export")?;
     if let Some(path) = &args.output {
         let what = match args.format {
             ExportFormat::Ndjson => "events",

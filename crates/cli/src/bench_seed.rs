@@ -24,6 +24,7 @@ use session_buddy_store::{Store, SyncMode};
 use tokio::task::JoinSet;
 
 use crate::CmdResult;
+use crate::database::Create;
 
 #[derive(Args)]
 pub struct SeedArgs {
@@ -31,7 +32,12 @@ pub struct SeedArgs {
     #[arg(long)]
     sessions: u64,
     /// The SQLite file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
-    #[arg(long, env = "SESSION_BUDDY_DB_PATH", conflicts_with = "database_url")]
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_DB_PATH",
+        hide_env = true,
+        conflicts_with = "database_url"
+    )]
     db_path: Option<PathBuf>,
     /// Seed a database by URL instead, e.g. postgres://… (sqlite:///path works too).
     #[arg(long)]
@@ -264,12 +270,12 @@ pub fn run(args: SeedArgs) -> CmdResult {
     if args.sessions == 0 {
         return Err(anyhow::anyhow!("--sessions must be at least 1").into());
     }
-    let database = match &args.database_url {
-        Some(url) => crate::serve::parse_database_url(url)?,
-        None => crate::serve::Database::Sqlite(
-            args.db_path
-                .clone()
-                .unwrap_or_else(|| crate::config::home_dir().join("sessions.db")),
+    let (database, create) = match (&args.database_url, &args.db_path) {
+        (Some(url), _) => (crate::serve::parse_database_url(url)?, Create::File),
+        (None, Some(path)) => (crate::serve::Database::Sqlite(path.clone()), Create::File),
+        (None, None) => (
+            crate::serve::Database::Sqlite(crate::config::home_dir().join("sessions.db")),
+            Create::FileAndDirectories,
         ),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -277,12 +283,16 @@ pub fn run(args: SeedArgs) -> CmdResult {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(seed(args, database))?;
+    runtime.block_on(seed(args, database, create))?;
     Ok(())
 }
 
-async fn seed(args: SeedArgs, database: crate::serve::Database) -> anyhow::Result<()> {
-    let store = crate::database::open(&database, SyncMode::Normal, 16).await?;
+async fn seed(
+    args: SeedArgs,
+    database: crate::serve::Database,
+    create: Create,
+) -> anyhow::Result<()> {
+    let store = crate::database::open(&database, create, SyncMode::Normal, 16).await?;
     let path = database.to_string();
     let now = Utc::now();
     // Received two days ago: the reaper's cutoff below finds exactly these.

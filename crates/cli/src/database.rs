@@ -1,30 +1,71 @@
 //! Opens the session database a `--db-path`/`--database-url` names: SQLite or PostgreSQL.
+//! Every command opens it here, so what a mistyped path does is decided once: a command that
+//! reads refuses a file that is not there, `serve` makes its default home but not a directory
+//! someone named.
 
+use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use session_buddy_store::{SqliteStore, Store, SyncMode};
 use session_buddy_store_postgres::PostgresStore;
 
 use crate::serve::Database;
 
+/// What opening a SQLite database may create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Create {
+    /// Nothing: the database must exist (commands that read one: export, token …).
+    Nothing,
+    /// The file, in a directory that exists (a path someone gave).
+    File,
+    /// The file and the directories above it (the default in `$SESSION_BUDDY_HOME`).
+    FileAndDirectories,
+}
+
 /// The store for `db` (migrations applied).
 pub(crate) async fn open(
     db: &Database,
+    create: Create,
     sync: SyncMode,
     pool_size: usize,
 ) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match db {
-        Database::Sqlite(path) => Arc::new(
-            SqliteStore::open(path, sync)
-                .with_context(|| format!("cannot open the session database {}", path.display()))?,
-        ),
+        Database::Sqlite(path) => Arc::new(open_sqlite(path, create, sync)?),
         Database::Postgres(url) => Arc::new(
             PostgresStore::connect(url, pool_size)
                 .await
                 .with_context(|| format!("cannot open the session database {}", redact(url)))?,
         ),
     })
+}
+
+fn open_sqlite(path: &Path, create: Create, sync: SyncMode) -> anyhow::Result<SqliteStore> {
+    let missing = |p: &Path| matches!(p.try_exists(), Ok(false));
+    match create {
+        Create::Nothing if missing(path) => bail!(
+            "no session database at {}: check the path (--db-path, SESSION_BUDDY_DB_PATH, \
+             --database-url or SESSION_BUDDY_HOME); `session-buddy serve` creates one on its \
+             first start",
+            path.display()
+        ),
+        Create::File => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+                && missing(dir)
+            {
+                bail!(
+                    "the directory {} of the session database {} does not exist: create it \
+                     (mkdir -p {}) or give another path",
+                    dir.display(),
+                    path.display(),
+                    dir.display()
+                );
+            }
+        }
+        _ => {}
+    }
+    SqliteStore::open(path, sync)
+        .with_context(|| format!("cannot open the session database {}", path.display()))
 }
 
 /// A database URL without its password.

@@ -9,6 +9,7 @@ mod bench_shell;
 mod client;
 mod config;
 mod database;
+mod docs;
 mod event_buffer;
 mod output;
 mod queries;
@@ -98,6 +99,12 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Print the completion script for a shell, e.g.
+    /// `session-buddy completions bash > ~/.local/share/bash-completion/completions/session-buddy`.
+    Completions(docs::CompletionsArgs),
+    /// Man pages for every command: `session-buddy man --dir ~/.local/share/man/man1`; without
+    /// --dir, session-buddy(1) on standard output (`session-buddy man | man -l -`).
+    Man(docs::ManArgs),
 }
 
 #[derive(Args, Clone)]
@@ -181,6 +188,10 @@ fn main() -> ExitCode {
             ConfigCommand::Show(args) => serve::config_show(args),
             ConfigCommand::Validate(args) => serve::config_validate(args),
         },
+        Command::Completions(args) => {
+            docs::completions(&args, <Cli as clap::CommandFactory>::command())
+        }
+        Command::Man(args) => docs::man(&args, <Cli as clap::CommandFactory>::command()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -24,6 +24,25 @@ pub fn fmt_clock(t: &DateTime<Utc>, utc: bool) -> String {
 
 pub use session_buddy_components::text::{duration as fmt_duration, table};
 
+/// Columns available for a line of output: `COLUMNS` when set, else the terminal's width when
+/// standard output is one, else 80.
+pub fn terminal_width() -> usize {
+    if let Some(n) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        return n;
+    }
+    if std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && let Ok((cols, _)) = crossterm::terminal::size()
+        && cols > 0
+    {
+        return usize::from(cols);
+    }
+    80
+}
+
 /// RFC 4180 CSV.
 pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
     let field = |s: &str| {

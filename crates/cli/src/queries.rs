@@ -121,6 +121,24 @@ pub fn parse_user_time(s: &str, utc: bool) -> anyhow::Result<DateTime<Utc>> {
         .ok_or_else(|| anyhow!("'{s}' does not exist in the local time zone (a DST gap)"))
 }
 
+/// Refuses a time range that holds nothing: `from` at or after `to` (each a flag and its time).
+pub fn check_range(
+    from: (&str, DateTime<Utc>),
+    to: (&str, DateTime<Utc>),
+    utc: bool,
+) -> anyhow::Result<()> {
+    if from.1 >= to.1 {
+        bail!(
+            "{} {} is not before {} {}, so nothing can match; swap them",
+            from.0,
+            fmt_time(&from.1, utc),
+            to.0,
+            fmt_time(&to.1, utc)
+        );
+    }
+    Ok(())
+}
+
 fn rfc3339(t: DateTime<Utc>) -> String {
     session_buddy_events::format_timestamp(&t)
 }
@@ -141,22 +159,21 @@ pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
     add("user", args.user.clone());
     add("host", args.host.clone());
     add("status", args.status.clone());
-    add(
-        "after",
-        args.after
-            .as_deref()
-            .map(|s| parse_user_time(s, utc).context("--after"))
-            .transpose()?
-            .map(rfc3339),
-    );
-    add(
-        "before",
-        args.before
-            .as_deref()
-            .map(|s| parse_user_time(s, utc).context("--before"))
-            .transpose()?
-            .map(rfc3339),
-    );
+    let after = args
+        .after
+        .as_deref()
+        .map(|s| parse_user_time(s, utc).context("--after"))
+        .transpose()?;
+    let before = args
+        .before
+        .as_deref()
+        .map(|s| parse_user_time(s, utc).context("--before"))
+        .transpose()?;
+    if let (Some(a), Some(b)) = (after, before) {
+        check_range(("--after", a), ("--before", b), utc)?;
+    }
+    add("after", after.map(rfc3339));
+    add("before", before.map(rfc3339));
     if let Some(d) = args.duration_greater {
         if !d.is_finite() || d < 0.0 {
             return Err(

@@ -12,6 +12,7 @@ use session_buddy_server::{AppState, ServerOptions};
 use session_buddy_store::SyncMode;
 
 use crate::config::{Setting, Source, home_dir, load_file, parse_duration, resolve};
+use crate::database::Create;
 use crate::{CmdResult, Failure};
 
 #[derive(Args, Clone, Default)]
@@ -29,11 +30,11 @@ pub struct ServeArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// PostgreSQL: connections in the pool [env SESSION_BUDDY_DB_POOL_SIZE; default 8].
-    #[arg(long, env = "SESSION_BUDDY_DB_POOL_SIZE", value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, env = "SESSION_BUDDY_DB_POOL_SIZE", hide_env = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
     db_pool_size: Option<u16>,
     /// Delete sessions that are over and started more than N days ago, with their events
     /// (hourly, in batches) [env SESSION_BUDDY_RETENTION_DAYS; default: keep everything].
-    #[arg(long, env = "SESSION_BUDDY_RETENTION_DAYS", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    #[arg(long, env = "SESSION_BUDDY_RETENTION_DAYS", hide_env = true, value_parser = clap::value_parser!(u32).range(1..=36500))]
     retention_days: Option<u32>,
     /// `normal`: durable against a crash of the server; `full`: against power loss too
     /// [env SESSION_BUDDY_SYNC].
@@ -355,9 +356,27 @@ async fn serve_async(
     cfg: Resolved,
     tls: Option<std::sync::Arc<session_buddy_server::tls::ServerConfig>>,
 ) -> anyhow::Result<()> {
-    let store = crate::database::open(&cfg.database.value, cfg.sync.value, cfg.db_pool_size)
-        .await
-        .with_context(|| format!("({})", cfg.database.source))?;
+    // The default home is made on first start; a directory someone named must exist.
+    let create = match cfg.database.source {
+        Source::Default => Create::FileAndDirectories,
+        _ => Create::File,
+    };
+    let store = crate::database::open(
+        &cfg.database.value,
+        create,
+        cfg.sync.value,
+        cfg.db_pool_size,
+    )
+    .await
+    .map_err(|e| {
+        let from = match cfg.database.source {
+            Source::Flag => "the command line",
+            Source::Env(name) => name,
+            Source::File => "the config file",
+            Source::Default => "the default",
+        };
+        anyhow!("{} (the path came from {from})", crate::one_line(&e))
+    })?;
     let host = cfg.host.value.trim_matches(['[', ']']).to_string();
     let ip: IpAddr = if host == "localhost" {
         IpAddr::from([127, 0, 0, 1])
@@ -387,6 +406,7 @@ async fn serve_async(
             ..ServerOptions::default()
         },
     );
+    let shutdown = shutdown_signal()?;
     eprintln!(
         "session-buddy {} listening on {}://{local} (database {}, sync {:?})",
         session_buddy_server::VERSION,
@@ -396,37 +416,25 @@ async fn serve_async(
     );
     eprintln!("{}", auth_summary(&cfg));
     match tls {
-        Some(tls) => {
-            session_buddy_server::tls::serve_tls(listener, state, tls, shutdown_signal()).await?
-        }
-        None => session_buddy_server::serve(listener, state, shutdown_signal()).await?,
+        Some(tls) => session_buddy_server::tls::serve_tls(listener, state, tls, shutdown).await?,
+        None => session_buddy_server::serve(listener, state, shutdown).await?,
     }
     eprintln!("session-buddy stopped; every acknowledged event is stored");
     Ok(())
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        match (term, int) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed here, before the server says it
+/// listens, so a signal sent as soon as it does stops it cleanly rather than killing it.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 fn init_logging() {

@@ -242,7 +242,6 @@ fn revoke(a: RevokeArgs) -> CmdResult {
 }
 
 fn revoke_in_db(path: &std::path::Path, jti: &str, exp: Option<i64>) -> Result<(), Failure> {
-    use session_buddy_store::Store as _;
     let expires_at = exp.and_then(|s| chrono::DateTime::from_timestamp(s, 0));
     with_db(path, async |store| {
         store
@@ -254,7 +253,6 @@ fn revoke_in_db(path: &std::path::Path, jti: &str, exp: Option<i64>) -> Result<(
 
 /// The ids of the tokens revoked (and not yet expired) in the database at `path`.
 fn revoked_in_db(path: &std::path::Path) -> Result<Vec<String>, Failure> {
-    use session_buddy_store::Store as _;
     with_db(path, async |store| {
         store
             .revoked_tokens(chrono::Utc::now())
@@ -266,20 +264,21 @@ fn revoked_in_db(path: &std::path::Path) -> Result<Vec<String>, Failure> {
 /// Runs `f` on the SQLite store at `path` (which must exist), then closes it.
 fn with_db<T>(
     path: &std::path::Path,
-    f: impl AsyncFnOnce(&session_buddy_store::SqliteStore) -> anyhow::Result<T>,
+    f: impl AsyncFnOnce(&dyn session_buddy_store::Store) -> anyhow::Result<T>,
 ) -> Result<T, Failure> {
-    if !path.exists() {
-        return Err(anyhow!("no database at {}", path.display()).into());
-    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
     let out = runtime.block_on(async {
-        use session_buddy_store::Store as _;
-        let store = session_buddy_store::SqliteStore::open(path, Default::default())
-            .with_context(|| format!("cannot open {}", path.display()))?;
-        let result = f(&store).await;
+        let store = crate::database::open(
+            &crate::serve::Database::Sqlite(path.to_path_buf()),
+            crate::database::Create::Nothing,
+            Default::default(),
+            1,
+        )
+        .await?;
+        let result = f(store.as_ref()).await;
         store.close().await;
         result
     })?;

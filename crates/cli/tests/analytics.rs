@@ -132,10 +132,10 @@ fn every_analytics_number_in_json_and_text() {
         t.contains(&format!("{:20} {:6} {}", "beta", 1, "█".repeat(25))),
         "{t}"
     );
-    assert_eq!(row(&t, "alpha"), ["alpha", "2", "2100s", "0", "50.0%"]);
+    assert_eq!(row(&t, "alpha"), ["alpha", "2", "35m 0s", "0", "50.0%"]);
     assert_eq!(row(&t, "beta"), ["beta", "1", "30s", "0", "100.0%"]);
     assert!(
-        t.contains("Sessions per day: ▅█▁  (2026-03-01 … 2026-03-03, peak 2)"),
+        t.contains("Sessions per day, 2026-03-01 … 2026-03-03 (peak 2):\n▅█▁\n"),
         "{t}"
     );
 
@@ -168,8 +168,9 @@ fn every_analytics_number_in_json_and_text() {
     assert!(t.contains("COMPONENT USAGE"), "{t}");
     assert_eq!(
         row(&t, "alpha"),
-        ["alpha", "2", "1.2h", "45.0", "2026-03-02 10:00"]
+        ["alpha", "2", "1h 10m 0s", "45.0", "2026-03-02 10:00"]
     );
+    assert_eq!(row(&t, "beta")[2], "30s");
 
     // errors
     let v = json_out(&server, &args(&with("errors", &["--json"])));
@@ -201,7 +202,7 @@ fn every_analytics_number_in_json_and_text() {
         "Total Errors: 2",
         "Average Error Rate: 75.00%",
         "TOP COMPONENTS (by session count):",
-        "  • alpha: 2 sessions, 1.2h, quality 45.0",
+        "  • alpha: 2 sessions, 1h 10m 0s in all, quality 45.0",
         "COMPONENTS WITH HIGH ERROR RATES:",
         "  • beta: 100.00% (1 of 1 sessions)",
         "    Most common: exit code 1",
@@ -342,4 +343,115 @@ fn list_sessions_output_file_takes_the_format_of_its_extension() {
     ]);
     assert!(o.status.success());
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with('['));
+}
+
+/// The text output says what it knows: the trend's dates are those of its data, it fits the
+/// terminal, durations read as durations and `-` where nothing is over, the report's statistics
+/// show the trend, `errors` honours `--limit`, and an empty range is an error.
+#[test]
+fn analytics_text_fits_the_terminal_and_says_what_it_knows() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    dataset(&server);
+    let with_columns = |columns: &str, args: &[&str]| {
+        let o = crate::common::bin()
+            .env("SESSION_BUDDY_HOME", home.path())
+            .env("SESSION_BUDDY_URL", &server.url)
+            .env("COLUMNS", columns)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let spark = |t: &str| -> (String, String) {
+        let mut lines = t.lines().skip_while(|l| !l.starts_with("Sessions per"));
+        let label = lines.next().unwrap_or_else(|| panic!("no trend in\n{t}"));
+        (label.to_string(), lines.next().unwrap_or("").to_string())
+    };
+
+    // gamma's one session started an hour ago, today (TZ=UTC): the last bar is today's.
+    let before = Utc::now().date_naive();
+    let t = text_out(&server, &["analytics", "sessions", "-d", "7"]);
+    let after = Utc::now().date_naive();
+    let (label, bars) = spark(&t);
+    assert!(
+        label.ends_with(&format!("… {before} (peak 1):"))
+            || label.ends_with(&format!("… {after} (peak 1):")),
+        "{label}"
+    );
+    assert!(label.starts_with("Sessions per day, "), "{label}");
+    assert_eq!(bars, "▁▁▁▁▁▁█");
+    assert_eq!(row(&t, "gamma"), ["gamma", "1", "-", "1", "0.0%"]);
+    let t = text_out(&server, &["analytics", "components"]);
+    assert_eq!(row(&t, "gamma")[2], "-");
+
+    // A year on an 80-column terminal: five days a bar.
+    let t = with_columns("80", &["analytics", "sessions", "-d", "365"]);
+    let (label, bars) = spark(&t);
+    assert!(label.starts_with("Sessions per 5 days, "), "{label}");
+    assert_eq!(bars.chars().count(), 73, "{bars}");
+    let t = with_columns("40", &["analytics", "sessions", "-d", "7"]);
+    assert_eq!(spark(&t).1.chars().count(), 7);
+
+    // The report's SESSION STATISTICS carries the trend.
+    let t = text_out(&server, &["analytics", "report"]);
+    let stats = t
+        .split("SESSION STATISTICS")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{t}"));
+    assert!(!t.contains("No data"), "{t}");
+    assert_eq!(spark(stats).1, "▁▁▁▁▁▁█", "{t}");
+
+    // errors -l keeps the highest error rates.
+    let mut errors = vec!["analytics", "errors", "-l", "1"];
+    errors.extend(MARCH);
+    let t = text_out(&server, &errors);
+    assert!(t.contains("\nbeta:\n") && !t.contains("alpha"), "{t}");
+    assert!(
+        t.contains("the 1 highest error rates of 2 components"),
+        "{t}"
+    );
+    errors.push("-j");
+    let v = json_out(&server, &errors);
+    assert_eq!(v.as_object().unwrap().keys().collect::<Vec<_>>(), ["beta"]);
+
+    // A range that holds nothing is an error, not "no data".
+    for args in [
+        &[
+            "analytics",
+            "sessions",
+            "--since",
+            "2026-03-04",
+            "--until",
+            "2026-03-01",
+        ][..],
+        &[
+            "analytics",
+            "report",
+            "--since",
+            "2026-03-04",
+            "--until",
+            "2026-03-04",
+        ],
+        &[
+            "list-sessions",
+            "--after",
+            "2026-03-04",
+            "--before",
+            "2026-03-01",
+        ],
+    ] {
+        let o = server.cli(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stdout(&o));
+        let (from, to) = (args[args.len() - 4], args[args.len() - 2]);
+        assert!(
+            stderr(&o).contains(&format!("{from} 2026-03-04 00:00:00 is not before {to} ")),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = server.cli(&["analytics", "sessions", "--since", "2999-01-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("is not before now"), "{}", stderr(&o));
 }

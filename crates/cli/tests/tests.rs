@@ -9,6 +9,7 @@ mod durability;
 mod https;
 mod interrupt;
 mod misc;
+mod operator;
 mod postgres;
 mod queries;
 mod redact;

@@ -43,7 +43,8 @@ pub(crate) fn spec() -> ShellSpec {
             .usage("[DIR]"),
             Helper::new(
                 "render",
-                "one session's page (record and timeline) as HTML, to FILE or the terminal",
+                "one session's page (record and timeline) as HTML, to FILE (default \
+                 ./session-<id>.html; `-` for standard output)",
                 render,
             )
             .usage("SESSION_ID [FILE]")
@@ -168,13 +169,17 @@ fn render(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
     let record = api.get(&format!("/v1/sessions/{id}"), &[])?;
     let events = timeline(&api, id);
     let html = report::session_page(&record, events.as_deref().map_err(String::as_str), false);
-    match file {
-        Some(path) => {
-            write_file(&path, &html)?;
-            writeln!(ctx.out, "Wrote {} ({} bytes)", path.display(), html.len())?;
+    // HTML is for a browser, not the terminal: a file unless `-` asks for standard output.
+    let path = match file {
+        Some(path) if path.as_os_str() == "-" => {
+            ctx.out.write_all(html.as_bytes())?;
+            return Ok(());
         }
-        None => ctx.out.write_all(html.as_bytes())?,
-    }
+        Some(path) => path,
+        None => PathBuf::from(format!("session-{}", report::page_file(id))),
+    };
+    write_file(&path, &html)?;
+    writeln!(ctx.out, "Wrote {} ({} bytes)", path.display(), html.len())?;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ pub mod metrics;
 mod query;
 pub mod tls;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -273,8 +273,13 @@ pub async fn prune_once(state: &AppState) -> session_buddy_store::Pruned {
     total
 }
 
-/// Serves `state` on `listener` until `shutdown` resolves; in-flight requests finish, then the
-/// store's writer drains.
+/// How long requests still in flight at shutdown may take to finish before the server stops
+/// without them. Idle connections are closed at once, so an idle server stops at once.
+pub const SHUTDOWN_DRAIN: Duration = Duration::from_secs(5);
+
+/// Serves `state` on `listener` until `shutdown` resolves; requests in flight get
+/// [`SHUTDOWN_DRAIN`] to finish, then the store's writer drains (every acknowledged batch is
+/// stored; a request cut off was never acknowledged).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -282,14 +287,35 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = start_background(&state).await;
     let store = state.store.clone();
-    let result = axum::serve(listener, app(state))
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let server = axum::serve(listener, app(state))
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+    let result = tokio::select! {
+        result = server => result,
+        () = drain_deadline(stopped) => Ok(()),
+    };
     for task in background {
         task.abort();
     }
     store.close().await;
     result
+}
+
+/// Resolves [`SHUTDOWN_DRAIN`] after `stopping` fires; never if it is dropped unfired.
+async fn drain_deadline(stopping: tokio::sync::oneshot::Receiver<()>) {
+    if stopping.await.is_err() {
+        return std::future::pending().await;
+    }
+    tokio::time::sleep(SHUTDOWN_DRAIN).await;
+    tracing::warn!(
+        seconds = SHUTDOWN_DRAIN.as_secs(),
+        "requests still in flight at shutdown did not finish in time; stopping without them"
+    );
 }
 
 /// Loads the store-derived gauges, then keeps them fresh and runs the reaper in the

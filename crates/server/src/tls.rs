@@ -103,7 +103,15 @@ pub async fn serve_tls(
         }
     }
     drop(listener);
-    graceful.shutdown().await;
+    if tokio::time::timeout(crate::SHUTDOWN_DRAIN, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            seconds = crate::SHUTDOWN_DRAIN.as_secs(),
+            "requests still in flight at shutdown did not finish in time; stopping without them"
+        );
+    }
     for task in background {
         task.abort();
     }
