@@ -307,13 +307,14 @@ fn flag_and_bearer_values(b: &[u8], spans: &mut Spans) {
             }
             continue;
         }
-        let Some(bare) = lower(b, (s, e)) else {
-            continue;
-        };
-        if bare == "bearer" {
+        let bare = &b[s..e];
+        if bare.eq_ignore_ascii_case(b"bearer") {
             redact_next = true;
-        } else if bare.starts_with('-') && !bare.contains('=') {
-            redact_next = SECRET_FLAGS.contains(&bare.trim_start_matches('-'));
+        } else if bare.first() == Some(&b'-') && !bare.contains(&b'=') {
+            let name = &bare[bare.iter().take_while(|&&c| c == b'-').count()..];
+            redact_next = SECRET_FLAGS
+                .iter()
+                .any(|f| f.as_bytes().eq_ignore_ascii_case(name));
         }
     }
 }
