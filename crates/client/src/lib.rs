@@ -29,6 +29,7 @@ pub use buffer::{
 };
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
+pub use host::rust_runtime;
 pub use journal::{JOURNAL_DIR, RECLAIM_BYTES, journal_dir};
 pub use sender::{
     DAEMON_LINGER, DeliveryReport, LOCK_FILE, MAX_BATCH, MAX_BATCH_BYTES, SERVER_MAX_BODY_BYTES,
