@@ -220,10 +220,12 @@ pub fn import(args: ImportArgs) -> CmdResult {
     Ok(())
 }
 
-/// POSTs one batch through the server's ingest and counts the results.
+/// POSTs one batch through the server's ingest, marked as imported history (the server
+/// abandons at once, at its last event, a session without an end that has been silent for
+/// longer than its TTL), and counts the results.
 fn send(api: &Api, batch: &mut Vec<Value>, tally: &mut Tally) -> CmdResult {
     let body = Value::Array(std::mem::take(batch));
-    let answer = api.post_json("/v1/events", &body)?;
+    let answer = api.post_json("/v1/events?import=true", &body)?;
     let results = answer
         .get("results")
         .and_then(Value::as_array)

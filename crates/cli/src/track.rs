@@ -16,7 +16,8 @@ use crate::{CmdResult, Failure};
 
 #[derive(Args)]
 pub struct TrackArgs {
-    /// Component name [default: the program's file name].
+    /// Component name [default: the program's file name; for `python… -m MODULE`, the
+    /// module's top-level package].
     #[arg(long)]
     component: Option<String>,
     /// Session type.
@@ -32,13 +33,74 @@ pub struct TrackArgs {
     command: Vec<String>,
 }
 
-/// A component name from a program path: its file name with anything outside
-/// `[a-zA-Z0-9_-]` replaced by `-`, at most 64 characters.
-fn component_of(program: &str) -> String {
-    let name = std::path::Path::new(program)
+/// The component a command line runs: for a Python interpreter running a module
+/// (`python3 -m mahavishnu.shell`) the module's top-level package (`mahavishnu`), else the
+/// program's file name.
+fn component_of(command: &[String]) -> String {
+    let Some(program) = command.first() else {
+        return "program".into();
+    };
+    let name = file_name(program);
+    let package = python_module(&name, &command[1..])
+        .and_then(|module| module.split('.').next())
+        .filter(|package| !package.is_empty());
+    component_name(package.unwrap_or(&name))
+}
+
+fn file_name(program: &str) -> String {
+    std::path::Path::new(program)
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| program.to_string());
+        .unwrap_or_else(|| program.to_string())
+}
+
+/// `python`, `python3`, `python3.13`, …
+fn is_python(name: &str) -> bool {
+    name.strip_prefix("python")
+        .is_some_and(|v| v.chars().all(|c| c.is_ascii_digit() || c == '.'))
+}
+
+/// The `-m MODULE` of a Python interpreter's arguments, read as CPython reads its options:
+/// they end at `-m` (its module), `-c`, `-`, `--` or the script; `-W`, `-X` and
+/// `--check-hash-based-pycs` take a value; short options may be grouped (`-um mod`).
+fn python_module<'a>(program: &str, args: &'a [String]) -> Option<&'a str> {
+    if !is_python(program) {
+        return None;
+    }
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        if arg == "--check-hash-based-pycs" {
+            args.next();
+            continue;
+        }
+        if arg.starts_with("--") {
+            if arg == "--" {
+                return None;
+            }
+            continue; // --help, --version, …
+        }
+        let cluster = arg.strip_prefix('-').filter(|c| !c.is_empty())?;
+        for (i, c) in cluster.char_indices() {
+            let rest = &cluster[i + c.len_utf8()..];
+            match c {
+                'm' if rest.is_empty() => return args.next().map(String::as_str),
+                'm' => return Some(rest),
+                'c' => return None,
+                'W' | 'X' => {
+                    if rest.is_empty() {
+                        args.next();
+                    }
+                    break;
+                }
+                _ => {}
+            }
+        }
+    }
+    None
+}
+
+/// `name` with anything outside `[a-zA-Z0-9_-]` replaced by `-`, at most 64 characters.
+fn component_name(name: &str) -> String {
     let cleaned: String = name
         .chars()
         .map(|c| {
@@ -69,7 +131,7 @@ pub fn run(args: TrackArgs) -> CmdResult {
     let component = args
         .component
         .clone()
-        .unwrap_or_else(|| component_of(&program));
+        .unwrap_or_else(|| component_of(&args.command));
     if !valid_name(&component) {
         return Err(anyhow!(
             "--component '{component}' must match ^[a-zA-Z0-9_-]+$ (at most 64 characters)"
@@ -79,10 +141,7 @@ pub fn run(args: TrackArgs) -> CmdResult {
     if !valid_name(&args.session_type) {
         return Err(anyhow!("--type '{}' must match ^[a-zA-Z0-9_-]+$", args.session_type).into());
     }
-    let shell_type = std::path::Path::new(&program)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| program.clone());
+    let shell_type = file_name(&program);
     let mut child = Command::new(&program)
         .args(&args.command[1..])
         .spawn()
@@ -107,6 +166,8 @@ pub fn run(args: TrackArgs) -> CmdResult {
             shell_type,
             session_type: Some(args.session_type.clone()),
             component_version: None,
+            // The tracked program's runtime is not known here (ours, Rust, is not its).
+            runtime: None,
             metadata,
         },
     ));
@@ -167,9 +228,39 @@ fn forward_signals(child: Pid) -> Result<Arc<AtomicI32>, Failure> {
 mod tests {
     use super::component_of;
 
+    fn of(line: &str) -> String {
+        component_of(&line.split(' ').map(str::to_string).collect::<Vec<_>>())
+    }
+
     #[test]
     fn component_names_come_from_the_program() {
-        assert_eq!(component_of("/usr/bin/python3.11"), "python3-11");
-        assert_eq!(component_of("my_shell"), "my_shell");
+        assert_eq!(of("/usr/bin/python3.11"), "python3-11");
+        assert_eq!(of("my_shell --flag"), "my_shell");
+        assert_eq!(
+            of("./tool.sh -m x"),
+            "tool-sh",
+            "-m means a module only to Python"
+        );
+    }
+
+    #[test]
+    fn python_modules_name_the_component() {
+        assert_eq!(of("python3 -m mahavishnu.shell"), "mahavishnu");
+        assert_eq!(of("/usr/bin/python3.13 -u -X dev -m akosha"), "akosha");
+        assert_eq!(
+            of("python -W ignore -mcrackerjack.cli --fast"),
+            "crackerjack"
+        );
+        assert_eq!(of("python3 -um oneiric.admin"), "oneiric");
+        assert_eq!(of("python3 -Xdev -m fastblocks"), "fastblocks");
+        assert_eq!(
+            of("python3 --check-hash-based-pycs never -m my_app.x"),
+            "my_app"
+        );
+        // A script, a command or stdin runs no module: the interpreter it is.
+        assert_eq!(of("python3 script.py -m mahavishnu"), "python3");
+        assert_eq!(of("python3 -c print(1) -m mahavishnu"), "python3");
+        assert_eq!(of("python3 - -m mahavishnu"), "python3");
+        assert_eq!(of("python3 -m"), "python3");
     }
 }

@@ -1,4 +1,4 @@
-//! Facts about this process and host for `session_start`: who, where, what runtime.
+//! Facts about this process and host for `session_start`: who and where.
 
 use session_buddy_events::limits;
 
@@ -8,7 +8,13 @@ pub(crate) struct HostFacts {
     pub hostname: String,
     pub platform: String,
     pub cwd: String,
-    pub runtime: String,
+}
+
+/// `environment.runtime` of a Rust program built with this library: `rust 1.95`. Only a Rust
+/// program may say it of itself; a tracker started for another program
+/// (`session-buddy track`) leaves its runtime out unless it knows it.
+pub fn rust_runtime() -> String {
+    format!("rust {}", env!("CARGO_PKG_RUST_VERSION"))
 }
 
 pub(crate) fn host_facts() -> HostFacts {
@@ -49,7 +55,6 @@ pub(crate) fn host_facts() -> HostFacts {
         hostname: clip_chars(&hostname, limits::HOSTNAME_MAX),
         platform: clip_chars(&platform, limits::SHORT_TEXT_MAX),
         cwd: clip_chars(&cwd, limits::CWD_MAX),
-        runtime: format!("rust {}", env!("CARGO_PKG_RUST_VERSION")),
     }
 }
 

@@ -36,6 +36,9 @@ pub struct SessionInfo {
     /// Default `admin_shell`.
     pub session_type: Option<String>,
     pub component_version: Option<String>,
+    /// `environment.runtime`, e.g. [`rust_runtime`](crate::rust_runtime)`()` for a Rust
+    /// program; `None` leaves it out (the runtime is not known).
+    pub runtime: Option<String>,
     pub metadata: Map<String, Value>,
 }
 
@@ -281,7 +284,10 @@ impl Tracker {
                 python_version: None,
                 platform: facts.platform,
                 cwd: facts.cwd,
-                runtime: Some(facts.runtime),
+                runtime: info
+                    .runtime
+                    .filter(|r| !r.is_empty())
+                    .map(|r| clip_chars(&r, limits::SHORT_TEXT_MAX)),
             },
             metadata: info.metadata,
             session_type: info.session_type,

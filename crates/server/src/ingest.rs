@@ -10,7 +10,7 @@ use std::time::Instant;
 use axum::Extension;
 use axum::Json;
 use axum::body::{Body, to_bytes};
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use chrono::Utc;
@@ -20,7 +20,7 @@ use session_buddy_events::{
     Event, EventOutcome, EventResult, EventType, IngestResponse, ValidationError,
     canonical_event_id, is_valid_session_id, limits,
 };
-use session_buddy_store::{IngestOutcome, SessionEffect, component_from_session_id};
+use session_buddy_store::{IngestOutcome, Origin, SessionEffect, component_from_session_id};
 
 use crate::auth::Principal;
 use crate::{AppError, AppState};
@@ -31,9 +31,11 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
 pub(crate) async fn post_events(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<IngestResponse>, AppError> {
+    let source = Source::from_query(query.as_deref())?;
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -143,12 +145,63 @@ pub(crate) async fn post_events(
             )));
         }
     }
-    let results = ingest_candidates(&state, candidates)
+    let results = ingest_candidates_from(&state, candidates, source)
         .await?
         .into_iter()
         .map(|(r, _)| r)
         .collect();
     Ok(Json(IngestResponse { results }))
+}
+
+/// Who sends a request's events: a live client, or `session-buddy import` replaying history
+/// (`POST /v1/events?import=true`; the same scope, `emit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Source {
+    #[default]
+    Live,
+    Import,
+}
+
+impl Source {
+    /// From the query string: `import=true|false|1|0`; other parameters are ignored.
+    fn from_query(query: Option<&str>) -> Result<Self, AppError> {
+        let mut source = Source::Live;
+        for (key, value) in query
+            .unwrap_or_default()
+            .split('&')
+            .filter_map(|p| p.split_once('=').or(Some((p, ""))))
+        {
+            if key != "import" {
+                continue;
+            }
+            source = match value {
+                "true" | "1" => Source::Import,
+                "false" | "0" => Source::Live,
+                other => {
+                    return Err(AppError::BadRequest(format!(
+                        "import: '{}' is not true or false",
+                        other.chars().take(40).collect::<String>()
+                    )));
+                }
+            };
+        }
+        Ok(source)
+    }
+
+    /// The store's origin for a batch received `now`: an import is judged by the reaper's
+    /// cutoffs at that moment.
+    fn origin(self, state: &AppState, now: chrono::DateTime<Utc>) -> Origin {
+        match self {
+            Source::Live => Origin::Live,
+            Source::Import => {
+                let (active_cutoff, legacy_cutoff) = crate::reap_cutoffs(&state.options, now);
+                Origin::Import {
+                    active_cutoff,
+                    legacy_cutoff,
+                }
+            }
+        }
+    }
 }
 
 fn split_ndjson(bytes: &[u8]) -> Result<Vec<Result<Value, String>>, AppError> {
@@ -331,15 +384,24 @@ pub async fn ingest_values(
         .collect())
 }
 
-/// The shared ingest path: one store call for all valid candidates, metrics, results in order.
-/// It runs as its own task, so a client that disconnects after sending cannot cut it short
-/// between the commit and the metrics.
+/// The shared ingest path for live events: [`ingest_candidates_from`] a live client.
 pub(crate) async fn ingest_candidates(
     state: &AppState,
     candidates: Vec<Candidate>,
 ) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {
+    ingest_candidates_from(state, candidates, Source::Live).await
+}
+
+/// The shared ingest path: one store call for all valid candidates, metrics, results in order.
+/// It runs as its own task, so a client that disconnects after sending cannot cut it short
+/// between the commit and the metrics.
+pub(crate) async fn ingest_candidates_from(
+    state: &AppState,
+    candidates: Vec<Candidate>,
+    source: Source,
+) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {
     let state = state.clone();
-    tokio::spawn(async move { ingest_task(&state, candidates).await })
+    tokio::spawn(async move { ingest_task(&state, candidates, source).await })
         .await
         .map_err(|e| AppError::Internal(format!("ingest task failed: {e}")))?
 }
@@ -347,6 +409,7 @@ pub(crate) async fn ingest_candidates(
 async fn ingest_task(
     state: &AppState,
     candidates: Vec<Candidate>,
+    source: Source,
 ) -> Result<Vec<(EventResult, Option<IngestOutcome>)>, AppError> {
     let started = Instant::now();
     let mut valid = Vec::new();
@@ -370,7 +433,11 @@ async fn ingest_task(
     let outcomes = if valid.is_empty() {
         Vec::new()
     } else {
-        state.store.ingest(valid, Utc::now()).await?
+        let now = Utc::now();
+        state
+            .store
+            .ingest_from(valid, now, source.origin(state, now))
+            .await?
     };
     let store_seconds = store_started.elapsed().as_secs_f64();
     if n_valid > 0 {
@@ -480,6 +547,12 @@ fn record_effects(state: &AppState, effects: &[SessionEffect]) {
                 !*was_abandoned,
             ),
             SessionEffect::Revived { component } => state.metrics.session_revived(component),
+            SessionEffect::Abandoned {
+                component,
+                duration_seconds,
+            } => state
+                .metrics
+                .session_ended(component, "abandoned", *duration_seconds, true),
         }
     }
 }

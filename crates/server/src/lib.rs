@@ -87,23 +87,33 @@ pub async fn holds_reaper_lease(state: &AppState) -> bool {
     }
 }
 
+/// The reaper's cutoffs at `now`, `(active, legacy)`: a session that showed no life since
+/// then is abandoned (`session_ttl` for sessions that announced heartbeats,
+/// `legacy_session_ttl` for the others). Imports are judged by the same cutoffs.
+pub(crate) fn reap_cutoffs(
+    options: &ServerOptions,
+    now: chrono::DateTime<chrono::Utc>,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let cutoff = |ttl: Duration| {
+        chrono::TimeDelta::from_std(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_sub_signed(ttl))
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    };
+    (
+        cutoff(options.session_ttl),
+        cutoff(options.legacy_session_ttl),
+    )
+}
+
 /// One reaper pass: marks silent sessions abandoned and counts them in the metrics. Only the
 /// holder of the reaper lease reaps; the others return 0.
 pub async fn reap_once(state: &AppState) -> usize {
     if !holds_reaper_lease(state).await {
         return 0;
     }
-    let now = chrono::Utc::now();
-    let cutoff =
-        |ttl: Duration| now - chrono::TimeDelta::from_std(ttl).unwrap_or(chrono::TimeDelta::MAX);
-    match state
-        .store
-        .reap(
-            cutoff(state.options.session_ttl),
-            cutoff(state.options.legacy_session_ttl),
-        )
-        .await
-    {
+    let (active_cutoff, legacy_cutoff) = reap_cutoffs(&state.options, chrono::Utc::now());
+    match state.store.reap(active_cutoff, legacy_cutoff).await {
         Ok(reaped) => {
             for r in &reaped {
                 state

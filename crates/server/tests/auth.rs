@@ -555,3 +555,48 @@ async fn mcp_tool_calls_need_a_token_in_the_header_or_the_argument() {
     }
     s.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_needs_emit_or_admin_and_abandons_old_history_at_once() {
+    let s = TestServer::start_with(secured(|_| {})).await;
+    // Months old and never ended: history.
+    let old = start("oneiric", TS);
+    let sid = session_id_of(&old);
+    let import = "/v1/events?import=true";
+    let read = bearer(&token(&["read"], None));
+    let (status, body) = post(&s, import, Some(&read), &json!([old])).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(error_of(&body).contains("'emit' scope"), "{body}");
+    let akosha_only = bearer(&token(&["emit"], Some("akosha")));
+    let (status, body) = post(&s, import, Some(&akosha_only), &json!([old])).await;
+    assert_eq!(
+        status, 403,
+        "a bound token imports its own component only: {body}"
+    );
+    let (status, body) = post(&s, "/v1/events?import=maybe", Some(&read), &json!([old])).await;
+    assert_eq!(status, 403, "auth comes first: {body}");
+    let emit = bearer(&token(&["emit"], None));
+    let (status, body) = post(&s, "/v1/events?import=maybe", Some(&emit), &json!([old])).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(error_of(&body).starts_with("import:"), "{body}");
+    let (status, body) = post(&s, import, Some(&emit), &json!([old])).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["results"][0]["status"], "accepted", "{body}");
+    let admin = bearer(&token(&["admin"], None));
+    let (status, v) = get(&s, &format!("/v1/sessions/{sid}"), Some(&admin)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["status"], "abandoned", "{v}");
+    assert_eq!(v["duration_seconds"], 0.0, "{v}");
+    // admin may import too.
+    let other = start("akosha", TS);
+    let (status, body) = post(&s, import, Some(&admin), &json!([other])).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, v) = get(
+        &s,
+        &format!("/v1/sessions/{}", session_id_of(&other)),
+        Some(&admin),
+    )
+    .await;
+    assert_eq!(v["status"], "abandoned", "{v}");
+    s.stop().await;
+}

@@ -522,6 +522,7 @@ pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
         shell_type: spec.shell_type.clone(),
         session_type: None,
         component_version: Some(spec.version.clone()),
+        runtime: Some(session_buddy_client::rust_runtime()),
         metadata: serde_json::Map::from_iter([
             (
                 "role".to_string(),

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use deadpool_postgres::{Object, Transaction};
 use serde_json::Value;
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
-use session_buddy_store::{IngestOutcome, SessionEffect};
+use session_buddy_store::{IngestOutcome, Origin, SessionEffect};
 
 use crate::error::is_retryable;
 use crate::{PgError, session_lock_key};
@@ -52,10 +52,11 @@ pub(crate) async fn ingest(
     conn: &mut Object,
     events: &[Prepared],
     received_us: i64,
+    origin: Origin,
 ) -> Result<Vec<IngestOutcome>, PgError> {
     let mut attempt = 1;
     loop {
-        match ingest_once(conn, events, received_us).await {
+        match ingest_once(conn, events, received_us, origin).await {
             Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
                 tracing::debug!(error = %e, attempt, "ingest transaction retried");
                 attempt += 1;
@@ -69,6 +70,7 @@ async fn ingest_once(
     conn: &mut Object,
     events: &[Prepared],
     received_us: i64,
+    origin: Origin,
 ) -> Result<Vec<IngestOutcome>, PgError> {
     let tx = conn.transaction().await?;
     let mut keys: Vec<i64> = events
@@ -94,13 +96,67 @@ async fn ingest_once(
             None
         };
         let out = match row_id {
-            Some(row_id) => apply_new(&tx, e, row_id, received_us).await?,
+            Some(row_id) => apply_new(&tx, e, row_id, received_us, origin).await?,
             None => already_stored(&tx, e).await?,
         };
         outcomes.push(out);
     }
+    if let Some(cutoffs) = origin.import_cutoffs_us() {
+        settle_imported(&tx, &mut outcomes, cutoffs).await?;
+    }
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// The reaper's rule for one session: active, and no life since its cutoff (`cutoffs` =
+/// `(active, legacy)` in µs, by whether it announced heartbeats) → abandoned at its last
+/// event. Returns its component and duration (µs) when it did.
+async fn abandon_if_silent(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    cutoffs: (i64, i64),
+) -> Result<Option<(String, i64)>, PgError> {
+    let stmt = tx
+        .prepare_cached(
+            "UPDATE sessions SET status = 'abandoned', end_reason = 'heartbeat_timeout',
+                    ended_at = last_seen_at, duration_us = greatest(0, last_seen_at - started_at)
+             WHERE session_id = $1 AND status = 'active'
+               AND last_received_at < CASE WHEN heartbeat_interval IS NULL THEN $3::int8 ELSE $2::int8 END
+             RETURNING component, duration_us",
+        )
+        .await?;
+    Ok(tx
+        .query_opt(&stmt, &[&session_id, &cutoffs.0, &cutoffs.1])
+        .await?
+        .map(|r| (r.get(0), r.get(1))))
+}
+
+/// An import's last step for each session it touched: abandon the silent ones at their last
+/// event; an abandoned one that got older events keeps ending at its (new) last event.
+async fn settle_imported(
+    tx: &Transaction<'_>,
+    outcomes: &mut [IngestOutcome],
+    cutoffs: (i64, i64),
+) -> Result<(), PgError> {
+    let mut abandoned = Vec::new();
+    for session_id in session_buddy_store::sessions_of(outcomes) {
+        match abandon_if_silent(tx, &session_id, cutoffs).await? {
+            Some((component, duration_us)) => abandoned.push((session_id, component, duration_us)),
+            None => {
+                let stmt = tx
+                    .prepare_cached(
+                        "UPDATE sessions SET ended_at = last_seen_at,
+                                duration_us = greatest(0, last_seen_at - started_at)
+                         WHERE session_id = $1 AND status = 'abandoned'
+                           AND end_reason = 'heartbeat_timeout' AND ended_at < last_seen_at",
+                    )
+                    .await?;
+                tx.execute(&stmt, &[&session_id]).await?;
+            }
+        }
+    }
+    session_buddy_store::attach_abandoned(outcomes, abandoned);
+    Ok(())
 }
 
 /// Inserts the batch; returns the stored row id of each event id it inserted.
@@ -157,13 +213,15 @@ async fn apply_new(
     prepared: &Prepared,
     row_id: i64,
     received_us: i64,
+    origin: Origin,
 ) -> Result<IngestOutcome, PgError> {
     let session_id = prepared.session_id.clone();
     let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
     match &prepared.event {
         Event::SessionStart(start) => {
             let metadata = prepared.metadata.as_deref().unwrap_or("{}");
-            if !insert_session(tx, start, metadata, received_us).await? {
+            let alive_us = origin.life_us(start.timestamp.timestamp_micros(), received_us);
+            if !insert_session(tx, start, metadata, alive_us).await? {
                 // Another start owns this id (same component, second and last 6 hex).
                 let del = tx
                     .prepare_cached("DELETE FROM events WHERE id = $1")
@@ -173,13 +231,14 @@ async fn apply_new(
                 return Ok(out);
             }
             out.started(start);
-            merge_pending(tx, &session_id, row_id, &mut out).await?;
+            merge_pending(tx, &session_id, row_id, &mut out, origin).await?;
         }
         other => {
             if let Some(row) = session_row(tx, &session_id).await? {
                 out.component = Some(row.component.clone());
                 out.session_known = true;
-                if let Some(effect) = apply_to_session(tx, &row, other, received_us).await? {
+                if let Some(effect) = apply_to_session(tx, &row, other, received_us, origin).await?
+                {
                     out.effects.push(effect);
                 }
             }
@@ -218,11 +277,12 @@ async fn already_stored(
     Ok(out)
 }
 
+/// `alive_us`: the start's life time ([`Origin::life_us`]).
 async fn insert_session(
     tx: &Transaction<'_>,
     s: &SessionStartEvent,
     metadata: &str,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<bool, PgError> {
     let started = s.timestamp.timestamp_micros();
     let runtime = s.runtime_version();
@@ -256,7 +316,7 @@ async fn insert_session(
                 &runtime,
                 &s.environment.cwd,
                 &started,
-                &received_us,
+                &alive_us,
                 &s.heartbeat_interval_seconds.map(i64::from),
                 &metadata,
                 &s.event_id.hyphenated().to_string(),
@@ -273,6 +333,8 @@ struct SessionRow {
     status: String,
     started_us: i64,
     error_count: i64,
+    /// It announced no heartbeats (the legacy TTL applies).
+    legacy: bool,
 }
 
 /// The session's row, locked until commit (the reaper skips locked rows).
@@ -282,8 +344,9 @@ async fn session_row(
 ) -> Result<Option<SessionRow>, PgError> {
     let stmt = tx
         .prepare_cached(
-            "SELECT session_id, component, status, started_at, error_count FROM sessions
-             WHERE session_id = $1 FOR UPDATE",
+            "SELECT session_id, component, status, started_at, error_count,
+                    heartbeat_interval IS NULL
+             FROM sessions WHERE session_id = $1 FOR UPDATE",
         )
         .await?;
     Ok(tx
@@ -295,6 +358,7 @@ async fn session_row(
             status: r.get(2),
             started_us: r.get(3),
             error_count: r.get(4),
+            legacy: r.get(5),
         }))
 }
 
@@ -303,30 +367,32 @@ async fn apply_to_session(
     row: &SessionRow,
     event: &Event,
     received_us: i64,
+    origin: Origin,
 ) -> Result<Option<SessionEffect>, PgError> {
+    let event_us = event.timestamp().timestamp_micros();
+    let alive_us = origin.life_us(event_us, received_us);
     match event {
         Event::SessionStart(_) => Ok(None),
-        Event::SessionEnd(end) => apply_end(tx, row, end, received_us).await.map(Some),
+        Event::SessionEnd(end) => apply_end(tx, row, end, alive_us).await.map(Some),
         Event::Command(c) => {
-            apply_command(tx, &row.session_id, c, received_us).await?;
-            revive(tx, row).await
+            apply_command(tx, &row.session_id, c, alive_us).await?;
+            revive(tx, row, origin.revives(event_us, row.legacy)).await
         }
-        Event::Heartbeat(h) => {
-            touch(
-                tx,
-                &row.session_id,
-                h.timestamp.timestamp_micros(),
-                received_us,
-            )
-            .await?;
-            revive(tx, row).await
+        Event::Heartbeat(_) => {
+            touch(tx, &row.session_id, event_us, alive_us).await?;
+            revive(tx, row, origin.revives(event_us, row.legacy)).await
         }
     }
 }
 
-/// A reaped session that speaks again was only silent (a long outage): active again.
-async fn revive(tx: &Transaction<'_>, row: &SessionRow) -> Result<Option<SessionEffect>, PgError> {
-    if row.status != "abandoned" {
+/// A reaped session that speaks again was only silent (a long outage): active again, when
+/// the event `revives` it ([`Origin::revives`]).
+async fn revive(
+    tx: &Transaction<'_>,
+    row: &SessionRow,
+    revives: bool,
+) -> Result<Option<SessionEffect>, PgError> {
+    if row.status != "abandoned" || !revives {
         return Ok(None);
     }
     let stmt = tx
@@ -346,7 +412,7 @@ async fn touch(
     tx: &Transaction<'_>,
     session_id: &str,
     ts_us: i64,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<(), PgError> {
     let stmt = tx
         .prepare_cached(
@@ -355,8 +421,7 @@ async fn touch(
              WHERE session_id = $1",
         )
         .await?;
-    tx.execute(&stmt, &[&session_id, &ts_us, &received_us])
-        .await?;
+    tx.execute(&stmt, &[&session_id, &ts_us, &alive_us]).await?;
     Ok(())
 }
 
@@ -364,7 +429,7 @@ async fn apply_command(
     tx: &Transaction<'_>,
     session_id: &str,
     c: &CommandEvent,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<(), PgError> {
     let stmt = tx
         .prepare_cached(
@@ -381,7 +446,7 @@ async fn apply_command(
             &session_id,
             &i64::from(!c.success),
             &c.timestamp.timestamp_micros(),
-            &received_us,
+            &alive_us,
         ],
     )
     .await?;
@@ -392,7 +457,7 @@ async fn apply_end(
     tx: &Transaction<'_>,
     row: &SessionRow,
     end: &SessionEndEvent,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<SessionEffect, PgError> {
     let end_us = end.timestamp.timestamp_micros();
     let reason = end.end_reason();
@@ -421,7 +486,7 @@ async fn apply_end(
             &end.exit_code.map(i64::from),
             &end.signal,
             &reason,
-            &received_us,
+            &alive_us,
         ],
     )
     .await?;
@@ -434,6 +499,7 @@ async fn merge_pending(
     session_id: &str,
     start_row_id: i64,
     out: &mut IngestOutcome,
+    origin: Origin,
 ) -> Result<(), PgError> {
     let stmt = tx
         .prepare_cached(
@@ -453,7 +519,7 @@ async fn merge_pending(
             Event::SessionEnd(e) => end = Some((e, received_us)),
             other => {
                 if let Some(row) = session_row(tx, session_id).await? {
-                    apply_to_session(tx, &row, &other, received_us).await?;
+                    apply_to_session(tx, &row, &other, received_us, origin).await?;
                 }
             }
         }
@@ -461,8 +527,8 @@ async fn merge_pending(
     if let Some((e, received_us)) = end
         && let Some(row) = session_row(tx, session_id).await?
     {
-        out.effects
-            .push(apply_end(tx, &row, &e, received_us).await?);
+        let alive_us = origin.life_us(e.timestamp.timestamp_micros(), received_us);
+        out.effects.push(apply_end(tx, &row, &e, alive_us).await?);
     }
     Ok(())
 }

@@ -35,7 +35,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
     ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter,
-    IngestOutcome, Pruned, Reaped, Redaction, Result, SessionFilter, Store, StoreHealth,
+    IngestOutcome, Origin, Pruned, Reaped, Redaction, Result, SessionFilter, Store, StoreHealth,
 };
 use tokio_postgres::NoTls;
 
@@ -156,10 +156,11 @@ pub(crate) fn micros(us: i64) -> DateTime<Utc> {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn ingest(
+    async fn ingest_from(
         &self,
         events: Vec<Event>,
         received_at: DateTime<Utc>,
+        origin: Origin,
     ) -> Result<Vec<IngestOutcome>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -167,7 +168,7 @@ impl Store for PostgresStore {
         let prepared: Vec<ingest::Prepared> =
             events.into_iter().map(ingest::Prepared::new).collect();
         let mut conn = self.conn().await?;
-        Ok(ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros()).await?)
+        Ok(ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros(), origin).await?)
     }
 
     async fn list_sessions(&self, filter: SessionFilter) -> Result<SessionPage> {

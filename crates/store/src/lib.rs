@@ -110,6 +110,101 @@ pub enum SessionEffect {
     },
     /// An abandoned session sent a command or heartbeat: it is active again.
     Revived { component: String },
+    /// An imported session was silent for longer than its TTL at its last event: abandoned
+    /// there at once (see [`Origin::Import`]).
+    Abandoned {
+        component: String,
+        /// From its start to its last event.
+        duration_seconds: f64,
+    },
+}
+
+/// Where a batch of events comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Sent by a running client. A session shows life when the server receives something from
+    /// it, whatever the client's clock says, so a client with a skewed clock that keeps
+    /// sending heartbeats is never reaped.
+    #[default]
+    Live,
+    /// History (`session-buddy import`). An imported event shows its session's life at its own
+    /// timestamp (never later than its receipt), so the reaper judges imported sessions by
+    /// event time; and each session of the batch that is still active but silent since before
+    /// its cutoff (`active_cutoff` for sessions that announced heartbeats, `legacy_cutoff`
+    /// for the others, the reaper's cutoffs) is abandoned at its last event in the same
+    /// transaction. An old imported event never revives an abandoned session; it moves its
+    /// end to the session's last event.
+    Import {
+        active_cutoff: DateTime<Utc>,
+        legacy_cutoff: DateTime<Utc>,
+    },
+}
+
+impl Origin {
+    /// The time (µs) an event at `event_us` received at `received_us` shows its session alive:
+    /// the session's `last_received_at` moves to it.
+    pub fn life_us(self, event_us: i64, received_us: i64) -> i64 {
+        match self {
+            Origin::Live => received_us,
+            Origin::Import { .. } => event_us.min(received_us),
+        }
+    }
+
+    /// For an import: the cutoffs in µs, `(active, legacy)`.
+    pub fn import_cutoffs_us(self) -> Option<(i64, i64)> {
+        match self {
+            Origin::Live => None,
+            Origin::Import {
+                active_cutoff,
+                legacy_cutoff,
+            } => Some((
+                active_cutoff.timestamp_micros(),
+                legacy_cutoff.timestamp_micros(),
+            )),
+        }
+    }
+
+    /// Whether an event at `event_us` may revive an abandoned session: a live one always; an
+    /// imported one only when it is newer than the session's cutoff (`legacy`: the session
+    /// announced no heartbeats).
+    pub fn revives(self, event_us: i64, legacy: bool) -> bool {
+        match self.import_cutoffs_us() {
+            None => true,
+            Some((active, legacy_cutoff)) => {
+                event_us >= if legacy { legacy_cutoff } else { active }
+            }
+        }
+    }
+}
+
+/// Attaches each abandonment an import caused to the outcome of the last event of its
+/// session in the batch that was not rejected (`abandoned`: session id, component, duration
+/// in µs).
+pub fn attach_abandoned(outcomes: &mut [IngestOutcome], abandoned: Vec<(String, String, i64)>) {
+    for (session_id, component, duration_us) in abandoned {
+        if let Some(out) = outcomes
+            .iter_mut()
+            .rev()
+            .find(|o| o.session_id == session_id && o.status != EventOutcome::Rejected)
+        {
+            out.effects.push(SessionEffect::Abandoned {
+                component,
+                duration_seconds: duration_us.max(0) as f64 / 1e6,
+            });
+        }
+    }
+}
+
+/// The distinct session ids of a batch's outcomes that were not rejected, in first-seen
+/// order: the sessions an import rechecks.
+pub fn sessions_of(outcomes: &[IngestOutcome]) -> Vec<String> {
+    let mut seen = std::collections::HashSet::new();
+    outcomes
+        .iter()
+        .filter(|o| o.status != EventOutcome::Rejected && o.session_known)
+        .filter(|o| seen.insert(o.session_id.as_str()))
+        .map(|o| o.session_id.clone())
+        .collect()
 }
 
 /// A session the reaper marked abandoned.
@@ -231,13 +326,25 @@ impl ComponentQuality {
 /// The storage a server runs on.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Stores a batch of validated events, each with the time the server received it; returns
-    /// one outcome per event, in order. When it returns, the accepted events are durable
-    /// (against a crash of the process; against power loss with `SyncMode::Full`).
+    /// Stores a batch of validated events from a live client, each with the time the server
+    /// received it; returns one outcome per event, in order. When it returns, the accepted
+    /// events are durable (against a crash of the process; against power loss with
+    /// `SyncMode::Full`).
     async fn ingest(
         &self,
         events: Vec<Event>,
         received_at: DateTime<Utc>,
+    ) -> Result<Vec<IngestOutcome>> {
+        self.ingest_from(events, received_at, Origin::Live).await
+    }
+
+    /// [`ingest`](Self::ingest) for a batch from `origin` (history from an import is judged
+    /// by its events' own times, see [`Origin::Import`]).
+    async fn ingest_from(
+        &self,
+        events: Vec<Event>,
+        received_at: DateTime<Utc>,
+        origin: Origin,
     ) -> Result<Vec<IngestOutcome>>;
 
     /// Sessions matching `filter`, newest start first, one page.
@@ -285,9 +392,10 @@ pub trait Store: Send + Sync + 'static {
     async fn health(&self) -> Result<StoreHealth>;
 
     /// Marks abandoned (`end_reason = "heartbeat_timeout"`, `ended_at` = its last event) every
-    /// active session from which nothing was received since `active_cutoff` (sessions that
-    /// announced heartbeats) or `legacy_cutoff` (sessions that did not). A real end that
-    /// arrives later wins.
+    /// active session that showed no life since `active_cutoff` (sessions that announced
+    /// heartbeats) or `legacy_cutoff` (sessions that did not): life is the server's receipt of
+    /// a live event, an imported event's own time ([`Origin`]). A real end that arrives later
+    /// wins.
     async fn reap(
         &self,
         active_cutoff: DateTime<Utc>,

@@ -33,7 +33,7 @@ pub(crate) use analytics::analytics_sql;
 
 use crate::analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 use crate::{
-    ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Pruned, REDACT_BATCH, Reaped,
+    ComponentQuality, EventFilter, IngestOutcome, MAX_PAGE, Origin, Pruned, REDACT_BATCH, Reaped,
     Redaction, Result, SessionEffect, SessionFilter, Store, StoreError, StoreHealth,
 };
 
@@ -89,6 +89,7 @@ impl Prepared {
 struct IngestRequest {
     events: Vec<Prepared>,
     received_at: DateTime<Utc>,
+    origin: Origin,
     reply: oneshot::Sender<Result<Vec<IngestOutcome>>>,
 }
 
@@ -309,7 +310,7 @@ fn commit_group(conn: &mut Connection, group: Vec<IngestRequest>) {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let mut all = Vec::with_capacity(group.len());
         for r in &group {
-            all.push(ingest_events(&tx, &r.events, r.received_at)?);
+            all.push(ingest_events(&tx, &r.events, r.received_at, r.origin)?);
         }
         tx.commit()?;
         Ok(all)
@@ -338,23 +339,13 @@ fn commit_group(conn: &mut Connection, group: Vec<IngestRequest>) {
 /// and still silent since the cutoff (a late event may have arrived since they were read).
 fn reap_candidates(
     conn: &mut Connection,
-    candidates: &[(String, bool)],
+    candidates: &[String],
     cutoffs: (i64, i64),
 ) -> Result<Vec<Reaped>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut reaped = Vec::new();
-    for (session_id, legacy) in candidates {
-        let cutoff = if *legacy { cutoffs.1 } else { cutoffs.0 };
-        let row: Option<(String, i64)> = tx
-            .prepare_cached(
-                "UPDATE sessions SET status = 'abandoned', end_reason = 'heartbeat_timeout',
-                        ended_at = last_seen_at, duration_us = max(0, last_seen_at - started_at)
-                 WHERE session_id = ?1 AND status = 'active' AND last_received_at < ?2
-                 RETURNING component, duration_us",
-            )?
-            .query_row(params![session_id, cutoff], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        if let Some((component, duration_us)) = row {
+    for session_id in candidates {
+        if let Some((component, duration_us)) = abandon_if_silent(&tx, session_id, cutoffs)? {
             reaped.push(Reaped {
                 session_id: session_id.clone(),
                 component,
@@ -366,22 +357,76 @@ fn reap_candidates(
     Ok(reaped)
 }
 
+/// The reaper's rule for one session: active, and no life since its cutoff (`cutoffs` =
+/// `(active, legacy)` in µs, by whether it announced heartbeats) → abandoned at its last
+/// event. Returns its component and duration (µs) when it did.
+fn abandon_if_silent(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    cutoffs: (i64, i64),
+) -> Result<Option<(String, i64)>> {
+    Ok(tx
+        .prepare_cached(
+            "UPDATE sessions SET status = 'abandoned', end_reason = 'heartbeat_timeout',
+                    ended_at = last_seen_at, duration_us = max(0, last_seen_at - started_at)
+             WHERE session_id = ?1 AND status = 'active'
+               AND last_received_at < CASE WHEN heartbeat_interval IS NULL THEN ?3 ELSE ?2 END
+             RETURNING component, duration_us",
+        )?
+        .query_row(params![session_id, cutoffs.0, cutoffs.1], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?)
+}
+
+/// An import's last step for each session it touched: abandon the silent ones at their last
+/// event; an abandoned one that got older events keeps ending at its (new) last event.
+fn settle_imported(
+    tx: &Transaction<'_>,
+    outcomes: &mut [IngestOutcome],
+    cutoffs: (i64, i64),
+) -> Result<()> {
+    let mut abandoned = Vec::new();
+    for session_id in crate::sessions_of(outcomes) {
+        match abandon_if_silent(tx, &session_id, cutoffs)? {
+            Some((component, duration_us)) => abandoned.push((session_id, component, duration_us)),
+            None => {
+                tx.prepare_cached(
+                    "UPDATE sessions SET ended_at = last_seen_at,
+                            duration_us = max(0, last_seen_at - started_at)
+                     WHERE session_id = ?1 AND status = 'abandoned'
+                       AND end_reason = 'heartbeat_timeout' AND ended_at < last_seen_at",
+                )?
+                .execute([&session_id])?;
+            }
+        }
+    }
+    crate::attach_abandoned(outcomes, abandoned);
+    Ok(())
+}
+
 fn ingest_events(
     tx: &Transaction<'_>,
     events: &[Prepared],
     received_at: DateTime<Utc>,
+    origin: Origin,
 ) -> Result<Vec<IngestOutcome>> {
     let received_us = received_at.timestamp_micros();
-    events
+    let mut outcomes = events
         .iter()
-        .map(|e| ingest_one(tx, e, received_us))
-        .collect()
+        .map(|e| ingest_one(tx, e, received_us, origin))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(cutoffs) = origin.import_cutoffs_us() {
+        settle_imported(tx, &mut outcomes, cutoffs)?;
+    }
+    Ok(outcomes)
 }
 
 fn ingest_one(
     tx: &Transaction<'_>,
     prepared: &Prepared,
     received_us: i64,
+    origin: Origin,
 ) -> Result<IngestOutcome> {
     let Prepared {
         event,
@@ -415,8 +460,8 @@ fn ingest_one(
     let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
     match event {
         Event::SessionStart(start) => {
-            let created =
-                insert_session(tx, start, metadata.as_deref().unwrap_or("{}"), received_us)?;
+            let alive_us = origin.life_us(start.timestamp.timestamp_micros(), received_us);
+            let created = insert_session(tx, start, metadata.as_deref().unwrap_or("{}"), alive_us)?;
             if !created {
                 // Another start owns this id (same component, second and last 6 hex).
                 tx.prepare_cached("DELETE FROM events WHERE event_id = ?1")?
@@ -425,13 +470,13 @@ fn ingest_one(
                 return Ok(out);
             }
             out.started(start);
-            merge_pending(tx, &session_id, event_id, &mut out)?;
+            merge_pending(tx, &session_id, event_id, &mut out, origin)?;
         }
         other => {
             if let Some(row) = session_row(tx, &session_id)? {
                 out.component = Some(row.component.clone());
                 out.session_known = true;
-                if let Some(effect) = apply_to_session(tx, &row, other, received_us)? {
+                if let Some(effect) = apply_to_session(tx, &row, other, received_us, origin)? {
                     out.effects.push(effect);
                 }
             }
@@ -464,11 +509,12 @@ fn already_stored(
     Ok(out)
 }
 
+/// `alive_us`: the start's life time ([`Origin::life_us`]).
 fn insert_session(
     tx: &Transaction<'_>,
     s: &SessionStartEvent,
     metadata: &str,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<bool> {
     let started = s.timestamp.timestamp_micros();
     let runtime = s.runtime_version();
@@ -496,7 +542,7 @@ fn insert_session(
             runtime,
             s.environment.cwd,
             started,
-            received_us,
+            alive_us,
             s.heartbeat_interval_seconds,
             metadata,
             s.event_id.hyphenated().to_string(),
@@ -511,12 +557,16 @@ struct SessionRow {
     status: String,
     started_us: i64,
     error_count: i64,
+    /// It announced no heartbeats (the legacy TTL applies).
+    legacy: bool,
 }
 
 fn session_row(tx: &Transaction<'_>, session_id: &str) -> Result<Option<SessionRow>> {
     Ok(tx
         .prepare_cached(
-            "SELECT session_id, component, status, started_at, error_count FROM sessions WHERE session_id = ?1",
+            "SELECT session_id, component, status, started_at, error_count,
+                    heartbeat_interval IS NULL
+             FROM sessions WHERE session_id = ?1",
         )?
         .query_row([session_id], |r| {
             Ok(SessionRow {
@@ -525,6 +575,7 @@ fn session_row(tx: &Transaction<'_>, session_id: &str) -> Result<Option<SessionR
                 status: r.get(2)?,
                 started_us: r.get(3)?,
                 error_count: r.get(4)?,
+                legacy: r.get(5)?,
             })
         })
         .optional()?)
@@ -535,29 +586,28 @@ fn apply_to_session(
     row: &SessionRow,
     event: &Event,
     received_us: i64,
+    origin: Origin,
 ) -> Result<Option<SessionEffect>> {
+    let event_us = event.timestamp().timestamp_micros();
+    let alive_us = origin.life_us(event_us, received_us);
     match event {
         Event::SessionStart(_) => Ok(None),
-        Event::SessionEnd(end) => apply_end(tx, row, end, received_us).map(Some),
+        Event::SessionEnd(end) => apply_end(tx, row, end, alive_us).map(Some),
         Event::Command(c) => {
-            apply_command(tx, &row.session_id, c, received_us)?;
-            revive(tx, row)
+            apply_command(tx, &row.session_id, c, alive_us)?;
+            revive(tx, row, origin.revives(event_us, row.legacy))
         }
-        Event::Heartbeat(h) => {
-            touch(
-                tx,
-                &row.session_id,
-                h.timestamp.timestamp_micros(),
-                received_us,
-            )?;
-            revive(tx, row)
+        Event::Heartbeat(_) => {
+            touch(tx, &row.session_id, event_us, alive_us)?;
+            revive(tx, row, origin.revives(event_us, row.legacy))
         }
     }
 }
 
-/// A reaped session that speaks again was only silent (a long outage): active again.
-fn revive(tx: &Transaction<'_>, row: &SessionRow) -> Result<Option<SessionEffect>> {
-    if row.status != "abandoned" {
+/// A reaped session that speaks again was only silent (a long outage): active again, when
+/// the event `revives` it ([`Origin::revives`]).
+fn revive(tx: &Transaction<'_>, row: &SessionRow, revives: bool) -> Result<Option<SessionEffect>> {
+    if row.status != "abandoned" || !revives {
         return Ok(None);
     }
     tx.prepare_cached(
@@ -570,13 +620,13 @@ fn revive(tx: &Transaction<'_>, row: &SessionRow) -> Result<Option<SessionEffect
     }))
 }
 
-fn touch(tx: &Transaction<'_>, session_id: &str, ts_us: i64, received_us: i64) -> Result<()> {
+fn touch(tx: &Transaction<'_>, session_id: &str, ts_us: i64, alive_us: i64) -> Result<()> {
     tx.prepare_cached(
         "UPDATE sessions SET last_seen_at = max(last_seen_at, ?2),
                              last_received_at = max(last_received_at, ?3)
          WHERE session_id = ?1",
     )?
-    .execute(params![session_id, ts_us, received_us])?;
+    .execute(params![session_id, ts_us, alive_us])?;
     Ok(())
 }
 
@@ -584,7 +634,7 @@ fn apply_command(
     tx: &Transaction<'_>,
     session_id: &str,
     c: &CommandEvent,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<()> {
     tx.prepare_cached(
         "UPDATE sessions SET command_count = command_count + 1,
@@ -597,7 +647,7 @@ fn apply_command(
         session_id,
         i64::from(!c.success),
         c.timestamp.timestamp_micros(),
-        received_us
+        alive_us
     ])?;
     Ok(())
 }
@@ -606,7 +656,7 @@ fn apply_end(
     tx: &Transaction<'_>,
     row: &SessionRow,
     end: &SessionEndEvent,
-    received_us: i64,
+    alive_us: i64,
 ) -> Result<SessionEffect> {
     let end_us = end.timestamp.timestamp_micros();
     let reason = end.end_reason();
@@ -631,7 +681,7 @@ fn apply_end(
         end.exit_code,
         end.signal,
         reason,
-        received_us
+        alive_us
     ])?;
     Ok(effect)
 }
@@ -642,6 +692,7 @@ fn merge_pending(
     session_id: &str,
     start_id: &str,
     out: &mut IngestOutcome,
+    origin: Origin,
 ) -> Result<()> {
     let pending: Vec<(String, String, i64)> = tx
         .prepare_cached(
@@ -662,13 +713,14 @@ fn merge_pending(
             Event::SessionEnd(e) => end = Some((e, received_us)),
             other => {
                 if let Some(row) = session_row(tx, session_id)? {
-                    apply_to_session(tx, &row, &other, received_us)?;
+                    apply_to_session(tx, &row, &other, received_us, origin)?;
                 }
             }
         }
     }
     if let (Some((e, received_us)), Some(row)) = (end, session_row(tx, session_id)?) {
-        out.effects.push(apply_end(tx, &row, &e, received_us)?);
+        let alive_us = origin.life_us(e.timestamp.timestamp_micros(), received_us);
+        out.effects.push(apply_end(tx, &row, &e, alive_us)?);
     }
     Ok(())
 }
@@ -761,10 +813,11 @@ const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, 
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn ingest(
+    async fn ingest_from(
         &self,
         events: Vec<Event>,
         received_at: DateTime<Utc>,
+        origin: Origin,
     ) -> Result<Vec<IngestOutcome>> {
         if events.is_empty() {
             return Ok(Vec::new());
@@ -773,6 +826,7 @@ impl Store for SqliteStore {
         self.submit(Request::Ingest(IngestRequest {
             events: events.into_iter().map(Prepared::new).collect(),
             received_at,
+            origin,
             reply,
         }))?;
         answer.await.map_err(|_| StoreError::WriterGone)?
@@ -927,15 +981,15 @@ impl Store for SqliteStore {
             legacy_cutoff.timestamp_micros(),
         );
         // Find candidates on a reader, so the scan never holds up ingest.
-        let candidates: Vec<(String, bool)> = self
+        let candidates: Vec<String> = self
             .read(move |c| {
                 let mut stmt = c.prepare_cached(
-                    "SELECT session_id, heartbeat_interval IS NULL FROM sessions
+                    "SELECT session_id FROM sessions
                      WHERE status = 'active'
                        AND last_received_at < CASE WHEN heartbeat_interval IS NULL THEN ?2 ELSE ?1 END
                      LIMIT 10000",
                 )?;
-                let rows = stmt.query_map(params![cutoffs.0, cutoffs.1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                let rows = stmt.query_map(params![cutoffs.0, cutoffs.1], |r| r.get(0))?;
                 Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await?;

@@ -148,6 +148,7 @@ pub fn info(component: &str) -> session_buddy_client::SessionInfo {
     session_buddy_client::SessionInfo {
         component: component.to_string(),
         shell_type: format!("{component}Shell"),
+        runtime: Some(session_buddy_client::rust_runtime()),
         ..Default::default()
     }
 }

@@ -7,6 +7,7 @@
 //! through `parse_event`, as the server validates them.
 
 pub mod analytics;
+pub mod imported;
 pub mod ingest;
 pub mod queries;
 pub mod reaper;
@@ -67,6 +68,11 @@ macro_rules! conformance_suite {
             reaper::silent_sessions_are_abandoned_by_their_ttl,
             reaper::a_late_real_end_wins,
             reaper::an_event_after_reaping_revives_the_session,
+            imported::an_old_imported_session_without_an_end_is_abandoned_at_its_last_event,
+            imported::a_recent_imported_session_is_reaped_by_its_event_time,
+            imported::a_live_session_with_a_skewed_clock_is_judged_by_receipt,
+            imported::imported_history_over_several_batches_is_abandoned_once,
+            imported::an_imported_session_with_recent_events_comes_back,
             retention::prune_deletes_old_finished_sessions_in_batches,
             retention::events_in_time_order_pages_through_everything_once,
             tokens::revoked_tokens_are_recorded_and_listed_until_they_expire,
