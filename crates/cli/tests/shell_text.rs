@@ -5,14 +5,7 @@ use crate::common::{run, stdout};
 #[test]
 fn every_shells_help_fits_80_columns_and_repeats_nothing() {
     let home = tempfile::tempdir().unwrap();
-    for component in [
-        "oneiric",
-        "session-buddy",
-        "mahavishnu",
-        "crackerjack",
-        "akosha",
-        "fastblocks",
-    ] {
+    for &component in session_buddy_components::COMPONENTS {
         let o = run(
             home.path(),
             &["shell", component, "--no-banner", "-c", "help"],

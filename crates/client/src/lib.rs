@@ -30,8 +30,8 @@ pub use buffer::{
 };
 pub use config::{BufferLimits, DEFAULT_URL, RetryPolicy, TrackerConfig};
 pub use error::ClientError;
-pub use http::check_server_url;
 pub use host::rust_runtime;
+pub use http::check_server_url;
 pub use journal::{JOURNAL_DIR, RECLAIM_BYTES, journal_dir};
 pub use outcome::{DeliveryOutcome, ServerCheck, TOKEN_ADVICE, ago, banner_state, check_server};
 pub use sender::{

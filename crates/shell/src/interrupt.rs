@@ -176,19 +176,26 @@ impl Interrupts {
 
     /// Waits up to `timeout` for the main thread to record the end.
     pub(crate) fn wait_ended(&self, timeout: Duration) -> bool {
+        self.wait_for(timeout, |s| s.ended.then_some(())).is_some()
+    }
+
+    /// Waits up to `timeout` until `pred` gives something (woken by every change).
+    fn wait_for<T>(&self, timeout: Duration, pred: impl Fn(&State) -> Option<T>) -> Option<T> {
         let deadline = Instant::now() + timeout;
         let mut s = self.lock();
-        while !s.ended {
+        loop {
+            if let Some(v) = pred(&s) {
+                return Some(v);
+            }
             let now = Instant::now();
             if now >= deadline {
-                return false;
+                return None;
             }
             s = match self.0.1.wait_timeout(s, deadline - now) {
                 Ok((g, _)) => g,
                 Err(e) => e.into_inner().0,
             };
         }
-        true
     }
 
     /// SIGKILL to every process group the running command still has (the last resort when it
@@ -227,24 +234,12 @@ impl Cancel {
 
     /// Waits up to `timeout`; returns the interruption if one came meanwhile.
     pub fn wait(&self, timeout: Duration) -> Option<Interruption> {
-        let Some(interrupts) = &self.0 else {
-            std::thread::sleep(timeout);
-            return None;
-        };
-        let deadline = Instant::now() + timeout;
-        let mut s = interrupts.lock();
-        loop {
-            if let Some(i) = s.cancel {
-                return Some(i);
+        match &self.0 {
+            Some(interrupts) => interrupts.wait_for(timeout, |s| s.cancel),
+            None => {
+                std::thread::sleep(timeout);
+                None
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            s = match interrupts.0.1.wait_timeout(s, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
         }
     }
 
