@@ -187,7 +187,11 @@ fn render_aggregate(groups: &[Group], by: GroupBy, total: usize) -> String {
                 g.sessions.to_string(),
                 g.active.to_string(),
                 g.abandoned.to_string(),
-                text::duration(g.total_duration),
+                // Nothing over yet: no time to add up, which is not zero time.
+                match g.mean_duration() {
+                    Some(_) => text::duration(g.total_duration),
+                    None => "-".into(),
+                },
                 g.mean_duration()
                     .map(text::duration)
                     .unwrap_or_else(|| "-".into()),
