@@ -215,7 +215,8 @@ impl Shared {
             success,
             exit_code,
             duration_ms: Some(duration_ms),
-            error: error.map(|e| clip_bytes(e, limits::ERROR_MAX_BYTES)),
+            // An error can quote what was typed (a URL with its password): the same rule.
+            error: error.map(|e| clip_bytes(&redact_args(e), limits::ERROR_MAX_BYTES)),
         })
     }
 }

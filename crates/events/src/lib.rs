@@ -13,7 +13,9 @@ mod text;
 mod time;
 mod validate;
 
-pub use redact::{REDACTED, redact_args, redact_command_args, redactions_compatible};
+pub use redact::{
+    REDACTED, redact_args, redact_clipped, redact_command_args, redactions_compatible,
+};
 pub use schema::{SchemaError, SchemaRegistry, schema_names};
 pub use session::{
     EventOutcome, EventResult, IngestResponse, Session, SessionEndResult, SessionPage,

@@ -132,8 +132,13 @@ pub fn redact_args(args: &str) -> String {
 /// Command arguments as stored: redacted, then cut to [`ARGS_MAX_BYTES`] characters
 /// (redaction can lengthen a text: `[REDACTED]` for a short secret).
 pub fn redact_command_args(args: &str) -> String {
-    let redacted = redact_args(args);
-    match redacted.char_indices().nth(ARGS_MAX_BYTES) {
+    redact_clipped(args, ARGS_MAX_BYTES)
+}
+
+/// `text` redacted, then cut to `max` characters (a command's error, its arguments).
+pub fn redact_clipped(text: &str, max: usize) -> String {
+    let redacted = redact_args(text);
+    match redacted.char_indices().nth(max) {
         Some((cut, _)) => redacted[..cut].to_string(),
         None => redacted,
     }

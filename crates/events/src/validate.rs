@@ -8,7 +8,7 @@ use crate::text::clip;
 use crate::{
     CommandEvent, EVENT_VERSION_1_0, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType,
     HeartbeatEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent, UserInfo,
-    is_valid_session_id, parse_timestamp, redact_command_args,
+    is_valid_session_id, parse_timestamp, redact_clipped, redact_command_args,
 };
 
 /// Why an event was refused: the field (dotted path) and the rule it broke.
@@ -240,7 +240,9 @@ fn command_from(obj: &Map<String, Value>) -> Result<CommandEvent> {
                 })?,
         ),
     };
-    let error = optional_text(obj, "error", ERROR_MAX_BYTES)?;
+    // An error can quote what was typed (a URL with its password): redacted by the same rule.
+    let error =
+        optional_text(obj, "error", ERROR_MAX_BYTES)?.map(|e| redact_clipped(&e, ERROR_MAX_BYTES));
     Ok(CommandEvent {
         event_version,
         event_id,
@@ -589,6 +591,27 @@ mod tests {
         let mut zero = cmd;
         zero["seq"] = json!(0);
         assert_eq!(field_of(zero), "seq");
+    }
+
+    #[test]
+    fn a_command_error_is_redacted_too() {
+        let cmd = json!({
+            "event_id": "00000000-0000-4000-8000-000000000001",
+            "event_type": "command",
+            "session_id": "oneiric-20260206-123456-440000",
+            "timestamp": "2026-02-06T12:35:00Z",
+            "seq": 1,
+            "command": "fetch",
+            "success": false,
+            "error": "cannot reach http://bob:hunter2@example.com (refused)"
+        });
+        let Event::Command(c) = parse_event(&cmd).unwrap() else {
+            panic!("not a command")
+        };
+        assert_eq!(
+            c.error.as_deref(),
+            Some("cannot reach http://bob:[REDACTED]@example.com (refused)")
+        );
     }
 
     #[test]

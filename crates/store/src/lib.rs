@@ -459,9 +459,11 @@ pub struct Redaction {
 /// Command events [`Store::redact_stored`] reads per batch (and rewrites per transaction).
 pub const REDACT_BATCH: usize = 500;
 
-/// A stored command's payload with the current redaction rules applied to its arguments, or
-/// `None` when they change nothing. A payload that is not a command event is left alone.
+/// A stored command's payload with the current redaction rules applied to its arguments and
+/// error, or `None` when they change nothing. A payload that is not a command event is left
+/// alone.
 pub fn reredacted_payload(payload: &str) -> Option<String> {
+    use session_buddy_events::limits::{ARGS_MAX_BYTES, ERROR_MAX_BYTES};
     let mut command: CommandEvent = match serde_json::from_str(payload) {
         Ok(c) => c,
         Err(e) => {
@@ -469,13 +471,20 @@ pub fn reredacted_payload(payload: &str) -> Option<String> {
             return None;
         }
     };
-    let args = command.args.as_deref()?;
-    let redacted = session_buddy_events::redact_command_args(args);
-    if redacted == args {
-        return None;
+    let mut changed = false;
+    for (text, max) in [
+        (&mut command.args, ARGS_MAX_BYTES),
+        (&mut command.error, ERROR_MAX_BYTES),
+    ] {
+        if let Some(old) = text.as_deref() {
+            let redacted = session_buddy_events::redact_clipped(old, max);
+            if redacted != old {
+                *text = Some(redacted);
+                changed = true;
+            }
+        }
     }
-    command.args = Some(redacted);
-    Some(Event::Command(command).to_canonical_json())
+    changed.then(|| Event::Command(command).to_canonical_json())
 }
 
 /// What one [`Store::prune`] call deleted.
@@ -619,8 +628,8 @@ pub fn conflict_with_stored(
     }
 }
 
-/// Whether `stored` is `event` (a command) but for how secrets in its arguments were
-/// redacted: every other field equal, the arguments [`redactions_compatible`].
+/// Whether `stored` is `event` (a command) but for how secrets in its arguments and error were
+/// redacted: every other field equal, those two [`redactions_compatible`].
 ///
 /// [`redactions_compatible`]: session_buddy_events::redactions_compatible
 fn same_command_but_redaction(event: &Event, stored: &str) -> bool {
@@ -630,17 +639,20 @@ fn same_command_but_redaction(event: &Event, stored: &str) -> bool {
     let Ok(stored) = serde_json::from_str::<CommandEvent>(stored) else {
         return false;
     };
-    let args_compatible = match (&stored.args, &incoming.args) {
+    let compatible = |a: &Option<String>, b: &Option<String>| match (a, b) {
         (Some(a), Some(b)) => session_buddy_events::redactions_compatible(a, b),
         (None, None) => true,
         _ => false,
     };
-    args_compatible
+    compatible(&stored.args, &incoming.args)
+        && compatible(&stored.error, &incoming.error)
         && CommandEvent {
             args: None,
+            error: None,
             ..stored
         } == CommandEvent {
             args: None,
+            error: None,
             ..incoming.clone()
         }
 }

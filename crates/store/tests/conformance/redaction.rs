@@ -10,6 +10,9 @@ const SESSION: &str = "alpha-20260301-100000-000001";
 /// As typed; older rules let the URL password through.
 const TYPED: &str = "fetch http://bob:hunter2@example.com/x --password s3cret";
 const REDACTED_NOW: &str = "fetch http://bob:[REDACTED]@example.com/x --password [REDACTED]";
+/// An error older rules stored as it came, and as it is stored now.
+const ERROR_STORED_BY_OLDER_RULES: &str = "cannot reach http://bob:hunter2@example.com";
+const ERROR_REDACTED_NOW: &str = "cannot reach http://bob:[REDACTED]@example.com";
 /// What older rules stored for [`TYPED`].
 const STORED_BY_OLDER_RULES: &str = "fetch http://bob:hunter2@example.com/x --password [REDACTED]";
 
@@ -35,6 +38,14 @@ fn as_stored_by_older_rules(value: &Value, stored_args: &str) -> Event {
 }
 
 async fn args_of(store: &dyn Store, n: u64) -> Option<String> {
+    field_of(store, n, "args").await
+}
+
+async fn error_of(store: &dyn Store, n: u64) -> Option<String> {
+    field_of(store, n, "error").await
+}
+
+async fn field_of(store: &dyn Store, n: u64, field: &str) -> Option<String> {
     let events = store
         .list_events(EventFilter {
             session_id: Some(SESSION.to_string()),
@@ -47,7 +58,7 @@ async fn args_of(store: &dyn Store, n: u64) -> Option<String> {
         .iter()
         .find(|e| e.event_id == uuid(n))
         .unwrap_or_else(|| panic!("command {n} is not stored"));
-    e.payload["args"].as_str().map(str::to_string)
+    e.payload[field].as_str().map(str::to_string)
 }
 
 async fn store_as_older_rules_did(store: &dyn Store) {
@@ -60,13 +71,20 @@ async fn store_as_older_rules_did(store: &dyn Store) {
     let events = vec![
         as_stored_by_older_rules(&command_with_args(2, TYPED), STORED_BY_OLDER_RULES),
         event(&command_with_args(3, "status --verbose")),
-        event(&command(
-            &uuid(4),
-            SESSION,
-            "2026-03-01T10:04:00Z",
-            4,
-            false,
-        )),
+        // A failed command whose error quoted a URL with its password, stored as it came.
+        {
+            let Event::Command(mut c) = event(&command(
+                &uuid(4),
+                SESSION,
+                "2026-03-01T10:04:00Z",
+                4,
+                false,
+            )) else {
+                panic!("not a command")
+            };
+            c.error = Some(ERROR_STORED_BY_OLDER_RULES.to_string());
+            Event::Command(c)
+        },
         // Pending: its session never started.
         as_stored_by_older_rules(
             &{
@@ -100,7 +118,7 @@ pub async fn redact_stored_rewrites_what_older_rules_let_through(store: &dyn Sto
         dry,
         Redaction {
             examined: 4,
-            changed: 2,
+            changed: 3,
             applied: false
         }
     );
@@ -114,7 +132,7 @@ pub async fn redact_stored_rewrites_what_older_rules_let_through(store: &dyn Sto
         applied,
         Redaction {
             examined: 4,
-            changed: 2,
+            changed: 3,
             applied: true
         }
     );
@@ -122,6 +140,10 @@ pub async fn redact_stored_rewrites_what_older_rules_let_through(store: &dyn Sto
     assert_eq!(redact_args(TYPED), REDACTED_NOW);
     assert_eq!(args_of(store, 3).await.as_deref(), Some("status --verbose"));
     assert_eq!(args_of(store, 4).await, None);
+    assert_eq!(
+        error_of(store, 4).await.as_deref(),
+        Some(ERROR_REDACTED_NOW)
+    );
     let pending = store
         .list_events(EventFilter {
             session_id: Some("ghost-20260301-100000-000005".into()),
@@ -169,6 +191,11 @@ async fn resend_original(store: &dyn Store, label: &str) {
     let mut other = original;
     other["success"] = json!(false);
     assert_rejected_event_id(&ingest_one(store, &other, 6).await, SESSION);
+    // The failed command's error as it came: a duplicate too, redacted or not.
+    let mut failed = command(&uuid(4), SESSION, "2026-03-01T10:04:00Z", 4, false);
+    failed["error"] = json!(ERROR_STORED_BY_OLDER_RULES);
+    let out = ingest_one(store, &failed, 7).await;
+    assert_eq!(out.status, EventOutcome::Duplicate, "{label}: {out:?}");
 }
 
 pub async fn list_events_without_a_session_follow_event_time_not_arrival(store: &dyn Store) {
