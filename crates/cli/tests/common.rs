@@ -8,6 +8,15 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+/// A loopback port with nothing listening on it (yet).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_session-buddy"));
     c.env_remove("SESSION_BUDDY_URL")

@@ -152,11 +152,7 @@ fn a_wrong_token_is_reported_as_refused_with_the_servers_reason_not_as_an_outage
 #[test]
 fn with_the_server_down_status_and_replay_say_unreachable_and_the_state_has_an_age() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     let home = dir.path().join("client");
 

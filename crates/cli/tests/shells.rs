@@ -159,11 +159,7 @@ fn a_failing_helper_is_recorded_and_the_shell_goes_on() {
 fn with_the_server_down_shells_are_fast_and_sessions_arrive_later_exactly_once() {
     let home = tempfile::tempdir().unwrap();
     // A free port, with nothing listening on it yet.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::common::free_port();
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..3 {
         let started = Instant::now();

@@ -569,18 +569,28 @@ mod tests {
         assert_eq!(field_of(v), "event_type");
     }
 
-    #[test]
-    fn command_args_are_redacted_and_limited() {
-        let cmd = json!({
+    /// A command event of one session with `fields` added.
+    fn command_with(fields: Value) -> Value {
+        let mut cmd = json!({
             "event_id": "00000000-0000-4000-8000-000000000001",
             "event_type": "command",
             "session_id": "oneiric-20260206-123456-440000",
             "timestamp": "2026-02-06T12:35:00Z",
-            "seq": 1,
+            "seq": 1
+        });
+        if let (Some(cmd), Value::Object(fields)) = (cmd.as_object_mut(), fields) {
+            cmd.extend(fields);
+        }
+        cmd
+    }
+
+    #[test]
+    fn command_args_are_redacted_and_limited() {
+        let cmd = command_with(json!({
             "command": "login",
             "args": "--password hunter2 --user bob",
-            "success": true
-        });
+            "success": true,
+        }));
         let Event::Command(c) = parse_event(&cmd).unwrap() else {
             panic!("not a command")
         };
@@ -595,16 +605,11 @@ mod tests {
 
     #[test]
     fn a_command_error_is_redacted_too() {
-        let cmd = json!({
-            "event_id": "00000000-0000-4000-8000-000000000001",
-            "event_type": "command",
-            "session_id": "oneiric-20260206-123456-440000",
-            "timestamp": "2026-02-06T12:35:00Z",
-            "seq": 1,
+        let cmd = command_with(json!({
             "command": "fetch",
             "success": false,
-            "error": "cannot reach http://bob:hunter2@example.com (refused)"
-        });
+            "error": "cannot reach http://bob:hunter2@example.com (refused)",
+        }));
         let Event::Command(c) = parse_event(&cmd).unwrap() else {
             panic!("not a command")
         };
@@ -616,17 +621,12 @@ mod tests {
 
     #[test]
     fn empty_optional_strings_are_absent_and_required_ones_stay_strict() {
-        let cmd = json!({
-            "event_id": "00000000-0000-4000-8000-000000000001",
-            "event_type": "command",
-            "session_id": "oneiric-20260206-123456-440000",
-            "timestamp": "2026-02-06T12:35:00Z",
-            "seq": 1,
+        let cmd = command_with(json!({
             "command": "login",
             "args": "",
             "error": " ",
-            "success": false
-        });
+            "success": false,
+        }));
         let Event::Command(c) = parse_event(&cmd).unwrap() else {
             panic!("not a command")
         };
