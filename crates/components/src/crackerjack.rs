@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use session_buddy_shell::{
     Cancel, Context, Exit, Helper, HelperError, HelperResult, ProcessOptions, ShellSpec,
@@ -387,11 +387,9 @@ pub(crate) fn run_check(
         keep_bytes: KEEP_BYTES,
     };
     let _ = writeln!(live.out, "▶ {} ({})", check.name(), run.command);
-    let started = Instant::now();
-    let result = run_process(cmd, &opts, live.out, live.cancel);
-    run.duration = started.elapsed();
-    match result {
+    match run_process(cmd, &opts, live.out, live.cancel) {
         Ok(finished) => {
+            run.duration = finished.duration;
             run.output = finished.output;
             run.outcome = match finished.exit {
                 Exit::TimedOut => Outcome::TimedOut,

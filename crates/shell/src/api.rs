@@ -35,22 +35,19 @@ impl Api {
     /// The ids of the latest sessions, for Tab completion: one quick call (a second at most),
     /// nothing when the server does not answer.
     pub fn recent_session_ids(config: &session_buddy_client::TrackerConfig) -> Vec<String> {
-        let api = Self {
-            base: config.url.trim_end_matches('/').to_string(),
-            token: config.token.clone(),
-            agent: Arc::new(ServerAgent::new(
-                config.ca_cert.as_deref(),
-                Duration::from_secs(1),
-                Duration::from_millis(500),
-            )),
-            cancel: Cancel::never(),
-        };
+        let agent = ServerAgent::new(
+            config.ca_cert.as_deref(),
+            Duration::from_secs(1),
+            Duration::from_millis(500),
+        );
+        let base = config.url.trim_end_matches('/');
+        let query = [("limit".to_string(), "50".to_string())];
         let Ok(page) = call(
-            &api.agent,
-            &api.base,
-            api.token.as_deref(),
+            &agent,
+            base,
+            config.token.as_deref(),
             "/v1/sessions",
-            &[("limit".into(), "50".into())],
+            &query,
         ) else {
             return Vec::new();
         };

@@ -1,11 +1,12 @@
 //! The admin shell framework.
 //!
 //! A shell is a [`ShellSpec`]: a name, a role, a version and its [`Helper`]s. [`run`] gives it
-//! a REPL (reedline: history, completion of helper names, hints) when stdin is a terminal,
-//! reads commands from stdin when it is not, or runs `-c "cmd; cmd"`; prints the banner with
-//! the true tracking state; offers the built-ins `help`, `status`, `exit`/`quit`; and tracks
-//! the session and every helper call through `session-buddy-client`, without ever waiting on
-//! the network. Any Rust program gets a `shell` subcommand with [`ShellArgs`] and
+//! a REPL (reedline: history, completion of helper names and arguments, hints) when stdin is a
+//! terminal, reads commands from stdin when it is not, or runs `-c "cmd; cmd"`; prints the
+//! banner with the last recorded tracking state; offers the built-ins `help`, `status`,
+//! `exit`/`quit`; gives Ctrl-C, SIGTERM and SIGHUP to the running helper (see `interrupt`);
+//! and tracks the session and every helper call through `session-buddy-client`, without ever
+//! waiting on the network. Any Rust program gets a `shell` subcommand with [`ShellArgs`] and
 //! [`ShellSpec::run_with`] (see `examples/myapp.rs`).
 
 mod api;

@@ -437,9 +437,10 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<StoredEvent>>;
 
     /// Redaction (`session-buddy redact`): re-applies the current rules
-    /// ([`session_buddy_events::redact_args`]) to the stored arguments of every command event,
-    /// pending ones too, in batches. With `apply` it rewrites the events whose arguments
-    /// change; without, it only counts them. Session rows hold no arguments.
+    /// ([`session_buddy_events::redact_args`]) to the stored arguments and error of every
+    /// command event, pending ones too, in batches ([`reredacted_payload`]). With `apply` it
+    /// rewrites the events they change; without, it only counts them. Session rows hold
+    /// neither.
     async fn redact_stored(&self, apply: bool) -> Result<Redaction>;
 
     /// Waits until everything acknowledged is written, then stops the writer.
@@ -451,7 +452,7 @@ pub trait Store: Send + Sync + 'static {
 pub struct Redaction {
     /// Command events read.
     pub examined: u64,
-    /// Events whose arguments the current rules change (rewritten when applied).
+    /// Events whose arguments or error the current rules change (rewritten when applied).
     pub changed: u64,
     pub applied: bool,
 }
