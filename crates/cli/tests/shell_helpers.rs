@@ -17,6 +17,11 @@
 //!   (hour, day, week) → [`akosha_helpers_count_the_dataset`].
 //! - fastblocks: `build`, `render` → [`fastblocks_build_and_render_write_the_dataset`];
 //!   `routes`, `auth`: not here (being rebuilt on the server's route table and one token code).
+//! - Beyond one page (1205 sessions, 1010 command events): `akosha aggregate`,
+//!   `session-buddy ps`/`insights`, `mahavishnu errors`, `fastblocks build` →
+//!   [`helpers_read_every_page_and_the_latest_events`].
+//! - Every reading helper on an empty server and with the server gone →
+//!   [`with_no_data_the_helpers_say_so_and_with_no_server_they_say_where`].
 //!
 //! The dataset (times from B = yesterday 09:00 UTC; every shell runs with TZ=UTC; H is this
 //! machine's hostname):
@@ -32,6 +37,9 @@
 //! | s1    | session-buddy | alice | H     | 11:10  | active, pid = this test | ps                      |
 //! | s2    | fastblocks    | bob   | H     | 11:20  | active, pid never alive |                         |
 //! | s3    | oneiric       | carol | box-b | 11:30  | active               |                            |
+//!
+//! a9 carries metadata `{"role": "Diviner", "tags": ["nightly", "gpu"]}`. Every command
+//! event says `duration_ms: 1500`.
 //!
 //! 18 sessions (12 ended, 3 abandoned, 3 active), 11 command events of which 5 failed.
 //! The m sessions announce heartbeats and the server's session TTL is 2 s, so the reaper
@@ -144,8 +152,8 @@ fn first_column(text: &str, header_first: &str) -> Vec<String> {
 struct Builder {
     base: DateTime<Utc>,
     events: Vec<Value>,
-    ids: BTreeMap<&'static str, String>,
-    seq: BTreeMap<&'static str, u64>,
+    ids: BTreeMap<String, String>,
+    seq: BTreeMap<String, u64>,
 }
 
 impl Builder {
@@ -156,7 +164,7 @@ impl Builder {
     #[allow(clippy::too_many_arguments)]
     fn start(
         &mut self,
-        key: &'static str,
+        key: &str,
         component: &str,
         user: &str,
         host: &str,
@@ -180,13 +188,24 @@ impl Builder {
         if heartbeats {
             e["heartbeat_interval_seconds"] = json!(30);
         }
-        self.ids.insert(key, session_id(&e));
+        self.ids.insert(key.to_string(), session_id(&e));
         self.events.push(e);
     }
 
-    fn command(&mut self, key: &'static str, at: i64, name: &str, args: &str, error: Option<&str>) {
+    /// Sets the metadata of the session started last.
+    fn metadata(&mut self, metadata: Value) {
+        let start = self
+            .events
+            .iter_mut()
+            .rev()
+            .find(|e| e["event_type"] == "session_start")
+            .unwrap();
+        start["metadata"] = metadata;
+    }
+
+    fn command(&mut self, key: &str, at: i64, name: &str, args: &str, error: Option<&str>) {
         let seq = {
-            let seq = self.seq.entry(key).or_default();
+            let seq = self.seq.entry(key.to_string()).or_default();
             *seq += 1;
             *seq
         };
@@ -208,7 +227,7 @@ impl Builder {
         self.events.push(e);
     }
 
-    fn heartbeat(&mut self, key: &'static str, at: i64) {
+    fn heartbeat(&mut self, key: &str, at: i64) {
         let e = json!({
             "event_version": "1.1",
             "event_id": uuid::Uuid::new_v4().to_string(),
@@ -219,7 +238,7 @@ impl Builder {
         self.events.push(e);
     }
 
-    fn end(&mut self, key: &'static str, at: i64, reason: &str, exit: i32, signal: Option<&str>) {
+    fn end(&mut self, key: &str, at: i64, reason: &str, exit: i32, signal: Option<&str>) {
         let mut e = json!({
             "event_version": "1.1",
             "event_id": uuid::Uuid::new_v4().to_string(),
@@ -244,7 +263,7 @@ pub struct Dataset {
     /// Yesterday 09:00 UTC.
     pub base: DateTime<Utc>,
     pub host: String,
-    ids: BTreeMap<&'static str, String>,
+    ids: BTreeMap<String, String>,
 }
 
 const A: [&str; 8] = ["a1", "a2", "a3", "a4", "a5", "a6", "a7", "a8"];
@@ -282,6 +301,7 @@ impl Dataset {
             b.end(key, at + 60, "exit", 0, None);
         }
         b.start("a9", "akosha", "alice", "box-b", 4243, 45 * MIN, false);
+        b.metadata(json!({"role": "Diviner", "tags": ["nightly", "gpu"]}));
         b.command("a9", 70 * MIN, "trends", "hour", None);
         b.command("a9", 100 * MIN, "trends", "day 7", None);
         b.end("a9", 45 * MIN + 3600, "exit", 0, None);
@@ -509,6 +529,22 @@ fn session_buddy_helpers_show_the_dataset() {
         d.ids_of(&NEWEST_FIRST[..5])
     );
 
+    for (bad, says) in [
+        (
+            "ps 0",
+            "limit must be a whole number from 1 to 1000, got '0'",
+        ),
+        ("ps 5 6", "too many arguments; usage: ps [limit]"),
+        (
+            "insights many",
+            "limit must be a whole number from 1 to 1000, got 'many'",
+        ),
+    ] {
+        let r = d.run("session-buddy", bad);
+        assert_eq!(r.code, Some(1), "{bad}");
+        assert!(r.err.contains(says), "{bad}: {}", r.err);
+    }
+
     // active: the three active sessions, the longest running first.
     let active = d.ok("session-buddy", "active");
     assert!(
@@ -576,6 +612,14 @@ fn session_buddy_helpers_show_the_dataset() {
         ["bob@box-b", &d.at(1860), &d.at(1980), "heartbeat_timeout"]
     );
     assert!(!abandoned.contains("in all"), "all three are shown: {ins}");
+    let two = d.ok("session-buddy", "insights 2");
+    let abandoned = section(&two, "Abandoned sessions (newest first):");
+    assert_eq!(first_cells(&abandoned), d.ids_of(&["m3", "m2"]), "{two}");
+    assert!(abandoned.ends_with("  … 3 abandoned in all\n"), "{two}");
+    assert_eq!(
+        first_cells(&section(&two, "Longest sessions:")),
+        ["1h 00m 00s", "5m 00s"]
+    );
     let hours = section(
         &ins,
         "Busiest hours of the day (local time, sessions started):",
@@ -871,6 +915,19 @@ fn akosha_helpers_count_the_dataset() {
         "{found}"
     );
     assert_eq!(found.matches("      error: index missing").count(), 2);
+    // Metadata is searched too, keys and values.
+    let found = d.ok("akosha", "search NIGHTLY");
+    assert!(
+        found.starts_with(&format!(
+            "Sessions matching 'NIGHTLY': 1 of 18 searched\n  {}  akosha  alice@box-b  ended  {}\n      metadata.tags[0]: nightly\n",
+            d.id("a9"),
+            d.at(2700)
+        )),
+        "{found}"
+    );
+    let usage = d.run("akosha", "search");
+    assert_eq!(usage.code, Some(1));
+    assert!(usage.err.contains("usage: search TEXT"), "{}", usage.err);
 
     // detect: one duration outlier, one error spike, one abandoned burst.
     let det = d.ok("akosha", "detect");
@@ -976,6 +1033,14 @@ fn akosha_helpers_count_the_dataset() {
         );
         assert_eq!(row(&t, &day)[1..], ["18", "11", "5", "3"], "{command}");
     }
+    let r = d.run("akosha", "trends hour 15");
+    assert_eq!(r.code, Some(1));
+    assert!(
+        r.err
+            .contains("days must be a whole number from 1 to 14, got '15'"),
+        "{}",
+        r.err
+    );
     let t = d.ok("akosha", "trends week");
     let monday = d.base.date_naive()
         - Days::new(u64::from(
@@ -1174,4 +1239,209 @@ fn assert_c1_page(d: &Dataset, page: &str) {
         timeline.contains("<td>reason exit, exit code 2</td></tr>"),
         "{timeline}"
     );
+}
+
+/// Sessions beyond one page of the API (1000) and command events beyond what
+/// `GET /v1/events` answers (1000): the helpers page through every session and say which
+/// events they saw; the latest ones.
+#[test]
+fn helpers_read_every_page_and_the_latest_events() {
+    const SESSIONS: i64 = 1205;
+    const COMMANDS: i64 = 1010;
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    let yesterday = Utc::now().date_naive() - Days::new(1);
+    let mut b = Builder {
+        base: yesterday.and_hms_opt(0, 0, 0).unwrap().and_utc(),
+        events: Vec::new(),
+        ids: BTreeMap::new(),
+        seq: BTreeMap::new(),
+    };
+    // Session i starts at minute i and lasts 30 s; the first 1010 run one command, every
+    // 100th of which fails.
+    for i in 0..SESSIONS {
+        let key = i.to_string();
+        let user = if i % 2 == 0 { "alice" } else { "bob" };
+        b.start(&key, "bulk", user, "box-b", 900, i * MIN, false);
+        if i < COMMANDS {
+            let error = (i % 100 == 0).then(|| format!("bulk {i} failed"));
+            b.command(&key, i * MIN + 10, "run", &i.to_string(), error.as_deref());
+        }
+        b.end(&key, i * MIN + 30, "exit", 0, None);
+    }
+    for chunk in b.events.chunks(1000) {
+        assert!(server.post(chunk).iter().all(|r| r["status"] == "accepted"));
+    }
+    let run = |component: &str, commands: &str| {
+        shell_run(home.path(), &server.url, component, commands, None, &[])
+            .ok(&format!("{component} {commands}"))
+    };
+    let id = |i: i64| b.ids[&i.to_string()].clone();
+
+    let by = run("akosha", "aggregate");
+    assert!(by.starts_with("1205 sessions by component"), "{by}");
+    assert_eq!(
+        row(&by, "bulk")[1..],
+        ["1205", "0", "0", "10h 02m 30s", "30.0s", "1010", "11", "11"]
+    );
+    let by = run("akosha", "aggregate user");
+    assert_eq!(row(&by, "alice")[1..2], ["603"]);
+    assert_eq!(row(&by, "bob")[1..2], ["602"]);
+
+    let ps = run("session-buddy", "ps 1000");
+    assert!(ps.starts_with("Recent sessions, newest first (1000 shown):\n"));
+    let listed = first_column(&ps, "Session ID");
+    assert_eq!(listed.len(), 1000);
+    assert_eq!(
+        (listed[0].clone(), listed[999].clone()),
+        (id(1204), id(205))
+    );
+
+    // The latest 1000 command events are those of sessions 1009 down to 10: session 0's
+    // failure is not among them.
+    let ins = run("session-buddy", "insights 1");
+    assert!(
+        ins.starts_with("Insights over 1205 sessions and the latest 1000 command events.\n"),
+        "{ins}"
+    );
+    assert_eq!(
+        row(&section(&ins, "Most failing commands:"), "run")[1],
+        "10/1000"
+    );
+    let errors = run("mahavishnu", "errors 20");
+    assert!(
+        errors.starts_with(
+            "The latest 10 failed commands, newest first (from the latest 1000 command events):\n"
+        ),
+        "{errors}"
+    );
+    let sessions: Vec<String> = errors
+        .lines()
+        .skip(2)
+        .map(|l| cells(l)[1].clone())
+        .collect();
+    let want: Vec<String> = (1..=10).rev().map(|k| id(k * 100)).collect();
+    assert_eq!(sessions, want, "{errors}");
+
+    // build: every session counted, the newest 100 with a page.
+    let out = tempfile::tempdir().unwrap();
+    let built = run("fastblocks", &format!("build {}", out.path().display()));
+    assert!(
+        built.contains(": 1205 session(s), 3 charts, 100 session page(s) in "),
+        "{built}"
+    );
+    let mut pages: Vec<String> = std::fs::read_dir(out.path().join("sessions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    pages.sort();
+    let mut want: Vec<String> = (1105..SESSIONS)
+        .map(|i| format!("{}.html", id(i)))
+        .collect();
+    want.sort();
+    assert_eq!(pages, want);
+    let index = std::fs::read_to_string(out.path().join("index.html")).unwrap();
+    assert!(index.contains("<div class=\"card\"><b>1205</b>sessions</div>"));
+    assert!(index.contains("<div class=\"card\"><b>11</b>failed commands</div>"));
+}
+
+/// Every reading helper, with its arguments, for the empty and unreachable cases.
+const READING: &[(&str, &str)] = &[
+    ("session-buddy", "ps"),
+    ("session-buddy", "active"),
+    ("session-buddy", "insights"),
+    ("mahavishnu", "ps"),
+    ("mahavishnu", "top"),
+    ("mahavishnu", "errors"),
+    ("akosha", "aggregate"),
+    ("akosha", "search x"),
+    ("akosha", "detect"),
+    ("akosha", "graph"),
+    ("akosha", "trends"),
+    ("fastblocks", "build"),
+    ("fastblocks", "render oneiric-20260101-000000-abcdef -"),
+];
+
+#[test]
+fn with_no_data_the_helpers_say_so_and_with_no_server_they_say_where() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = Server::start(home.path());
+    let url = server.url.clone();
+    let out = tempfile::tempdir().unwrap();
+    let run = |component: &str, commands: &str| {
+        shell_run(
+            home.path(),
+            &url,
+            component,
+            commands,
+            Some(out.path()),
+            &[],
+        )
+    };
+    let host = this_host();
+    for (component, helper, says) in [
+        ("session-buddy", "ps", "No sessions recorded yet.\n".to_string()),
+        ("session-buddy", "active", "No active sessions.\n".into()),
+        ("mahavishnu", "ps", format!("No tracked shells active on {host}.\n")),
+        ("mahavishnu", "top", "No sessions started in the last 7 days.\n".into()),
+        ("mahavishnu", "errors", "No failed commands among all 0 command events.\n".into()),
+        ("akosha", "aggregate", "No sessions recorded yet.\n".into()),
+        ("akosha", "graph", "No sessions recorded yet.\n".into()),
+        (
+            "akosha",
+            "search x",
+            "Sessions matching 'x': 0 of 0 searched\nCommands matching 'x': 0 of 0 command events\n"
+                .into(),
+        ),
+    ] {
+        assert_eq!(run(component, helper).ok(helper), says, "{component} {helper}");
+    }
+    let ins = run("session-buddy", "insights").ok("insights");
+    assert!(
+        ins.starts_with("Insights over 0 sessions and the latest 0 command events.\n"),
+        "{ins}"
+    );
+    for nothing in [
+        "Longest sessions:\n  none has ended yet\n",
+        "Most failing commands:\n  no failed commands\n",
+        "Abandoned sessions (newest first):\n  none\n",
+        "Busiest hours of the day (local time, sessions started):\n  no sessions\n",
+    ] {
+        assert!(ins.contains(nothing), "{nothing}: {ins}");
+    }
+    let det = run("akosha", "detect").ok("detect");
+    assert!(det.contains("(0 sessions, 0 command events):\n"), "{det}");
+    assert!(det.ends_with("\nNo anomalies found.\n"), "{det}");
+    let t = run("akosha", "trends").ok("trends");
+    assert!(
+        t.starts_with("Sessions per day over the last 14 days (local time): 0 in all\n"),
+        "{t}"
+    );
+    assert_eq!(
+        first_column(&t, "Bucket").len(),
+        15,
+        "14 days back to today: {t}"
+    );
+    assert!(!t.contains("peak:"), "{t}");
+    // build with no directory writes ./session-report.
+    let built = run("fastblocks", "build").ok("build");
+    assert_eq!(
+        built,
+        "Wrote session-report/index.html: 0 session(s), 3 charts, 0 session page(s) in session-report/sessions\n"
+    );
+    let index = std::fs::read_to_string(out.path().join("session-report/index.html")).unwrap();
+    assert!(index.contains("<div class=\"card\"><b>0</b>sessions</div>"));
+
+    // The server gone: every reading helper fails, naming the server.
+    server.kill9();
+    for (component, helper) in READING {
+        let r = run(component, helper);
+        assert_eq!(r.code, Some(1), "{component} {helper}: {}", r.out);
+        assert!(
+            r.err
+                .contains(&format!("cannot reach the session-buddy server at {url} (")),
+            "{component} {helper}: {}",
+            r.err
+        );
+    }
 }

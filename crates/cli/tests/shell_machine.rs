@@ -45,6 +45,9 @@ fn count(text: &str, name: &str) -> u64 {
 fn mahavishnu_sync_delivers_what_the_buffer_holds() {
     let tmp = tempfile::tempdir().unwrap();
     let home = tmp.path().join("client");
+    // The server listens first, so that the port with nothing on it cannot become its port
+    // (the shell's detached sender keeps trying that one).
+    let server = Server::start(&tmp.path().join("server"));
     let dead = format!("http://127.0.0.1:{}", free_port());
     // A tracked shell while nothing listens: its session (start, one failed command, end)
     // waits in the buffer.
@@ -91,8 +94,7 @@ fn mahavishnu_sync_delivers_what_the_buffer_holds() {
         down.err
     );
 
-    // The server is up (elsewhere): sync delivers every queued event, once.
-    let server = Server::start(&tmp.path().join("server"));
+    // Against the server that is up: sync delivers every queued event, once.
     let up = shell_run(&home, &server.url, "mahavishnu", "sync", None, &[]);
     let text = up.ok("sync");
     assert!(
