@@ -9,12 +9,14 @@
 //! - session-buddy: `ps`, `active`, `insights` → [`session_buddy_helpers_show_the_dataset`];
 //!   `quality`: not here (its rule is being made the server's, tested with that change).
 //! - mahavishnu: `ps`, `top`, `errors` → [`mahavishnu_helpers_count_the_dataset`]; `sync` →
-//!   `shell_machine::mahavishnu_sync_delivers_what_the_buffer_holds`.
+//!   `shell_machine::mahavishnu_sync_delivers_what_the_buffer_holds`; `ps` of its own tracked
+//!   shell → `shell_machine::mahavishnu_ps_shows_its_own_tracked_shell_once_sync_delivered_it`.
 //! - crackerjack: `crack`, `test`, `lint`, `scan`, `format_code`, `typecheck`, `show_adapters` →
 //!   `shell_machine::crackerjack_*` (fake tools on PATH, temp projects); `show_hooks` →
 //!   `shell_machine::crackerjack_show_hooks_reads_a_real_repository`.
 //! - akosha: `aggregate` (component, user, host, day), `search`, `detect`, `graph`, `trends`
-//!   (hour, day, week) → [`akosha_helpers_count_the_dataset`].
+//!   (hour, day, week) → [`akosha_helpers_count_the_dataset`] (`graph` and `aggregate` also
+//!   read from stdin there).
 //! - fastblocks: `build`, `render` → [`fastblocks_build_and_render_write_the_dataset`];
 //!   `routes`, `auth`: not here (being rebuilt on the server's route table and one token code).
 //! - Beyond one page (1205 sessions, 1010 command events): `akosha aggregate`,
@@ -118,6 +120,28 @@ pub fn shell_run(
         c.env(k, v);
     }
     Ran::from(c.output().unwrap())
+}
+
+/// `session-buddy shell COMPONENT` reading `lines` from stdin, tracking off, against `url`.
+pub fn stdin_run(home: &Path, url: &str, component: &str, lines: &str) -> Ran {
+    use std::io::Write;
+    let mut child = bin()
+        .env("SESSION_BUDDY_HOME", home)
+        .env("SESSION_BUDDY_URL", url)
+        .env("SESSION_BUDDY_TRACKING", "off")
+        .args(["shell", component, "--no-banner"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(lines.as_bytes())
+        .unwrap();
+    Ran::from(child.wait_with_output().unwrap())
 }
 
 /// The cells of a table line: columns are separated by two spaces or more.
@@ -998,6 +1022,17 @@ fn akosha_helpers_count_the_dataset() {
          \x20  └─ box-b (1)\n"
     );
     assert_eq!(graph, want);
+    // Read from stdin, the same commands print the same.
+    let both = d.ok("akosha", "graph; aggregate host");
+    let piped = stdin_run(
+        &d.server.home,
+        &d.server.url,
+        "akosha",
+        "graph\naggregate host\nexit\n",
+    )
+    .ok("akosha from stdin");
+    assert_eq!(piped, both);
+    assert!(both.starts_with(&want), "{both}");
 
     // trends: per hour, day and week.
     let hour = |secs: i64| {

@@ -694,3 +694,51 @@ fn crackerjack_show_hooks_reads_a_real_repository() {
         )
     );
 }
+
+#[test]
+fn mahavishnu_ps_shows_its_own_tracked_shell_once_sync_delivered_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Server::start(&tmp.path().join("server"));
+    let child = bin()
+        .env("SESSION_BUDDY_HOME", tmp.path().join("client"))
+        .env("SESSION_BUDDY_URL", &server.url)
+        .args([
+            "shell",
+            "mahavishnu",
+            "--no-banner",
+            "-c",
+            "status; sync; ps",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let o = child.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let id = row(&out, "Session ID")[1].clone();
+    let host = crate::shell_helpers::this_host();
+    assert!(
+        out.contains(&format!(
+            "\n1 tracked shell active on {host}: 1 alive, 0 stale.\n"
+        )),
+        "{out}"
+    );
+    let own = row(&out, &id);
+    assert_eq!(
+        (&own[1], &own[3], &own[4], own.last().unwrap().as_str()),
+        (
+            &"mahavishnu".to_string(),
+            &pid,
+            &"yes".to_string(),
+            "this shell"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("is not on the server yet"), "{out}");
+}
