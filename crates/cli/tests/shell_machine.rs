@@ -206,7 +206,8 @@ fn crackerjack_checks_run_a_python_projects_tools() {
     script(
         &tools,
         "pytest",
-        "echo \"pytest $*\"\necho \"in $(pwd)\"\necho '3 passed'",
+        "echo \"pytest $*\"\nfor a in \"$@\"; do echo \"arg: $a\"; done\n\
+         echo \"in $(pwd)\"\necho '3 passed'",
     );
     script(
         &tools,
@@ -264,7 +265,7 @@ fn crackerjack_checks_run_a_python_projects_tools() {
     assert!(test.starts_with("▶ test (pytest -q -k smoke)\n"), "{test}");
     assert!(
         test.contains(&format!(
-            "  | pytest -q -k smoke\n  | in {}\n  | 3 passed\n",
+            "  | pytest -q -k smoke\n  | arg: -q\n  | arg: -k\n  | arg: smoke\n  | in {}\n  | 3 passed\n",
             project.display()
         )),
         "{test}"
@@ -272,6 +273,16 @@ fn crackerjack_checks_run_a_python_projects_tools() {
     assert!(
         line(&test, "✓ test passed in ").ends_with("  (pytest -q -k smoke)"),
         "{test}"
+    );
+    // Words are split as the shell splits them, and quoted back in the report.
+    let quoted = run("test -k 'smoke and not slow'").ok("test, quoted");
+    assert!(
+        quoted.contains("  | arg: -q\n  | arg: -k\n  | arg: smoke and not slow\n"),
+        "{quoted}"
+    );
+    assert!(
+        line(&quoted, "✓ test passed in ").ends_with("  (pytest -q -k 'smoke and not slow')"),
+        "{quoted}"
     );
     let lint = run("lint").ok("lint");
     assert!(lint.contains("  | All checks passed!\n"), "{lint}");
@@ -569,6 +580,23 @@ fn crackerjack_with_no_tools_runs_nothing_and_says_so() {
             .contains("error: nothing ran: all 5 checks were skipped"),
         "{}",
         crack.err
+    );
+    // A config file that names no known command is refused, naming the key.
+    let bad = dir(tmp.path(), "bad");
+    write(&bad.join("setup.cfg"), "");
+    write(
+        &bad.join(".crackerjack.toml"),
+        "[commands]\ntests = \"pytest\"\n",
+    );
+    let o = crackerjack(&home, &bad, &empty, "show_adapters");
+    assert_eq!(o.code, Some(1));
+    assert!(
+        o.err.contains(&format!(
+            "{}: unknown command 'tests'; known: test, lint, scan, format_code, format_check, typecheck",
+            bad.join(".crackerjack.toml").display()
+        )),
+        "{}",
+        o.err
     );
     // Outside any project there is nothing to check.
     let nowhere = dir(tmp.path(), "nowhere");
