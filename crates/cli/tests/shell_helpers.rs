@@ -22,6 +22,8 @@
 //! - Beyond one page (1205 sessions, 1010 command events): `akosha aggregate`,
 //!   `session-buddy ps`/`insights`, `mahavishnu errors`, `fastblocks build` →
 //!   [`helpers_read_every_page_and_the_latest_events`].
+//! - Local time (UTC+05:30): `insights`' busiest hours, `trends hour`, `ps`, `errors` →
+//!   [`helpers_bucket_and_print_in_local_time`].
 //! - Every reading helper on an empty server and with the server gone →
 //!   [`with_no_data_the_helpers_say_so_and_with_no_server_they_say_where`].
 //!
@@ -1479,4 +1481,73 @@ fn with_no_data_the_helpers_say_so_and_with_no_server_they_say_where() {
             r.err
         );
     }
+}
+
+/// The helpers count and print in local time: the dataset under UTC+05:30 (no DST), where
+/// B = 14:30 local and the 09:00 UTC hour splits in two.
+#[test]
+fn helpers_bucket_and_print_in_local_time() {
+    let d = Dataset::seed();
+    let run = |component: &str, commands: &str| {
+        shell_run(
+            &d.server.home,
+            &d.server.url,
+            component,
+            commands,
+            None,
+            &[("TZ", "IST-05:30")],
+        )
+        .ok(commands)
+    };
+    let local = |secs: i64, format: &str| {
+        (d.base + TimeDelta::seconds(secs) + TimeDelta::minutes(330))
+            .format(format)
+            .to_string()
+    };
+    // Local hours: 14 ← a1–a6; 15 ← a7, a8, m1–m3, a9, o1; 16 ← c1, c2, s1, s2; 17 ← s3.
+    let ins = run("session-buddy", "insights");
+    let hours = section(
+        &ins,
+        "Busiest hours of the day (local time, sessions started):",
+    );
+    let count_at = |hour: &str| {
+        let l = hours
+            .lines()
+            .find(|l| l.trim_start().starts_with(hour))
+            .unwrap();
+        l.split_whitespace()
+            .skip(1)
+            .find_map(|w| w.parse::<u64>().ok())
+            .unwrap()
+    };
+    assert_eq!(
+        ["13:00", "14:00", "15:00", "16:00", "17:00", "09:00"].map(count_at),
+        [0, 6, 7, 4, 1, 0],
+        "{hours}"
+    );
+    assert!(hours.contains("7  ← busiest"), "{hours}");
+    let t = run("akosha", "trends hour 2");
+    assert_eq!(
+        row(&t, &local(0, "%Y-%m-%d 14:00"))[1..],
+        ["6", "5", "4", "0"]
+    );
+    assert_eq!(
+        row(&t, &local(0, "%Y-%m-%d 15:00"))[1..],
+        ["7", "3", "0", "3"]
+    );
+    assert_eq!(
+        row(&t, &local(0, "%Y-%m-%d 16:00"))[1..],
+        ["4", "3", "1", "0"]
+    );
+    let ps = run("session-buddy", "ps 50");
+    assert_eq!(
+        row(&ps, d.id("a1"))[5],
+        local(0, "%Y-%m-%d %H:%M:%S"),
+        "{ps}"
+    );
+    let errors = run("mahavishnu", "errors 1");
+    assert_eq!(
+        first_column(&errors, "Time"),
+        [local(7230, "%Y-%m-%d %H:%M:%S")]
+    );
 }
