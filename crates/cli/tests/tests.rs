@@ -14,6 +14,8 @@ mod operator;
 mod postgres;
 mod queries;
 mod redact;
+mod shell_helpers;
+mod shell_machine;
 mod shell_text;
 mod shells;
 mod track;
