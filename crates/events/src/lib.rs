@@ -40,7 +40,7 @@ pub const EVENT_VERSION_1_1: &str = "1.1";
 /// Versions the server accepts.
 pub const SUPPORTED_EVENT_VERSIONS: [&str; 2] = [EVENT_VERSION_1_0, EVENT_VERSION_1_1];
 
-/// Limits of PRODUCT.md §3 (at least the original's).
+/// Limits of the wire format (at least the original's): docs/wire-format.md.
 pub mod limits {
     pub const COMPONENT_NAME_MAX: usize = 64;
     pub const PID_MIN: u64 = 1;
@@ -158,7 +158,7 @@ pub struct SessionStartEvent {
 }
 
 impl SessionStartEvent {
-    /// The session id this start defines (PRODUCT.md §3).
+    /// The session id this start defines (the rule: docs/sessions.md, "Session ids").
     pub fn session_id(&self) -> String {
         session_id_for(&self.component_name, self.timestamp, &self.event_id)
     }

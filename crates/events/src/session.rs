@@ -105,7 +105,7 @@ impl std::fmt::Display for SessionStatus {
     }
 }
 
-/// The session record (PRODUCT.md §3).
+/// The session record (docs/sessions.md, "The session record").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Session {
     pub session_id: String,
