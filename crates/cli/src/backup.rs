@@ -9,7 +9,8 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use session_buddy_store::{MAX_PAGE, SessionFilter, Store, SyncMode};
+use session_buddy_store::{MAX_PAGE, SessionFilter, Store};
+use session_buddy_store_sqlite::SyncMode;
 
 use crate::client::Api;
 use crate::config::home_dir;

@@ -20,7 +20,8 @@ use session_buddy_events::{
     CommandEvent, EnvironmentInfo, Event, EventOutcome, EventType, SessionEndEvent,
     SessionStartEvent, UserInfo,
 };
-use session_buddy_store::{Store, SyncMode};
+use session_buddy_store::Store;
+use session_buddy_store_sqlite::SyncMode;
 use tokio::task::JoinSet;
 
 use crate::CmdResult;

@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The store's integration tests, one binary: the conformance suite on every backend.
+//! The SQLite backend's integration tests, one binary: the shared conformance suite (written
+//! against the `Store` trait in `session-buddy-store`), then what only SQLite has.
 
+#[path = "../../store/tests/conformance/mod.rs"]
 mod conformance;
 
 mod sqlite {
     use std::path::PathBuf;
 
-    use session_buddy_store::{SqliteStore, Store, SyncMode};
+    use session_buddy_store::Store;
+    use session_buddy_store_sqlite::{SqliteStore, SyncMode};
     use tempfile::TempDir;
 
     /// A SQLite store in a temporary directory of its own.
