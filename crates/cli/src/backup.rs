@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use serde_json::Value;
-use session_buddy_store::{MAX_PAGE, SessionFilter, Store};
+use session_buddy_store::export;
 use session_buddy_store_sqlite::SyncMode;
 
 use crate::client::Api;
@@ -90,12 +90,25 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
             None => Box::new(BufWriter::new(std::io::stdout().lock())),
         };
         let n = match args.format {
-            ExportFormat::Ndjson => export_events(store.as_ref(), since, &mut out).await,
-            ExportFormat::Csv => export_sessions(store.as_ref(), since, &mut out).await,
+            ExportFormat::Ndjson => export::export_events(store.as_ref(), since, &mut out).await,
+            ExportFormat::Csv => {
+                export::export_sessions(store.as_ref(), since, &mut out, |page, first| {
+                    let text = crate::queries::sessions_csv(page, true);
+                    // The header once, at the top.
+                    if first {
+                        text
+                    } else {
+                        text.split_once('\n')
+                            .map_or("", |(_, rest)| rest)
+                            .to_string()
+                    }
+                })
+                .await
+            }
         };
         store.close().await;
         out.flush().context("writing the export")?;
-        n
+        Ok::<_, anyhow::Error>(n?)
     })?;
     if let Some(path) = &args.output {
         let what = match args.format {
@@ -105,58 +118,6 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
         eprintln!("exported {written} {what} to {}", path.display());
     }
     Ok(())
-}
-
-async fn export_events(
-    store: &dyn Store,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    out: &mut dyn Write,
-) -> anyhow::Result<u64> {
-    let mut after = None;
-    let mut n = 0u64;
-    loop {
-        let page = store.events_in_time_order(since, after, MAX_PAGE).await?;
-        for e in &page {
-            serde_json::to_writer(&mut *out, &e.payload)?;
-            out.write_all(b"\n")?;
-        }
-        n += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == MAX_PAGE => {
-                after = Some((last.timestamp, last.event_id.clone()));
-            }
-            _ => return Ok(n),
-        }
-    }
-}
-
-async fn export_sessions(
-    store: &dyn Store,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    out: &mut dyn Write,
-) -> anyhow::Result<u64> {
-    let mut filter = SessionFilter {
-        after: since,
-        limit: MAX_PAGE,
-        ..SessionFilter::default()
-    };
-    let mut n = 0u64;
-    loop {
-        let page = store.list_sessions(filter.clone()).await?;
-        let text = crate::queries::sessions_csv(&page.sessions, true);
-        // The header once, at the top.
-        let body = if n == 0 {
-            text.as_str()
-        } else {
-            text.split_once('\n').map_or("", |(_, rest)| rest)
-        };
-        out.write_all(body.as_bytes())?;
-        n += page.sessions.len() as u64;
-        match page.next_cursor {
-            Some(c) => filter.cursor = Some(c),
-            None => return Ok(n),
-        }
-    }
 }
 
 /// What the server answered, summed over every batch.

@@ -7,6 +7,7 @@
 //! and `session-buddy-store-postgres`; this crate holds the trait and the rules they share.
 
 pub mod analytics;
+pub mod export;
 
 use std::collections::BTreeMap;
 
