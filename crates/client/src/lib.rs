@@ -22,6 +22,7 @@ mod journal;
 mod journal_model;
 mod outcome;
 mod sender;
+pub mod track;
 mod tracker;
 
 pub use buffer::{
