@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
-use serde_json::Value;
 use session_buddy_store::export;
 use session_buddy_store_sqlite::SyncMode;
 
@@ -120,26 +119,9 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
     Ok(())
 }
 
-/// What the server answered, summed over every batch.
-#[derive(Default)]
-struct Tally {
-    accepted: u64,
-    duplicate: u64,
-    rejected: u64,
-    /// The first few rejections, for the report.
-    errors: Vec<String>,
-}
-
-impl Tally {
-    fn reject(&mut self, what: String) {
-        self.rejected += 1;
-        if self.errors.len() < 10 {
-            self.errors.push(what);
-        }
-    }
-}
-
 pub fn import(args: ImportArgs) -> CmdResult {
+    use session_buddy_client::import::{IMPORT_PATH, ImportError, import_ndjson};
+
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
@@ -148,24 +130,14 @@ pub fn import(args: ImportArgs) -> CmdResult {
         )?))
     };
     let api = Api::new(&args.url);
-    let mut tally = Tally::default();
-    let mut batch: Vec<Value> = Vec::with_capacity(usize::from(args.batch));
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", args.file.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(v) => batch.push(v),
-            Err(e) => tally.reject(format!("line {}: not JSON ({e})", i + 1)),
-        }
-        if batch.len() == usize::from(args.batch) {
-            send(&api, &mut batch, &mut tally)?;
-        }
-    }
-    if !batch.is_empty() {
-        send(&api, &mut batch, &mut tally)?;
-    }
+    let what = args.file.display().to_string();
+    let tally = import_ndjson(reader, &what, usize::from(args.batch), |body| {
+        api.post_json(IMPORT_PATH, body)
+    })
+    .map_err(|e| match e {
+        ImportError::Post(failure) => failure,
+        ImportError::Import(e) => Failure::Error(e.into()),
+    })?;
     println!(
         "accepted {}, duplicate {}, rejected {}",
         tally.accepted, tally.duplicate, tally.rejected
@@ -178,30 +150,6 @@ pub fn import(args: ImportArgs) -> CmdResult {
             "{} events were rejected (the first are listed above)",
             tally.rejected
         )));
-    }
-    Ok(())
-}
-
-/// POSTs one batch through the server's ingest, marked as imported history (the server
-/// abandons at once, at its last event, a session without an end that has been silent for
-/// longer than its TTL), and counts the results.
-fn send(api: &Api, batch: &mut Vec<Value>, tally: &mut Tally) -> CmdResult {
-    let body = Value::Array(std::mem::take(batch));
-    let answer = api.post_json("/v1/events?import=true", &body)?;
-    let results = answer
-        .get("results")
-        .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("the server's answer has no results: {answer}"))?;
-    for r in results {
-        match r.get("status").and_then(Value::as_str) {
-            Some("accepted") => tally.accepted += 1,
-            Some("duplicate") => tally.duplicate += 1,
-            _ => tally.reject(format!(
-                "{}: {}",
-                r.get("event_id").and_then(Value::as_str).unwrap_or("?"),
-                r.get("error").and_then(Value::as_str).unwrap_or("rejected")
-            )),
-        }
     }
     Ok(())
 }

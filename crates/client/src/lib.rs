@@ -17,6 +17,7 @@ mod config;
 mod error;
 mod host;
 pub mod http;
+pub mod import;
 mod journal;
 #[cfg(test)]
 mod journal_model;
