@@ -675,7 +675,7 @@ fn report(a: &ReportArgs, utc: bool) -> CmdResult {
 
 fn sql(a: &SqlArgs) -> CmdResult {
     check_days(a.days);
-    let Some(text) = session_buddy_store::analytics::sql(&a.query) else {
+    let Some(text) = session_buddy_store_sqlite::analytics_sql(&a.query) else {
         refuse(&format!(
             "query '{}' not found; the queries are: {}",
             a.query,

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
-use serde_json::Value;
-use session_buddy_store::{MAX_PAGE, SessionFilter, Store, SyncMode};
+use session_buddy_store::export;
+use session_buddy_store_sqlite::SyncMode;
 
 use crate::client::Api;
 use crate::config::home_dir;
@@ -89,12 +89,25 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
             None => Box::new(BufWriter::new(std::io::stdout().lock())),
         };
         let n = match args.format {
-            ExportFormat::Ndjson => export_events(store.as_ref(), since, &mut out).await,
-            ExportFormat::Csv => export_sessions(store.as_ref(), since, &mut out).await,
+            ExportFormat::Ndjson => export::export_events(store.as_ref(), since, &mut out).await,
+            ExportFormat::Csv => {
+                export::export_sessions(store.as_ref(), since, &mut out, |page, first| {
+                    let text = crate::queries::sessions_csv(page, true);
+                    // The header once, at the top.
+                    if first {
+                        text
+                    } else {
+                        text.split_once('\n')
+                            .map_or("", |(_, rest)| rest)
+                            .to_string()
+                    }
+                })
+                .await
+            }
         };
         store.close().await;
         out.flush().context("writing the export")?;
-        n
+        Ok::<_, anyhow::Error>(n?)
     })?;
     if let Some(path) = &args.output {
         let what = match args.format {
@@ -106,78 +119,9 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
     Ok(())
 }
 
-async fn export_events(
-    store: &dyn Store,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    out: &mut dyn Write,
-) -> anyhow::Result<u64> {
-    let mut after = None;
-    let mut n = 0u64;
-    loop {
-        let page = store.events_in_time_order(since, after, MAX_PAGE).await?;
-        for e in &page {
-            serde_json::to_writer(&mut *out, &e.payload)?;
-            out.write_all(b"\n")?;
-        }
-        n += page.len() as u64;
-        match page.last() {
-            Some(last) if page.len() == MAX_PAGE => {
-                after = Some((last.timestamp, last.event_id.clone()));
-            }
-            _ => return Ok(n),
-        }
-    }
-}
-
-async fn export_sessions(
-    store: &dyn Store,
-    since: Option<chrono::DateTime<chrono::Utc>>,
-    out: &mut dyn Write,
-) -> anyhow::Result<u64> {
-    let mut filter = SessionFilter {
-        after: since,
-        limit: MAX_PAGE,
-        ..SessionFilter::default()
-    };
-    let mut n = 0u64;
-    loop {
-        let page = store.list_sessions(filter.clone()).await?;
-        let text = crate::queries::sessions_csv(&page.sessions, true);
-        // The header once, at the top.
-        let body = if n == 0 {
-            text.as_str()
-        } else {
-            text.split_once('\n').map_or("", |(_, rest)| rest)
-        };
-        out.write_all(body.as_bytes())?;
-        n += page.sessions.len() as u64;
-        match page.next_cursor {
-            Some(c) => filter.cursor = Some(c),
-            None => return Ok(n),
-        }
-    }
-}
-
-/// What the server answered, summed over every batch.
-#[derive(Default)]
-struct Tally {
-    accepted: u64,
-    duplicate: u64,
-    rejected: u64,
-    /// The first few rejections, for the report.
-    errors: Vec<String>,
-}
-
-impl Tally {
-    fn reject(&mut self, what: String) {
-        self.rejected += 1;
-        if self.errors.len() < 10 {
-            self.errors.push(what);
-        }
-    }
-}
-
 pub fn import(args: ImportArgs) -> CmdResult {
+    use session_buddy_client::import::{IMPORT_PATH, ImportError, import_ndjson};
+
     let reader: Box<dyn BufRead> = if args.file.as_os_str() == "-" {
         Box::new(BufReader::new(std::io::stdin().lock()))
     } else {
@@ -186,24 +130,14 @@ pub fn import(args: ImportArgs) -> CmdResult {
         )?))
     };
     let api = Api::new(&args.url);
-    let mut tally = Tally::default();
-    let mut batch: Vec<Value> = Vec::with_capacity(usize::from(args.batch));
-    for (i, line) in reader.lines().enumerate() {
-        let line = line.with_context(|| format!("reading {}", args.file.display()))?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(v) => batch.push(v),
-            Err(e) => tally.reject(format!("line {}: not JSON ({e})", i + 1)),
-        }
-        if batch.len() == usize::from(args.batch) {
-            send(&api, &mut batch, &mut tally)?;
-        }
-    }
-    if !batch.is_empty() {
-        send(&api, &mut batch, &mut tally)?;
-    }
+    let what = args.file.display().to_string();
+    let tally = import_ndjson(reader, &what, usize::from(args.batch), |body| {
+        api.post_json(IMPORT_PATH, body)
+    })
+    .map_err(|e| match e {
+        ImportError::Post(failure) => failure,
+        ImportError::Import(e) => Failure::Error(e.into()),
+    })?;
     println!(
         "accepted {}, duplicate {}, rejected {}",
         tally.accepted, tally.duplicate, tally.rejected
@@ -216,30 +150,6 @@ pub fn import(args: ImportArgs) -> CmdResult {
             "{} events were rejected (the first are listed above)",
             tally.rejected
         )));
-    }
-    Ok(())
-}
-
-/// POSTs one batch through the server's ingest, marked as imported history (the server
-/// abandons at once, at its last event, a session without an end that has been silent for
-/// longer than its TTL), and counts the results.
-fn send(api: &Api, batch: &mut Vec<Value>, tally: &mut Tally) -> CmdResult {
-    let body = Value::Array(std::mem::take(batch));
-    let answer = api.post_json("/v1/events?import=true", &body)?;
-    let results = answer
-        .get("results")
-        .and_then(Value::as_array)
-        .ok_or_else(|| anyhow!("the server's answer has no results: {answer}"))?;
-    for r in results {
-        match r.get("status").and_then(Value::as_str) {
-            Some("accepted") => tally.accepted += 1,
-            Some("duplicate") => tally.duplicate += 1,
-            _ => tally.reject(format!(
-                "{}: {}",
-                r.get("event_id").and_then(Value::as_str).unwrap_or("?"),
-                r.get("error").and_then(Value::as_str).unwrap_or("rejected")
-            )),
-        }
     }
     Ok(())
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use session_buddy_store::{SqliteStore, Store, SyncMode};
+use session_buddy_store::Store;
 use session_buddy_store_postgres::PostgresStore;
+use session_buddy_store_sqlite::{SqliteStore, SyncMode};
 
 use crate::serve::Database;
 

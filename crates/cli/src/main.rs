@@ -4,8 +4,6 @@
 mod analytics;
 mod backup;
 mod bench;
-mod bench_seed;
-mod bench_shell;
 mod client;
 mod config;
 mod database;

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, anyhow, bail};
-use chrono::{DateTime, Datelike, Local, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use clap::Args;
 use serde_json::Value;
 use session_buddy_events::{Session, StoredEvent};
@@ -68,57 +68,9 @@ pub struct ListEventsArgs {
     limit: usize,
 }
 
-/// Parses a time a person typed: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` or a keyword, in local
-/// time unless `utc`.
+/// Parses a time a person typed ([`session_buddy_events::parse_user_time`]).
 pub fn parse_user_time(s: &str, utc: bool) -> anyhow::Result<DateTime<Utc>> {
-    let s = s.trim();
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    let now_local = Local::now();
-    let today = if utc {
-        Utc::now().date_naive()
-    } else {
-        now_local.date_naive()
-    };
-    let day = |d: NaiveDate| d.and_time(NaiveTime::MIN);
-    let naive = match s {
-        "now" => return Ok(Utc::now()),
-        "today" => day(today),
-        "yesterday" => day(today - chrono::Days::new(1)),
-        "this-week" => {
-            day(today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday())))
-        }
-        "this-month" => day(today.with_day(1).unwrap_or(today)),
-        "this-year" => day(today.with_ordinal(1).unwrap_or(today)),
-        _ => {
-            let formats = [
-                "%Y-%m-%d %H:%M:%S",
-                "%Y-%m-%d %H:%M",
-                "%Y-%m-%dT%H:%M:%S",
-                "%Y-%m-%dT%H:%M",
-            ];
-            match formats
-                .iter()
-                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
-                .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(day))
-            {
-                Some(n) => n,
-                None => bail!(
-                    "'{s}' is not a time: use RFC 3339 (2026-02-06T12:34:56Z), a date (2026-02-06), \
-                     'YYYY-MM-DD HH:MM', or today, yesterday, this-week, this-month, this-year"
-                ),
-            }
-        }
-    };
-    if utc {
-        return Ok(Utc.from_utc_datetime(&naive));
-    }
-    Local
-        .from_local_datetime(&naive)
-        .earliest()
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| anyhow!("'{s}' does not exist in the local time zone (a DST gap)"))
+    session_buddy_events::parse_user_time(s, utc).map_err(anyhow::Error::msg)
 }
 
 /// Refuses a time range that holds nothing: `from` at or after `to` (each a flag and its time).

@@ -9,7 +9,7 @@ use clap::Args;
 use session_buddy_events::auth::secret_problem;
 use session_buddy_server::auth::AuthOptions;
 use session_buddy_server::{AppState, ServerOptions};
-use session_buddy_store::SyncMode;
+use session_buddy_store_sqlite::SyncMode;
 
 use crate::config::{Setting, Source, home_dir, load_file, parse_duration, resolve};
 use crate::database::Create;

@@ -4,7 +4,8 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 use session_buddy_events::{Event, parse_event};
-use session_buddy_store::{SqliteStore, Store as _, SyncMode};
+use session_buddy_store::Store as _;
+use session_buddy_store_sqlite::{SqliteStore, SyncMode};
 
 use crate::common::{Server, session_id, start_event, stderr, stdout};
 

@@ -17,11 +17,13 @@ mod config;
 mod error;
 mod host;
 pub mod http;
+pub mod import;
 mod journal;
 #[cfg(test)]
 mod journal_model;
 mod outcome;
 mod sender;
+pub mod track;
 mod tracker;
 
 pub use buffer::{

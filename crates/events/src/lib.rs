@@ -22,9 +22,10 @@ pub use session::{
     SessionStartResult, SessionStatus, StoredEvent,
 };
 pub use text::{component_from_session_id, parse_duration};
-pub use time::{format_timestamp, parse_timestamp};
+pub use time::{format_timestamp, parse_timestamp, parse_user_time};
 pub use validate::{
-    ValidationError, canonical_event_id, parse_event, parse_session_end, parse_session_start,
+    ValidationError, canonical_event_id, is_valid_name, parse_event, parse_session_end,
+    parse_session_start,
 };
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,9 @@
 //! Strict RFC 3339 timestamps: an offset is required, stored in UTC with microsecond precision.
 
-use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Timelike, Utc};
+use chrono::{
+    DateTime, Datelike, DurationRound, Local, NaiveDate, NaiveDateTime, NaiveTime, SecondsFormat,
+    TimeDelta, TimeZone, Timelike, Utc,
+};
 
 use crate::text::clip;
 
@@ -43,8 +46,83 @@ pub fn format_timestamp(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
+/// Parses a time a person typed: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]` or a keyword, in local
+/// time unless `utc`: the rule of every `--since`/`--until`/`--after`/`--before` a person types.
+pub fn parse_user_time(s: &str, utc: bool) -> Result<DateTime<Utc>, String> {
+    let s = s.trim();
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    let now_local = Local::now();
+    let today = if utc {
+        Utc::now().date_naive()
+    } else {
+        now_local.date_naive()
+    };
+    let day = |d: NaiveDate| d.and_time(NaiveTime::MIN);
+    let naive = match s {
+        "now" => return Ok(Utc::now()),
+        "today" => day(today),
+        "yesterday" => day(today - chrono::Days::new(1)),
+        "this-week" => {
+            day(today - chrono::Days::new(u64::from(today.weekday().num_days_from_monday())))
+        }
+        "this-month" => day(today.with_day(1).unwrap_or(today)),
+        "this-year" => day(today.with_ordinal(1).unwrap_or(today)),
+        _ => {
+            let formats = [
+                "%Y-%m-%d %H:%M:%S",
+                "%Y-%m-%d %H:%M",
+                "%Y-%m-%dT%H:%M:%S",
+                "%Y-%m-%dT%H:%M",
+            ];
+            match formats
+                .iter()
+                .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())
+                .or_else(|| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().map(day))
+            {
+                Some(n) => n,
+                None => {
+                    return Err(format!(
+                        "'{s}' is not a time: use RFC 3339 (2026-02-06T12:34:56Z), a date \
+                         (2026-02-06), 'YYYY-MM-DD HH:MM', or today, yesterday, this-week, \
+                         this-month, this-year"
+                    ));
+                }
+            }
+        }
+    };
+    if utc {
+        return Ok(Utc.from_utc_datetime(&naive));
+    }
+    Local
+        .from_local_datetime(&naive)
+        .earliest()
+        .map(|t| t.with_timezone(&Utc))
+        .ok_or_else(|| format!("'{s}' does not exist in the local time zone (a DST gap)"))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn user_times_take_rfc3339_dates_and_keywords() {
+        let t = parse_user_time("2026-02-06T12:34:56Z", false).unwrap();
+        assert_eq!(format_timestamp(&t), "2026-02-06T12:34:56.000000Z");
+        let day = parse_user_time("2026-02-06", true).unwrap();
+        assert_eq!(format_timestamp(&day), "2026-02-06T00:00:00.000000Z");
+        let minute = parse_user_time("2026-02-06 07:08", true).unwrap();
+        assert_eq!(format_timestamp(&minute), "2026-02-06T07:08:00.000000Z");
+        let today = parse_user_time("today", true).unwrap();
+        let yesterday = parse_user_time("yesterday", true).unwrap();
+        assert_eq!(today - yesterday, TimeDelta::days(1));
+        assert!(parse_user_time("this-month", true).unwrap().day() == 1);
+        let err = parse_user_time("soon", true).unwrap_err();
+        assert!(
+            err.starts_with("'soon' is not a time: use RFC 3339"),
+            "{err}"
+        );
+    }
+
     use super::*;
 
     #[test]

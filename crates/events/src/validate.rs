@@ -361,6 +361,12 @@ fn component_name(obj: &Map<String, Value>, field: &str) -> Result<String> {
     Ok(name)
 }
 
+/// A component name or session type as `parse_event` accepts it: `^[a-zA-Z0-9_-]+$`, at most
+/// [`COMPONENT_NAME_MAX`](crate::limits::COMPONENT_NAME_MAX) characters.
+pub fn is_valid_name(s: &str) -> bool {
+    is_name(s) && s.len() <= COMPONENT_NAME_MAX
+}
+
 fn is_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()

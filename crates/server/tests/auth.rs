@@ -370,7 +370,8 @@ async fn revoked_tokens_are_refused_and_the_previous_secret_still_verifies() {
     assert_eq!(get(&s, "/v1/sessions", Some(&other)).await.0, 200);
     {
         use session_buddy_store::Store as _;
-        let store = session_buddy_store::SqliteStore::open(&s.db_path, Default::default()).unwrap();
+        let store =
+            session_buddy_store_sqlite::SqliteStore::open(&s.db_path, Default::default()).unwrap();
         store.revoke_token(&other_claims.jti, None).await.unwrap();
         store.close().await;
     }

@@ -150,9 +150,11 @@ async fn active_sessions_come_from_the_store_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sessions.db");
     let open = || {
-        let store =
-            session_buddy_store::SqliteStore::open(&path, session_buddy_store::SyncMode::Normal)
-                .unwrap();
+        let store = session_buddy_store_sqlite::SqliteStore::open(
+            &path,
+            session_buddy_store_sqlite::SyncMode::Normal,
+        )
+        .unwrap();
         session_buddy_server::AppState::new(std::sync::Arc::new(store), Default::default())
     };
     let state = open();
@@ -178,9 +180,9 @@ async fn active_sessions_come_from_the_store_after_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reaper_abandons_silent_sessions_and_counts_them() {
     let dir = tempfile::tempdir().unwrap();
-    let store = session_buddy_store::SqliteStore::open(
+    let store = session_buddy_store_sqlite::SqliteStore::open(
         &dir.path().join("s.db"),
-        session_buddy_store::SyncMode::Normal,
+        session_buddy_store_sqlite::SyncMode::Normal,
     )
     .unwrap();
     let options = session_buddy_server::ServerOptions {

@@ -177,9 +177,9 @@ async fn health_readiness_and_schemas() {
 #[tokio::test]
 async fn the_router_answers_without_a_socket() {
     let dir = tempfile::tempdir().unwrap();
-    let store = session_buddy_store::SqliteStore::open(
+    let store = session_buddy_store_sqlite::SqliteStore::open(
         &dir.path().join("s.db"),
-        session_buddy_store::SyncMode::Normal,
+        session_buddy_store_sqlite::SyncMode::Normal,
     )
     .unwrap();
     let state = session_buddy_server::AppState::new(std::sync::Arc::new(store), Default::default());

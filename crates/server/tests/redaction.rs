@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 use session_buddy_events::{Event, parse_event};
-use session_buddy_store::{SqliteStore, Store as _, SyncMode};
+use session_buddy_store::Store as _;
+use session_buddy_store_sqlite::{SqliteStore, SyncMode};
 
 use crate::common::{TestServer, command, session_id_of, start};
 

@@ -51,7 +51,7 @@ async fn the_server_speaks_https_with_the_given_certificate() {
     };
     let tls = session_buddy_server::tls::load(&cert, &key).unwrap();
     let store =
-        session_buddy_store::SqliteStore::open(&dir.path().join("s.db"), Default::default())
+        session_buddy_store_sqlite::SqliteStore::open(&dir.path().join("s.db"), Default::default())
             .unwrap();
     let state = session_buddy_server::AppState::new(Arc::new(store), Default::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -336,10 +336,6 @@ pub fn most_frequent(tally: &BTreeMap<String, i64>) -> Option<String> {
     best.map(|(e, _)| e.clone())
 }
 
-pub fn sql(name: &str) -> Option<String> {
-    crate::sqlite::analytics_sql(name)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]

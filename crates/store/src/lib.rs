@@ -2,11 +2,12 @@
 //!
 //! The [`Store`] trait is what the server talks to: batch-first ingest (one call, many events,
 //! durable when it returns), session queries and the numbers the metrics need. Every backend
-//! passes the same conformance suite (`tests/conformance/`). [`SqliteStore`] is the embedded
-//! default.
+//! passes the same conformance suite (`tests/conformance/`, run by each backend's tests). The
+//! backends live in crates of their own: `session-buddy-store-sqlite` (the embedded default)
+//! and `session-buddy-store-postgres`; this crate holds the trait and the rules they share.
 
 pub mod analytics;
-mod sqlite;
+pub mod export;
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,6 @@ use session_buddy_events::{
 };
 
 pub use analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
-pub use sqlite::{SqliteStore, SyncMode};
 
 /// A storage failure, in the user's words.
 #[derive(Debug, thiserror::Error)]
@@ -27,17 +27,15 @@ pub enum StoreError {
     Open {
         path: String,
         #[source]
-        source: rusqlite::Error,
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
-    #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
     #[error("invalid query: {0}")]
     InvalidQuery(String),
     #[error("the storage writer has stopped (the server is shutting down)")]
     WriterGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// A failure of another backend (PostgreSQL), or of reaching it.
+    /// A failure of the backend (SQLite, PostgreSQL), or of reaching it.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
@@ -329,7 +327,7 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a batch of validated events from a live client, each with the time the server
     /// received it; returns one outcome per event, in order. When it returns, the accepted
     /// events are durable (against a crash of the process; against power loss with
-    /// `SyncMode::Full`).
+    /// SQLite's `SyncMode::Full`).
     async fn ingest(
         &self,
         events: Vec<Event>,

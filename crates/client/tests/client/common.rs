@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use session_buddy_client::{RetryPolicy, TrackerConfig};
 use session_buddy_server::{AppState, ServerOptions};
-use session_buddy_store::{SqliteStore, SyncMode};
+use session_buddy_store_sqlite::{SqliteStore, SyncMode};
 use tokio::sync::oneshot;
 
 pub struct TestServer {

@@ -4,4 +4,5 @@ mod common;
 mod config;
 mod delivery;
 mod end_fast;
+mod import;
 mod outcome;

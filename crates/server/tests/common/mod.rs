@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use session_buddy_server::{AppState, ServerOptions};
-use session_buddy_store::{SqliteStore, SyncMode};
+use session_buddy_store_sqlite::{SqliteStore, SyncMode};
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

@@ -75,6 +75,8 @@ macro_rules! conformance_suite {
             imported::an_imported_session_with_recent_events_comes_back,
             retention::prune_deletes_old_finished_sessions_in_batches,
             retention::events_in_time_order_pages_through_everything_once,
+            retention::export_events_writes_every_event_once_in_time_order,
+            retention::export_sessions_renders_each_page_and_counts_them,
             tokens::revoked_tokens_are_recorded_and_listed_until_they_expire,
             redaction::redact_stored_rewrites_what_older_rules_let_through,
             redaction::a_resent_original_stays_a_duplicate_across_redaction,

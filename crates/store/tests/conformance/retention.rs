@@ -1,5 +1,6 @@
 //! Retention and export: `prune` deletes old sessions that are over with their events, in
-//! bounded batches; `events_in_time_order` pages through every event once, oldest first.
+//! bounded batches; `events_in_time_order` pages through every event once, oldest first, and
+//! `export` writes them (or the sessions) out the same way on every backend.
 
 use session_buddy_store::{Pruned, Store};
 
@@ -105,4 +106,87 @@ pub async fn events_in_time_order_pages_through_everything_once(store: &dyn Stor
         .await
         .unwrap();
     assert_eq!(since.len(), 3);
+}
+
+pub async fn export_events_writes_every_event_once_in_time_order(store: &dyn Store) {
+    // More than one page (MAX_PAGE) of events, written in reverse time order.
+    let session_id = accept_all(
+        store,
+        &[start("alpha", &uuid(1), "2026-01-01T00:00:00Z")],
+        1,
+    )
+    .await[0]
+        .session_id
+        .clone();
+    let n = MAX_PAGE as u64 + 1;
+    let commands: Vec<Value> = (1..=n)
+        .rev()
+        .map(|i| {
+            let ts = format!(
+                "2026-01-01T{:02}:{:02}:{:02}Z",
+                i / 3600,
+                i / 60 % 60,
+                i % 60
+            );
+            command(&uuid(100 + i), &session_id, &ts, i, true)
+        })
+        .collect();
+    accept_all(store, &commands, 2).await;
+    let mut out = Vec::new();
+    let written = session_buddy_store::export::export_events(store, None, &mut out)
+        .await
+        .unwrap();
+    assert_eq!(written, n + 1);
+    let lines: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len() as u64, n + 1);
+    let mut expected = vec![uuid(1)];
+    expected.extend((1..=n).map(|i| uuid(100 + i)));
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, expected);
+    // `since` leaves the older ones out.
+    let mut out = Vec::new();
+    let since = at("2026-01-01T00:16:00Z");
+    let written = session_buddy_store::export::export_events(store, Some(since), &mut out)
+        .await
+        .unwrap();
+    assert_eq!(written, n - 959);
+}
+
+pub async fn export_sessions_renders_each_page_and_counts_them(store: &dyn Store) {
+    accept_all(
+        store,
+        &[
+            start("alpha", &uuid(1), "2026-01-01T00:00:00Z"),
+            start("beta", &uuid(2), "2026-01-02T00:00:00Z"),
+            start("gamma", &uuid(3), "2026-01-03T00:00:00Z"),
+        ],
+        1,
+    )
+    .await;
+    let mut out = Vec::new();
+    let since = Some(at("2026-01-02T00:00:00Z"));
+    let written =
+        session_buddy_store::export::export_sessions(store, since, &mut out, |page, first| {
+            let mut text = if first {
+                "component\n".to_string()
+            } else {
+                String::new()
+            };
+            for s in page {
+                text.push_str(&s.component);
+                text.push('\n');
+            }
+            text
+        })
+        .await
+        .unwrap();
+    assert_eq!(written, 2);
+    assert_eq!(String::from_utf8(out).unwrap(), "component\ngamma\nbeta\n");
 }

@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 
-use super::micros;
 use crate::Result;
-use crate::analytics::{
+use crate::read::micros;
+use session_buddy_store::analytics::{
     ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary, most_frequent, project,
 };
 
@@ -214,7 +214,7 @@ pub(super) fn active(
 }
 
 /// The SQL behind `analytics sql NAME`, with how it is run.
-pub(crate) fn analytics_sql(name: &str) -> Option<String> {
+pub fn analytics_sql(name: &str) -> Option<String> {
     const WINDOW: &str = "-- ?1 = component, ?2 = since, ?3 = until (µs since the Unix epoch, UTC):\n\
                           -- run once per component and per day of the window (the trend),\n\
                           -- each a range scan of the covering index sessions_analytics.\n";

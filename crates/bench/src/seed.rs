@@ -1,6 +1,6 @@
-//! `session-buddy bench seed`: the query benchmarks' dataset (PRODUCT.md §8), written straight
-//! into a SQLite file through the server's own store (`SqliteStore::ingest`, batches of 1000
-//! events, several in flight so the writer commits them in groups).
+//! `bench seed`: the query benchmarks' dataset (PRODUCT.md §8), written straight into a
+//! database through the server's own store (`Store::ingest`, batches of 1000 events, several
+//! in flight so the writer commits them in groups).
 //!
 //! 20 components, 50 users, 30 hosts; starts spread over the last 60 days in time order; half
 //! of the sessions ended (durations from a minute to eight hours, some with a non-zero exit or
@@ -8,43 +8,25 @@
 //! rest stay active; they announce no heartbeats, so a server's reaper leaves them alone for
 //! the legacy TTL (24 h).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use chrono::{DateTime, TimeDelta, Utc};
-use clap::Args;
 use serde_json::{Map, json};
 use session_buddy_events::{
     CommandEvent, EnvironmentInfo, Event, EventOutcome, EventType, SessionEndEvent,
     SessionStartEvent, UserInfo,
 };
-use session_buddy_store::{Store, SyncMode};
+use session_buddy_store::Store;
 use tokio::task::JoinSet;
 
-use crate::CmdResult;
-use crate::database::Create;
-
-#[derive(Args)]
-pub struct SeedArgs {
-    /// How many sessions to create.
-    #[arg(long)]
-    sessions: u64,
-    /// The SQLite file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_DB_PATH",
-        hide_env = true,
-        conflicts_with = "database_url"
-    )]
-    db_path: Option<PathBuf>,
-    /// Seed a database by URL instead, e.g. postgres://… (sqlite:///path works too).
-    #[arg(long)]
-    database_url: Option<String>,
+/// What `seed` writes.
+#[derive(Debug, Clone)]
+pub struct SeedOptions {
+    /// How many sessions to create (at least 1).
+    pub sessions: u64,
     /// Seed of the pseudo-random choices (the same seed gives the same shape of data).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub seed: u64,
 }
 
 const COMPONENTS: [&str; 20] = [
@@ -266,34 +248,11 @@ async fn ingest_batch(
     Ok(t)
 }
 
-pub fn run(args: SeedArgs) -> CmdResult {
+/// Writes the dataset into `store` (described as `path` in the report) and closes it.
+pub async fn seed(store: Arc<dyn Store>, path: String, args: SeedOptions) -> anyhow::Result<()> {
     if args.sessions == 0 {
-        return Err(anyhow::anyhow!("--sessions must be at least 1").into());
+        anyhow::bail!("--sessions must be at least 1");
     }
-    let (database, create) = match (&args.database_url, &args.db_path) {
-        (Some(url), _) => (crate::serve::parse_database_url(url)?, Create::File),
-        (None, Some(path)) => (crate::serve::Database::Sqlite(path.clone()), Create::File),
-        (None, None) => (
-            crate::serve::Database::Sqlite(crate::config::home_dir().join("sessions.db")),
-            Create::FileAndDirectories,
-        ),
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(seed(args, database, create))?;
-    Ok(())
-}
-
-async fn seed(
-    args: SeedArgs,
-    database: crate::serve::Database,
-    create: Create,
-) -> anyhow::Result<()> {
-    let store = crate::database::open(&database, create, SyncMode::Normal, 16).await?;
-    let path = database.to_string();
     let now = Utc::now();
     // Received two days ago: the reaper's cutoff below finds exactly these.
     let long_ago = now - TimeDelta::days(2);

@@ -1,4 +1,4 @@
-//! `session-buddy bench shell`: how long a whole shell run takes with the server up, down or
+//! `bench shell`: how long a whole shell run takes with the server up, down or
 //! hanging, and tracked versus untracked. Each configuration runs the same `-c` command in a
 //! fresh process, alternating configurations so drift affects them alike.
 
@@ -8,29 +8,22 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Args;
 use serde_json::json;
 
-#[derive(Args)]
-pub struct ShellBenchArgs {
+/// What `shell` runs.
+#[derive(Debug, Clone)]
+pub struct ShellOptions {
+    /// The `session-buddy` program whose `shell` is timed.
+    pub exe: PathBuf,
     /// A running server (loopback) for the "server up" runs.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    pub url: String,
     /// Runs per configuration.
-    #[arg(long, default_value_t = 30)]
-    runs: usize,
+    pub runs: usize,
     /// The shell and the `-c` commands to run.
-    #[arg(long, default_value = "oneiric")]
-    component: String,
-    #[arg(long, default_value = "show_layers port")]
-    command: String,
+    pub component: String,
+    pub command: String,
     /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 struct Config {
@@ -44,11 +37,11 @@ fn median(v: &mut [f64]) -> f64 {
     if v.is_empty() { 0.0 } else { v[v.len() / 2] }
 }
 
-pub fn run(a: ShellBenchArgs) -> anyhow::Result<()> {
+pub fn shell(a: ShellOptions) -> anyhow::Result<()> {
     if a.runs == 0 || a.runs > 1000 {
         bail!("--runs must be from 1 to 1000");
     }
-    let exe = std::env::current_exe().context("cannot find this program")?;
+    let exe = &a.exe;
     // A server that accepts connections and never answers: a listener nobody reads from.
     let hanging = TcpListener::bind("127.0.0.1:0")?;
     let hanging_url = format!("http://{}", hanging.local_addr()?);
@@ -88,7 +81,7 @@ pub fn run(a: ShellBenchArgs) -> anyhow::Result<()> {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); configs.len()];
     for round in 0..a.runs + 1 {
         for (i, c) in configs.iter().enumerate() {
-            let mut cmd = Command::new(&exe);
+            let mut cmd = Command::new(exe);
             cmd.args(["shell", &a.component, "-c", &a.command])
                 .env("SESSION_BUDDY_HOME", &homes[i])
                 .env("SESSION_BUDDY_URL", &c.url)

@@ -1,12 +1,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
-//! The store's integration tests, one binary: the conformance suite on every backend.
+//! The SQLite backend's integration tests, one binary: the shared conformance suite (written
+//! against the `Store` trait in `session-buddy-store`), then what only SQLite has.
 
+#[path = "../../store/tests/conformance/mod.rs"]
 mod conformance;
 
 mod sqlite {
     use std::path::PathBuf;
 
-    use session_buddy_store::{SqliteStore, Store, SyncMode};
+    use session_buddy_store::Store;
+    use session_buddy_store_sqlite::{SqliteStore, SyncMode};
     use tempfile::TempDir;
 
     /// A SQLite store in a temporary directory of its own.
@@ -48,5 +51,26 @@ mod sqlite {
         let health = backend.store().health().await.unwrap();
         assert_eq!(health.backend, "sqlite");
         assert_eq!(health.location, db_path(&backend.dir).display().to_string());
+        // Every migration in `migrations/` applied, counted by `PRAGMA user_version`.
+        assert_eq!(health.schema_version, 4);
+    }
+
+    #[tokio::test]
+    async fn a_database_of_a_newer_program_is_refused_with_what_to_do() {
+        let backend = fresh().await;
+        let Backend { dir, store } = backend;
+        store.close().await;
+        drop(store);
+        let conn = rusqlite::Connection::open(db_path(&dir)).unwrap();
+        conn.execute_batch("PRAGMA user_version = 99").unwrap();
+        drop(conn);
+        let err = SqliteStore::open(&db_path(&dir), SyncMode::Normal)
+            .err()
+            .expect("a newer schema is refused");
+        assert_eq!(
+            err.to_string(),
+            "stored data is corrupt: the database has schema version 99, newer than this \
+             program's 4; upgrade session-buddy"
+        );
     }
 }
