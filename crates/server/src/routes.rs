@@ -274,3 +274,53 @@ pub(crate) async fn routes(State(state): State<AppState>) -> Json<Value> {
         state.guard.enabled(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_decides_and_unknown_calls_are_denied_by_default() {
+        let need = |m: Method, matched: Option<&str>, path: &str, flag: bool| {
+            required(&m, matched, path, flag)
+        };
+        let post_events = need(Method::POST, Some("/v1/events"), "/v1/events", false);
+        assert_eq!(post_events, Some(Scope::Emit));
+        let get_events = need(Method::GET, Some("/v1/events"), "/v1/events", false);
+        assert_eq!(get_events, Some(Scope::Read));
+        assert_eq!(need(Method::HEAD, Some("/health"), "/health", false), None);
+        assert_eq!(need(Method::GET, Some("/metrics"), "/metrics", false), None);
+        let metrics = need(Method::GET, Some("/metrics"), "/metrics", true);
+        assert_eq!(metrics, Some(Scope::Read));
+        assert_eq!(need(Method::POST, None, "/mcp", true), None);
+        assert_eq!(
+            need(Method::GET, None, "/v1/nope", false),
+            Some(Scope::Read)
+        );
+        assert_eq!(
+            need(Method::DELETE, None, "/health", false),
+            Some(Scope::Admin)
+        );
+        // A method the route does not serve is not public because its path is.
+        let post_health = need(Method::POST, Some("/health"), "/health", false);
+        assert_eq!(post_health, Some(Scope::Admin));
+    }
+
+    #[test]
+    fn every_route_is_listed_once() {
+        let mut seen: Vec<(&str, &str)> =
+            ROUTES.iter().map(|r| (r.method.as_str(), r.path)).collect();
+        let n = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), n);
+        let served = table(true, true);
+        assert_eq!(served["routes"].as_array().map(Vec::len), Some(n + 1));
+        assert!(
+            !served["mcp_tools"]
+                .as_array()
+                .unwrap_or(&Vec::new())
+                .is_empty()
+        );
+    }
+}
