@@ -1,111 +1,72 @@
-//! The CLI's HTTP client for the server's API: blocking; plain HTTP with no TLS set-up for a
-//! loopback server, so a query run is not dominated by start-up; HTTPS for an `https://` URL.
+//! The CLI's HTTP client for the server's API: the client library's [`ServerApi`] (blocking;
+//! plain HTTP with no TLS set-up for a loopback server, so a query run is not dominated by
+//! start-up; HTTPS for an `https://` URL), with its errors mapped to the CLI's exit codes.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
+use session_buddy_client::http::{ApiError, ServerApi};
 
 use crate::Failure;
 
 pub struct Api {
-    base: String,
-    agent: session_buddy_client::http::ServerAgent,
-    /// `Bearer …` from `SESSION_BUDDY_TOKEN` or `$SESSION_BUDDY_HOME/token`, as the client sends.
-    authorization: Option<String>,
+    api: ServerApi,
+}
+
+/// What the CLI's calls use: the server's URL, the token (`SESSION_BUDDY_TOKEN` or
+/// `$SESSION_BUDDY_HOME/token`, as the client sends) and the CA file for `https://`. The one
+/// place the CLI chooses them.
+fn connection(url: &str) -> (String, Option<String>, Option<PathBuf>) {
+    let config = session_buddy_client::TrackerConfig::from_env();
+    (url.to_string(), config.token, config.ca_cert)
 }
 
 impl Api {
     pub fn new(url: &str) -> Self {
-        let config = session_buddy_client::TrackerConfig::from_env();
+        let (url, token, ca_cert) = connection(url);
         Self {
-            base: url.trim_end_matches('/').to_string(),
-            agent: session_buddy_client::http::ServerAgent::new(
-                config.ca_cert.as_deref(),
+            api: ServerApi::new(
+                &url,
+                token,
+                ca_cert.as_deref(),
                 Duration::from_secs(60),
                 Duration::from_secs(5),
             ),
-            authorization: config.token.map(|t| format!("Bearer {t}")),
         }
-    }
-
-    /// The client library's check: a URL that is not `http://` or `https://` (e.g. no
-    /// scheme), or for an `https://` one a bad `SESSION_BUDDY_CA_CERT`, fails every call,
-    /// saying why.
-    fn check_usable(&self) -> Result<(), Failure> {
-        self.agent
-            .usable_for(&self.base)
-            .map_err(|e| Failure::Error(anyhow::anyhow!("{e}")))
     }
 
     /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).
     pub fn post_json(&self, path: &str, body: &Value) -> Result<Value, Failure> {
-        self.check_usable()?;
-        let url = format!("{}{}", self.base, path);
-        let mut request = self.agent.agent.post(&url);
-        if let Some(a) = &self.authorization {
-            request = request.header("authorization", a);
-        }
-        let response = request.send_json(body).map_err(|e| self.unreachable(e))?;
-        self.answer(&url, response)
+        self.api.post(path, body).map_err(failure)
     }
 
     /// GETs `path` with `query`; maps transport failures and error statuses to one-line errors.
     pub fn get_json(&self, path: &str, query: &[(&str, String)]) -> Result<Value, Failure> {
-        self.check_usable()?;
-        let url = format!("{}{}", self.base, path);
-        let mut request = self.agent.agent.get(&url);
-        for (k, v) in query {
-            request = request.query(*k, v);
-        }
-        if let Some(a) = &self.authorization {
-            request = request.header("authorization", a);
-        }
-        let response = request.call().map_err(|e| self.unreachable(e))?;
-        self.answer(&url, response)
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        self.api.get(path, &query).map_err(failure)
     }
+}
 
-    fn answer(
-        &self,
-        url: &str,
-        mut response: ureq::http::Response<ureq::Body>,
-    ) -> Result<Value, Failure> {
-        let status = response.status().as_u16();
-        let text = response
-            .body_mut()
-            .with_config()
-            .limit(256 * 1024 * 1024)
-            .read_to_string()
-            .map_err(|e| Failure::Error(anyhow::anyhow!("reading the answer from {url}: {e}")))?;
-        let body: Value = serde_json::from_str(&text).map_err(|e| {
-            Failure::Error(anyhow::anyhow!(
-                "the server at {} answered something that is not JSON ({e}); is SESSION_BUDDY_URL pointing at session-buddy?",
-                self.base
-            ))
-        })?;
-        if (200..300).contains(&status) {
-            return Ok(body);
-        }
-        let message = body
-            .get("error")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(match status {
-            404 => Failure::NotFound(message),
-            401 | 403 => Failure::Error(anyhow::anyhow!(
-                "the server refused: {message} (HTTP {status}); set SESSION_BUDDY_TOKEN to a token \
-                 from `session-buddy token create`"
-            )),
-            _ => Failure::Error(anyhow::anyhow!(
-                "the server refused: {message} (HTTP {status})"
-            )),
-        })
-    }
-
-    fn unreachable(&self, e: ureq::Error) -> Failure {
-        Failure::Unreachable(format!(
-            "cannot reach the session-buddy server at {} ({e}); start it with `session-buddy serve` or set SESSION_BUDDY_URL",
-            self.base
-        ))
+/// A failed call as the CLI reports it: unreachable (exit 3), not found, or an error that says
+/// what to do about a refused token.
+fn failure(e: ApiError) -> Failure {
+    match e {
+        ApiError::Unreachable { .. } => Failure::Unreachable(e.to_string()),
+        ApiError::Refused {
+            status: 404,
+            message,
+        } => Failure::NotFound(message),
+        ApiError::Refused {
+            status: status @ (401 | 403),
+            message,
+        } => Failure::Error(anyhow::anyhow!(
+            "the server refused: {message} (HTTP {status}); set SESSION_BUDDY_TOKEN to a token \
+             from `session-buddy token create`"
+        )),
+        other => Failure::Error(anyhow::anyhow!("{other}")),
     }
 }

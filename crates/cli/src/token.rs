@@ -4,12 +4,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{Context, anyhow, bail};
+use anyhow::{Context, anyhow};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use session_buddy_events::auth::{AUDIENCE, Claims, ISSUER, Scope, secret_problem};
-use session_buddy_events::parse_duration;
-use session_buddy_server::auth::{TokenVerifier, mint_token, unverified_payload};
+use session_buddy_token::{Grant, Scope, TokenVerifier, mint_grant, parse_scope, parse_ttl};
 
 use crate::config::home_dir;
 use crate::{CmdResult, Failure};
@@ -43,8 +41,8 @@ pub struct CreateArgs {
     /// Bind an emit token to one component: it may write only that component's sessions.
     #[arg(long)]
     component: Option<String>,
-    /// Lifetime, e.g. 1h, 30d.
-    #[arg(long, default_value = "30d", value_parser = parse_duration)]
+    /// Lifetime, e.g. 1h, 30d; at most 10 years.
+    #[arg(long, default_value = "30d", value_parser = parse_ttl)]
     ttl: Duration,
     /// Also write it to $SESSION_BUDDY_HOME/token (mode 600), where the client looks for it.
     #[arg(long)]
@@ -68,25 +66,13 @@ pub struct RevokeArgs {
     url: String,
 }
 
-fn parse_scope(s: &str) -> Result<Scope, String> {
-    Scope::parse(s).ok_or_else(|| format!("'{s}' is not a scope: use emit, read or admin"))
-}
-
 fn env_secret(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
 
 fn secret() -> anyhow::Result<String> {
-    let secret = env_secret("SESSION_BUDDY_SECRET").ok_or_else(|| {
-        anyhow!(
-            "SESSION_BUDDY_SECRET is not set; export the server's secret (at least 32 random \
-             characters, e.g. `openssl rand -hex 32`)"
-        )
-    })?;
-    if let Some(problem) = secret_problem(&secret) {
-        bail!("{problem}");
-    }
-    Ok(secret)
+    session_buddy_token::signing_secret(env_secret("SESSION_BUDDY_SECRET").as_deref())
+        .map_err(|e| anyhow!("{e}"))
 }
 
 pub fn run(command: TokenCommand) -> CmdResult {
@@ -99,41 +85,11 @@ pub fn run(command: TokenCommand) -> CmdResult {
 
 fn create(a: CreateArgs) -> CmdResult {
     let secret = secret()?;
-    let subject = a.subject.trim();
-    if subject.is_empty() || subject.chars().count() > 200 {
-        return Err(anyhow!("--subject must be 1 to 200 characters").into());
-    }
-    if let Some(c) = &a.component
-        && (c.is_empty()
-            || c.len() > session_buddy_events::limits::COMPONENT_NAME_MAX
-            || !c
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-    {
-        return Err(anyhow!(
-            "--component '{c}' is not a component name (letters, digits, '-' and '_', at most 64)"
-        )
-        .into());
-    }
-    let mut scopes = a.scopes.clone();
-    scopes.sort();
-    scopes.dedup();
-    let now = chrono::Utc::now().timestamp();
-    let ttl = i64::try_from(a.ttl.as_secs()).unwrap_or(i64::MAX);
-    if ttl < 1 {
-        return Err(anyhow!("--ttl must be at least 1s").into());
-    }
-    let claims = Claims {
-        sub: subject.to_string(),
-        aud: AUDIENCE.into(),
-        iss: Some(ISSUER.into()),
-        iat: Some(now),
-        exp: now.saturating_add(ttl),
-        jti: uuid::Uuid::new_v4().to_string(),
-        scopes: scopes.iter().map(|s| s.as_str().to_string()).collect(),
-        component: a.component.clone(),
-    };
-    let token = mint_token(&secret, &claims).map_err(anyhow::Error::from)?;
+    let grant = Grant::new(&a.subject, &a.scopes, a.component.as_deref(), a.ttl)
+        .map_err(|e| anyhow!("{e}"))?;
+    let jti = uuid::Uuid::new_v4().to_string();
+    let token = mint_grant(&secret, &grant, chrono::Utc::now().timestamp(), &jti)
+        .map_err(anyhow::Error::from)?;
     if a.save {
         let path = home_dir().join("token");
         save_private(&path, &token)?;
@@ -214,7 +170,9 @@ fn human(secs: i64) -> String {
 fn revoke(a: RevokeArgs) -> CmdResult {
     let arg = a.jti.trim();
     let (jti, expires_at) = if arg.matches('.').count() == 2 {
-        let payload = unverified_payload(arg).map_err(anyhow::Error::from)?;
+        let payload = session_buddy_token::inspect(arg)
+            .map_err(anyhow::Error::from)?
+            .claims;
         let jti = payload
             .get("jti")
             .and_then(Value::as_str)

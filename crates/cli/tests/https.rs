@@ -1,6 +1,6 @@
 //! HTTPS end to end: a server with its own certificate, and every client of the workspace (a
 //! shell's emitter and detached sender, the shells' helpers, the CLI) talking to it through
-//! `SESSION_BUDDY_CA_CERT`; a missing or broken CA file is a clear error, not a silent
+//! `SESSION_BUDDY_CA_CERT` (fastblocks' auth probe too); a missing or broken CA file is a clear error, not a silent
 //! fallback.
 
 use std::path::{Path, PathBuf};
@@ -88,6 +88,15 @@ fn shells_and_the_cli_speak_https_with_the_configured_ca() {
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     assert!(stdout(&o).contains("active session"), "{}", stdout(&o));
 
+    // fastblocks' auth probe goes through the same client: it trusts the configured CA.
+    let o = client(Some(&cert), &["shell", "fastblocks", "-c", "auth"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("no (GET /v1/sessions without a token answered 200)"),
+        "{}",
+        stdout(&o)
+    );
+
     // Without the CA, Mozilla's roots do not know this certificate: refused, saying so.
     let o = client(None, &["list-sessions"]);
     assert!(!o.status.success());
@@ -112,5 +121,11 @@ fn shells_and_the_cli_speak_https_with_the_configured_ca() {
         stderr(&o).contains("SESSION_BUDDY_CA_CERT"),
         "{}",
         stderr(&o)
+    );
+    let o = client(Some(&junk), &["shell", "fastblocks", "-c", "auth"]);
+    assert!(
+        stdout(&o).contains("unknown: cannot use SESSION_BUDDY_CA_CERT="),
+        "{}",
+        stdout(&o)
     );
 }

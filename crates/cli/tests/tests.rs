@@ -10,6 +10,7 @@ mod https;
 mod imported;
 mod interrupt;
 mod misc;
+mod once;
 mod operator;
 mod postgres;
 mod queries;

@@ -1,10 +1,12 @@
 //! The one way this workspace's clients (the emitter, the shells' helpers, the CLI) make their
 //! HTTP agent and check the server's URL: plain HTTP for a loopback server with nothing to set
-//! up, HTTPS (rustls, built on the first `https://` call only) for a remote one.
+//! up, HTTPS (rustls, built on the first `https://` call only) for a remote one. [`ServerApi`]
+//! is the one client of the server's REST API (CLI queries, shell helpers, fastblocks' probe).
 
 use std::path::Path;
 use std::time::Duration;
 
+use serde_json::Value;
 use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 
 use crate::error::ClientError;
@@ -101,5 +103,154 @@ pub fn check_server_url(url: &str) -> Result<(), String> {
         Ok(uri) if uri.host().is_some_and(|h| !h.is_empty()) => Ok(()),
         Ok(_) => Err(format!("{} has no host", named())),
         Err(e) => Err(format!("{} is not a valid URL ({e})", named())),
+    }
+}
+
+/// Largest answer body read from the server's API.
+const MAX_ANSWER_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Why a call to the server's API failed, in the words a user needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// The URL cannot be a server's, or `https://` cannot be used (a bad CA file).
+    #[error("{0}")]
+    Unusable(String),
+    #[error(
+        "cannot reach the session-buddy server at {base} ({why}); start it with \
+         `session-buddy serve` or set SESSION_BUDDY_URL"
+    )]
+    Unreachable { base: String, why: String },
+    #[error(
+        "the server at {base} answered something that is not JSON ({why}); is \
+         SESSION_BUDDY_URL pointing at session-buddy?"
+    )]
+    NotJson { base: String, why: String },
+    /// An answer with an error status; `message` is the server's `error`, or `HTTP <status>`.
+    #[error("the server refused: {message} (HTTP {status})")]
+    Refused { status: u16, message: String },
+}
+
+/// The server's REST API at one URL with one token: the one client of the CLI's query
+/// commands, the shells' helpers and fastblocks' auth probe. The caller chooses the URL and
+/// the token (the configuration's business); this makes the calls.
+#[derive(Clone)]
+pub struct ServerApi {
+    base: String,
+    token: Option<String>,
+    agent: std::sync::Arc<ServerAgent>,
+}
+
+impl std::fmt::Debug for ServerApi {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerApi")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
+impl ServerApi {
+    /// The API at `url` (a trailing `/` is dropped), sending `token` as a bearer token,
+    /// trusting for `https://` what `ca_cert` says ([`tls_config`]); `global` bounds each
+    /// call, `connect` its connection.
+    pub fn new(
+        url: &str,
+        token: Option<String>,
+        ca_cert: Option<&Path>,
+        global: Duration,
+        connect: Duration,
+    ) -> Self {
+        Self {
+            base: url.trim_end_matches('/').to_string(),
+            token: token.filter(|t| !t.trim().is_empty()),
+            agent: std::sync::Arc::new(ServerAgent::new(ca_cert, global, connect)),
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    /// GETs `path` with `query`: the JSON answer of a 2xx status, else why not.
+    pub fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, ApiError> {
+        let response = self.get_response(path, query, true)?;
+        self.answer(response)
+    }
+
+    /// POSTs `body` as JSON to `path`: the JSON answer of a 2xx status, else why not.
+    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
+        self.check()?;
+        let mut request = self.agent.agent.post(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        let response = request.send_json(body).map_err(|e| self.unreachable(&e))?;
+        self.answer(response)
+    }
+
+    /// The HTTP status of a GET of `path`, with this API's token or without one (to learn
+    /// whether the server requires one).
+    pub fn status(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        with_token: bool,
+    ) -> Result<u16, ApiError> {
+        self.get_response(path, query, with_token)
+            .map(|r| r.status().as_u16())
+    }
+
+    fn check(&self) -> Result<(), ApiError> {
+        self.agent
+            .usable_for(&self.base)
+            .map_err(ApiError::Unusable)
+    }
+
+    fn get_response(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        with_token: bool,
+    ) -> Result<ureq::http::Response<ureq::Body>, ApiError> {
+        self.check()?;
+        let mut request = self.agent.agent.get(format!("{}{path}", self.base));
+        for (k, v) in query {
+            request = request.query(k, v);
+        }
+        if let Some(t) = self.token.as_ref().filter(|_| with_token) {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        request.call().map_err(|e| self.unreachable(&e))
+    }
+
+    fn unreachable(&self, e: &ureq::Error) -> ApiError {
+        ApiError::Unreachable {
+            base: self.base.clone(),
+            why: e.to_string(),
+        }
+    }
+
+    fn answer(&self, mut response: ureq::http::Response<ureq::Body>) -> Result<Value, ApiError> {
+        let status = response.status().as_u16();
+        let not_json = |why: String| ApiError::NotJson {
+            base: self.base.clone(),
+            why,
+        };
+        let text = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER_BYTES)
+            .read_to_string()
+            .map_err(|e| not_json(e.to_string()))?;
+        let body: Value = serde_json::from_str(&text).map_err(|e| not_json(e.to_string()))?;
+        if (200..300).contains(&status) {
+            return Ok(body);
+        }
+        let message = body
+            .get("error")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(ApiError::Refused { status, message })
     }
 }

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Local};
 use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
 
-pub(crate) use layers::parse_duration;
 use layers::{FileState, Inputs, KEYS, Key, Layer, Resolved, Snapshot};
 
 /// What `reload_settings` compares against, and the flags it last set.

@@ -1,4 +1,4 @@
-//! `GET /v1/analytics/{sessions,duration,components,errors,active,report}` and the MCP
+//! `GET /v1/analytics/{sessions,duration,components,errors,active,quality,report}` and the MCP
 //! `analytics_sessions` tool: the original's analytics (reference §9), computed by the store.
 //!
 //! Parameters: `days` (1..=365, default 7; `range_days` is the original MCP name), `component`,
@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value, json};
 use session_buddy_events::{format_timestamp, parse_timestamp};
 use session_buddy_store::analytics::{self, AnalyticsWindow};
+use session_buddy_store::{ComponentQuality, FAILURE_RULE, QUALITY_FORMULA};
 
 use crate::{AppError, AppState};
 
@@ -254,6 +255,46 @@ pub(crate) async fn report(
     serde_json::to_value(report)
         .map(Json)
         .map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// The days the quality score looks back (`session_quality_score`, `/v1/analytics/quality`).
+pub const QUALITY_DAYS: i64 = 7;
+
+/// The quality inputs per component of the sessions started in the [`QUALITY_DAYS`] before
+/// `now`, and the window's start: the one computation behind the `session_quality_score`
+/// gauges and `GET /v1/analytics/quality`.
+pub async fn quality_inputs(
+    state: &AppState,
+    now: DateTime<Utc>,
+) -> Result<(DateTime<Utc>, BTreeMap<String, ComponentQuality>), AppError> {
+    let since = now - chrono::TimeDelta::days(QUALITY_DAYS);
+    Ok((since, state.store.quality_by_component(since).await?))
+}
+
+/// `GET /v1/analytics/quality`: per component the score, its three shares and their inputs,
+/// with the formula and the failure rule (what session-buddy's `quality` helper shows).
+pub(crate) async fn quality(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
+    let (since, by_component) = quality_inputs(&state, Utc::now()).await?;
+    let components: Map<String, Value> = by_component
+        .iter()
+        .map(|(c, q)| {
+            let mut v = json!(q);
+            if let Some(m) = v.as_object_mut() {
+                m.insert("score".into(), json!(q.score()));
+                m.insert("clean".into(), json!(q.clean()));
+                m.insert("commands_ok".into(), json!(q.commands_ok()));
+                m.insert("not_abandoned".into(), json!(q.not_abandoned()));
+            }
+            (c.clone(), v)
+        })
+        .collect();
+    Ok(Json(json!({
+        "days": QUALITY_DAYS,
+        "since": format_timestamp(&since),
+        "formula": QUALITY_FORMULA,
+        "failure_rule": FAILURE_RULE,
+        "components": components,
+    })))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
-//! Authentication and authorisation: HS256 tokens (`jsonwebtoken`, pure-Rust backend), the
-//! scope each route and tool needs, the component binding of `emit` tokens, revocations
+//! Authentication and authorisation: HS256 tokens (verified by `session_buddy_token`, the one
+//! mint/verify of the workspace), the scope each route and tool needs (from [`crate::routes`]), the component binding of `emit` tokens, revocations
 //! (cached in memory, refreshed from the store) and per-token rate limits.
 //!
 //! Without a secret every call is allowed (the binary then serves loopback only).
@@ -8,176 +8,18 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use session_buddy_events::auth::{AUDIENCE, Claims, Scope};
+use session_buddy_events::auth::{Claims, Scope};
+pub use session_buddy_token::{TokenError, TokenVerifier, mint as mint_token};
 
 use crate::{AppError, AppState};
 
 /// Longest `Authorization` value we read.
 const MAX_TOKEN_BYTES: usize = 8192;
-/// Clock skew tolerated on `exp`.
-const LEEWAY_SECS: u64 = 30;
-
-/// Why a token is not accepted, in the words a caller needs.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error(
-        "a token is required (SESSION_BUDDY_SECRET is set): send Authorization: Bearer <token>"
-    )]
-    Missing,
-    #[error("malformed Authorization header: {0}")]
-    MalformedHeader(String),
-    #[error("malformed token: {0}")]
-    Malformed(String),
-    #[error("the token's algorithm '{0}' is not accepted; tokens are signed with HS256")]
-    Algorithm(String),
-    #[error("the token's signature does not match the server's secret")]
-    BadSignature,
-    #[error("the token has expired")]
-    Expired,
-    #[error("the token's audience is not 'session-buddy'")]
-    WrongAudience,
-    #[error("the token has no '{0}' claim")]
-    MissingClaim(String),
-    #[error("the token's claims are invalid: {0}")]
-    InvalidClaims(String),
-    #[error("the token has been revoked (jti {0})")]
-    Revoked(String),
-    #[error("cannot sign the token: {0}")]
-    Signing(String),
-}
-
-/// Signs tokens with `secret` (HS256).
-pub fn mint_token(secret: &str, claims: &Claims) -> Result<String, TokenError> {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .map_err(|e| TokenError::Signing(e.to_string()))
-}
-
-/// Checks signature (current secret, then the previous one), algorithm, audience and expiry.
-#[derive(Clone)]
-pub struct TokenVerifier {
-    keys: Vec<DecodingKey>,
-    validation: Validation,
-}
-
-impl std::fmt::Debug for TokenVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenVerifier")
-            .field("keys", &self.keys.len())
-            .finish()
-    }
-}
-
-impl TokenVerifier {
-    /// `previous` is a rotated-out secret still accepted for verification.
-    pub fn new(secret: &str, previous: Option<&str>) -> Self {
-        let mut keys = vec![DecodingKey::from_secret(secret.as_bytes())];
-        if let Some(p) = previous.filter(|p| !p.is_empty()) {
-            keys.push(DecodingKey::from_secret(p.as_bytes()));
-        }
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_required_spec_claims(&["exp", "aud", "sub"]);
-        validation.leeway = LEEWAY_SECS;
-        Self { keys, validation }
-    }
-
-    /// The token's claims when it is valid (revocation is checked by the caller).
-    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        let token = token.trim();
-        let alg = header_alg(token)?;
-        if alg != "HS256" {
-            return Err(TokenError::Algorithm(alg.chars().take(20).collect()));
-        }
-        let mut last = TokenError::BadSignature;
-        for key in &self.keys {
-            match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
-                Ok(data) => return Ok(data.claims),
-                Err(e) => {
-                    last = map_error(e.kind());
-                    if last != TokenError::BadSignature {
-                        return Err(last);
-                    }
-                }
-            }
-        }
-        Err(last)
-    }
-}
-
-/// The `alg` of a token's header, read before any check so `none` gets a clear answer.
-fn header_alg(token: &str) -> Result<String, TokenError> {
-    use base64::Engine as _;
-    let parts: Vec<&str> = token.split('.').collect();
-    if parts.len() != 3 {
-        return Err(TokenError::Malformed(format!(
-            "a JWT has 3 parts separated by '.', this has {}",
-            parts.len()
-        )));
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(parts[0].trim_end_matches('='))
-        .map_err(|_| TokenError::Malformed("the header is not base64url".into()))?;
-    let header: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|_| TokenError::Malformed("the header is not JSON".into()))?;
-    header
-        .get("alg")
-        .and_then(serde_json::Value::as_str)
-        .map(str::to_string)
-        .ok_or_else(|| TokenError::Malformed("the header has no 'alg'".into()))
-}
-
-/// A token's payload, read WITHOUT checking its signature (to name what is being revoked or
-/// inspected, never to authorise).
-pub fn unverified_payload(token: &str) -> Result<serde_json::Value, TokenError> {
-    use base64::Engine as _;
-    header_alg(token.trim())?;
-    let payload = token.trim().split('.').nth(1).unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| TokenError::Malformed("the payload is not base64url".into()))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| TokenError::Malformed("the payload is not JSON".into()))
-}
-
-fn map_error(kind: &ErrorKind) -> TokenError {
-    match kind {
-        ErrorKind::InvalidSignature => TokenError::BadSignature,
-        ErrorKind::ExpiredSignature => TokenError::Expired,
-        ErrorKind::InvalidAudience => TokenError::WrongAudience,
-        ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c.clone()),
-        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
-            TokenError::Algorithm("unknown".into())
-        }
-        ErrorKind::Json(e) => {
-            let text = e.to_string();
-            match text
-                .split('`')
-                .nth(1)
-                .filter(|_| text.contains("missing field"))
-            {
-                Some(field) => TokenError::MissingClaim(field.to_string()),
-                None => TokenError::InvalidClaims(text),
-            }
-        }
-        ErrorKind::InvalidClaimFormat(c) => TokenError::InvalidClaims(format!("'{c}'")),
-        ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-            TokenError::Malformed("not a valid JWT".into())
-        }
-        other => TokenError::InvalidClaims(format!("{other:?}")),
-    }
-}
-
 /// Server-side secrets and limits.
 #[derive(Clone)]
 pub struct AuthOptions {
@@ -384,43 +226,34 @@ pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     Ok(Some(token))
 }
 
-/// The scope a REST call needs: reads need `read`, sending events `emit`, any other write
-/// `admin`. New routes are covered by their method.
-fn required_scope(method: &Method, path: &str) -> Scope {
-    if method == Method::GET || method == Method::HEAD {
-        Scope::Read
-    } else if method == Method::POST && path == "/v1/events" {
-        Scope::Emit
-    } else {
-        Scope::Admin
-    }
-}
-
-/// Paths that never need a token. `/mcp` checks tokens per tool call itself.
-fn is_public(guard: &Guard, path: &str) -> bool {
-    matches!(path, "/health" | "/healthz" | "/readyz")
-        || (path == "/metrics" && !guard.metrics_require_auth)
-        || path == "/mcp"
-        || path.starts_with("/mcp/")
-}
-
-/// The REST layer: every path but the public ones needs a valid token with the scope its
-/// method needs (deny by default, so routes added later are covered).
+/// The REST layer: every call but the public ones needs a valid token with the scope the route
+/// table says (deny by default: a call no route serves needs `read` or `admin`).
 pub(crate) async fn require_auth(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Response {
     let guard = &state.guard;
-    if !guard.enabled() || is_public(guard, req.uri().path()) {
+    if !guard.enabled() {
         return next.run(req).await;
     }
+    let matched = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str);
+    let Some(scope) = crate::routes::required(
+        req.method(),
+        matched,
+        req.uri().path(),
+        guard.metrics_require_auth,
+    ) else {
+        return next.run(req).await;
+    };
     let claims = match bearer(req.headers()).and_then(|t| guard.authenticate(t)) {
         Ok(Some(c)) => c,
         Ok(None) => return next.run(req).await,
         Err(e) => return AppError::Unauthorized(e.to_string()).into_response(),
     };
-    let scope = required_scope(req.method(), req.uri().path());
     if !claims.allows(scope) {
         return AppError::Forbidden(format!(
             "this token (sub '{}') lacks the '{scope}' scope that {} {} needs; it holds: {}",
@@ -500,46 +333,6 @@ pub(crate) async fn revoke(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    const SECRET: &str = "0123456789abcdef0123456789abcdef-unit";
-
-    fn claims(exp: i64) -> Claims {
-        Claims {
-            sub: "unit".into(),
-            aud: AUDIENCE.into(),
-            iss: Some("session-buddy".into()),
-            iat: Some(chrono::Utc::now().timestamp()),
-            exp,
-            jti: "j-1".into(),
-            scopes: vec!["emit".into()],
-            component: Some("akosha".into()),
-        }
-    }
-
-    /// Fails when the crypto backend is missing or doubled by feature unification (that
-    /// panics at first use).
-    #[test]
-    fn sign_and_verify_round_trip() {
-        let c = claims(chrono::Utc::now().timestamp() + 60);
-        let token = mint_token(SECRET, &c).unwrap();
-        assert_eq!(TokenVerifier::new(SECRET, None).verify(&token).unwrap(), c);
-        let other = "another-secret-of-enough-length-0123456789";
-        assert_eq!(
-            TokenVerifier::new(other, None).verify(&token),
-            Err(TokenError::BadSignature)
-        );
-        assert_eq!(
-            TokenVerifier::new(other, Some(SECRET))
-                .verify(&token)
-                .unwrap(),
-            c
-        );
-        let old = mint_token(SECRET, &claims(1_000)).unwrap();
-        assert_eq!(
-            TokenVerifier::new(SECRET, None).verify(&old),
-            Err(TokenError::Expired)
-        );
-    }
 
     #[test]
     fn rate_limiter_allows_a_burst_then_refuses() {

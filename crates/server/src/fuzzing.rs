@@ -55,7 +55,7 @@ pub fn jwt(data: &[u8]) {
             .unwrap_or_else(|e| panic!("a verified token's claims do not mint: {e}"));
         assert!(verifier.verify(&again).is_ok());
     }
-    let _ = crate::auth::unverified_payload(text);
+    let _ = session_buddy_token::inspect(text);
 }
 
 /// The secret the JWT fuzz target verifies against (a forged token must not pass).

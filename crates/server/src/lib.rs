@@ -14,6 +14,7 @@ mod ingest;
 mod mcp;
 pub mod metrics;
 mod query;
+pub mod routes;
 pub mod tls;
 
 use std::future::{Future, IntoFuture};
@@ -24,7 +25,6 @@ use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use session_buddy_store::Store;
 use tokio::net::TcpListener;
 
@@ -158,32 +158,14 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the REST routes of [`routes::ROUTES`], MCP at [`routes::MCP_PATH`].
 pub fn app(state: AppState) -> Router {
     let mcp = mcp::service(state.clone());
-    Router::new()
-        .route(
-            "/v1/events",
-            post(ingest::post_events).get(query::list_events),
-        )
-        .route("/v1/sessions", get(query::list_sessions))
-        .route("/v1/sessions/{id}", get(query::get_session))
-        .route("/v1/sessions/{id}/events", get(query::session_events))
-        .route("/v1/analytics/sessions", get(analytics::sessions))
-        .route("/v1/analytics/duration", get(analytics::duration))
-        .route("/v1/analytics/components", get(analytics::components))
-        .route("/v1/analytics/errors", get(analytics::errors))
-        .route("/v1/analytics/active", get(analytics::active))
-        .route("/v1/analytics/report", get(analytics::report))
-        .route("/v1/schemas", get(query::list_schemas))
-        .route("/v1/schemas/{name}", get(query::get_schema))
-        .route("/v1/tokens/revoke", post(auth::revoke))
-        .route("/v1/admin/redact", post(admin::redact))
-        .route("/health", get(query::health))
-        .route("/healthz", get(query::healthz))
-        .route("/readyz", get(query::readyz))
-        .route("/metrics", get(query::metrics))
-        .nest_service("/mcp", mcp)
+    let router = routes::ROUTES.iter().fold(Router::new(), |router, r| {
+        router.route(r.path, r.method_router())
+    });
+    router
+        .nest_service(routes::MCP_PATH, mcp)
         .fallback(query::not_found)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -229,9 +211,8 @@ pub async fn refresh_gauges(state: &AppState) {
         Ok(counts) => state.metrics.set_active(&counts),
         Err(e) => tracing::warn!(error = %e, "cannot read active sessions for the gauges"),
     }
-    let since = chrono::Utc::now() - chrono::TimeDelta::days(7);
-    match state.store.quality_by_component(since).await {
-        Ok(q) => state.metrics.set_qualities(
+    match analytics::quality_inputs(state, chrono::Utc::now()).await {
+        Ok((_, q)) => state.metrics.set_qualities(
             &q.iter()
                 .map(|(component, inputs)| (component.clone(), inputs.score()))
                 .collect(),

@@ -74,6 +74,11 @@ fn event_schema(name: &str) -> Arc<JsonObject> {
     object(schema)
 }
 
+/// The names of the MCP tools, in the order `tools/list` gives them.
+pub(crate) fn tool_names() -> Vec<String> {
+    tools().into_iter().map(|t| t.name.to_string()).collect()
+}
+
 fn tools() -> Vec<Tool> {
     let filter_schema = json!({
         "type": "object",

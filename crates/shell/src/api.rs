@@ -1,18 +1,16 @@
 //! A small blocking client for the server's read API, for helpers that show tracked data.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use session_buddy_client::http::ServerAgent;
+use session_buddy_client::http::ServerApi;
 
 use crate::{Cancel, HelperError};
 
-/// The server's REST API with the shell's URL and token.
+/// The server's REST API with the shell's URL and token (the client library's [`ServerApi`]),
+/// interruptible by Ctrl-C.
 pub struct Api {
-    base: String,
-    token: Option<String>,
-    agent: Arc<ServerAgent>,
+    api: ServerApi,
     cancel: Cancel,
 }
 
@@ -21,13 +19,13 @@ impl Api {
     /// (`SESSION_BUDDY_CA_CERT`, else Mozilla's roots).
     pub fn new(url: &str, token: Option<String>, ca_cert: Option<&std::path::Path>) -> Self {
         Self {
-            base: url.trim_end_matches('/').to_string(),
-            token,
-            agent: Arc::new(ServerAgent::new(
+            api: ServerApi::new(
+                url,
+                token,
                 ca_cert,
                 Duration::from_secs(10),
                 Duration::from_secs(2),
-            )),
+            ),
             cancel: Cancel::never(),
         }
     }
@@ -35,20 +33,14 @@ impl Api {
     /// The ids of the latest sessions, for Tab completion: one quick call (a second at most),
     /// nothing when the server does not answer.
     pub fn recent_session_ids(config: &session_buddy_client::TrackerConfig) -> Vec<String> {
-        let agent = ServerAgent::new(
+        let api = ServerApi::new(
+            &config.url,
+            config.token.clone(),
             config.ca_cert.as_deref(),
             Duration::from_secs(1),
             Duration::from_millis(500),
         );
-        let base = config.url.trim_end_matches('/');
-        let query = [("limit".to_string(), "50".to_string())];
-        let Ok(page) = call(
-            &agent,
-            base,
-            config.token.as_deref(),
-            "/v1/sessions",
-            &query,
-        ) else {
+        let Ok(page) = api.get("/v1/sessions", &[("limit".into(), "50".into())]) else {
             return Vec::new();
         };
         page["sessions"]
@@ -66,21 +58,33 @@ impl Api {
     }
 
     pub fn url(&self) -> &str {
-        &self.base
+        self.api.url()
     }
 
-    /// GETs `path` with `query`; a helper error names the server and what went wrong. The
-    /// call runs on a thread of its own so that Ctrl-C interrupts the helper at once (the
-    /// abandoned call ends by its own timeout).
+    /// The client underneath, for calls that are not a JSON GET (e.g. a status probe).
+    pub fn server(&self) -> &ServerApi {
+        &self.api
+    }
+
+    /// Runs `call` on the client on a thread of its own, so that Ctrl-C interrupts the helper
+    /// at once (the abandoned call ends by its own timeout).
+    pub fn run<T: Send + 'static>(
+        &self,
+        call: impl FnOnce(&ServerApi) -> T + Send + 'static,
+    ) -> Result<T, HelperError> {
+        let api = self.api.clone();
+        self.cancel.run(move || call(&api))
+    }
+
+    /// GETs `path` with `query`; a helper error names the server and what went wrong.
     pub fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, HelperError> {
-        let (agent, base, token) = (self.agent.clone(), self.base.clone(), self.token.clone());
         let path = path.to_string();
         let query: Vec<(String, String)> = query
             .iter()
             .map(|(k, v)| (k.to_string(), v.clone()))
             .collect();
-        self.cancel
-            .run(move || call(&agent, &base, token.as_deref(), &path, &query))?
+        self.run(move |api| api.get(&path, &query))?
+            .map_err(|e| HelperError::new(e.to_string()))
     }
 
     /// Every session matching `query`, following cursors, at most `max`.
@@ -107,43 +111,5 @@ impl Api {
             }
         }
         Ok(all)
-    }
-}
-
-/// One GET on the calling thread.
-fn call(
-    agent: &ServerAgent,
-    base: &str,
-    token: Option<&str>,
-    path: &str,
-    query: &[(String, String)],
-) -> Result<Value, HelperError> {
-    agent.usable_for(base).map_err(HelperError::new)?;
-    let mut req = agent.agent.get(format!("{base}{path}"));
-    for (k, v) in query {
-        req = req.query(k, v);
-    }
-    if let Some(t) = token {
-        req = req.header("Authorization", format!("Bearer {t}"));
-    }
-    let mut resp = req.call().map_err(|e| {
-        HelperError::new(format!(
-            "cannot reach the session-buddy server at {base} ({e}); is `session-buddy serve` running?"
-        ))
-    })?;
-    let status = resp.status().as_u16();
-    let body: Value = resp
-        .body_mut()
-        .with_config()
-        .limit(64 * 1024 * 1024)
-        .read_json()
-        .map_err(|e| HelperError::new(format!("unreadable answer from {base}: {e}")))?;
-    if (200..300).contains(&status) {
-        Ok(body)
-    } else {
-        Err(HelperError::new(format!(
-            "the server answered {status}: {}",
-            body["error"].as_str().unwrap_or("no reason given")
-        )))
     }
 }

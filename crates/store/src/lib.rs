@@ -303,21 +303,47 @@ pub struct ComponentQuality {
     pub failed_commands: u64,
 }
 
+/// How the quality score is computed, as the API and the helpers show it.
+pub const QUALITY_FORMULA: &str =
+    "score = 100 × (0.5 × clean + 0.3 × commands_ok + 0.2 × not_abandoned)";
+/// When a session counts as failed (the same rule for the score, the error rate and
+/// `session_end_total{status="error"}`).
+pub const FAILURE_RULE: &str = "a session failed when a command failed, it ended with a \
+     non-zero exit code, a signal or reason 'error', or it was abandoned";
+
 impl ComponentQuality {
-    /// 0–100: 50 % clean sessions, 30 % successful commands, 20 % sessions not abandoned.
+    /// Share of sessions without a failure (1 without sessions).
+    pub fn clean(&self) -> f64 {
+        share_ok(self.failed_sessions, self.sessions)
+    }
+
+    /// Share of commands that succeeded (1 without commands).
+    pub fn commands_ok(&self) -> f64 {
+        share_ok(self.failed_commands, self.commands)
+    }
+
+    /// Share of sessions not abandoned (1 without sessions).
+    pub fn not_abandoned(&self) -> f64 {
+        share_ok(self.abandoned, self.sessions)
+    }
+
+    /// 0–100: 50 % clean sessions, 30 % successful commands, 20 % sessions not abandoned
+    /// ([`QUALITY_FORMULA`]).
     pub fn score(&self) -> f64 {
         if self.sessions == 0 {
             return 100.0;
         }
-        let s = self.sessions as f64;
-        let clean = 1.0 - self.failed_sessions as f64 / s;
-        let commands_ok = if self.commands == 0 {
-            1.0
-        } else {
-            1.0 - self.failed_commands as f64 / self.commands as f64
-        };
-        let not_abandoned = 1.0 - self.abandoned as f64 / s;
-        (100.0 * (0.5 * clean + 0.3 * commands_ok + 0.2 * not_abandoned)).clamp(0.0, 100.0)
+        (100.0 * (0.5 * self.clean() + 0.3 * self.commands_ok() + 0.2 * self.not_abandoned()))
+            .clamp(0.0, 100.0)
+    }
+}
+
+/// `1 − bad/total` in `0..=1`; 1 when there is nothing to judge.
+fn share_ok(bad: u64, total: u64) -> f64 {
+    if total == 0 {
+        1.0
+    } else {
+        (1.0 - bad as f64 / total as f64).clamp(0.0, 1.0)
     }
 }
 
