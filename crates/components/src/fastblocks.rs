@@ -336,14 +336,7 @@ fn routes(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
 
 /// `3 days`, `5 hours`, `1 minute`: the larger unit of a span.
 pub(crate) fn human_span(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    let (n, unit) = match s {
-        0..60 => (s, "second"),
-        60..3600 => (s / 60, "minute"),
-        3600..86400 => (s / 3600, "hour"),
-        _ => (s / 86400, "day"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    text::Span::of(secs).words()
 }
 
 /// `in 3 days` / `3 days ago`, relative to `now`.

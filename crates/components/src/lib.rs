@@ -7,7 +7,8 @@ mod fastblocks;
 mod mahavishnu;
 mod oneiric;
 mod session_buddy;
-pub mod text;
+
+use session_buddy_text as text;
 
 use session_buddy_shell::ShellSpec;
 
