@@ -6,6 +6,7 @@ mod crackerjack;
 mod fastblocks;
 mod mahavishnu;
 mod oneiric;
+mod reading;
 mod session_buddy;
 
 use session_buddy_text as text;
