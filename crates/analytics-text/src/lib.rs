@@ -331,3 +331,45 @@ pub fn report_text(r: &Report, period: &str, utc: bool, width: usize) -> String 
     title(&mut out, "End of Report");
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn the_trend_sums_neighbours_from_the_newest_back_to_fit_the_width() {
+        let until = Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).unwrap();
+        let since = until - chrono::Duration::days(14);
+        let trend: Vec<u64> = (1..=14).collect();
+        let text = trend_text(&trend, Some((since, until)), true, 5);
+        // 14 days in at most 5 bars: groups of 3 (3, 12, 21, 30, 39), the oldest partial (1+2).
+        assert_eq!(
+            text,
+            "Sessions per 3 days, 2026-03-01 … 2026-03-14 (peak 39):\n▂▃▅▆█\n"
+        );
+        let fits = trend_text(
+            &trend[..7],
+            Some((until - chrono::Duration::days(7), until)),
+            true,
+            80,
+        );
+        assert!(
+            fits.starts_with("Sessions per day, 2026-03-08 … 2026-03-14 (peak 7):\n"),
+            "{fits}"
+        );
+        assert_eq!(trend_text(&trend, None, true, 80), "");
+    }
+
+    #[test]
+    fn periods_name_the_window() {
+        let until = Utc.with_ymd_and_hms(2026, 3, 15, 0, 0, 0).unwrap();
+        let since = until - chrono::Duration::days(1);
+        assert_eq!(period(7, false, None, "", true), "Last 7 days");
+        assert_eq!(
+            period(7, true, Some((since, until)), "", true),
+            "2026-03-14 00:00:00Z to 2026-03-15 00:00:00Z"
+        );
+        assert_eq!(period(7, true, None, "given", true), "given");
+    }
+}
