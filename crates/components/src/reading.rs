@@ -2,9 +2,7 @@
 //! command events through the server's API, decoding them, argument checks and small
 //! time and text helpers.
 
-use std::fmt::Display;
-
-use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use session_buddy_events::{Session, StoredEvent};
@@ -124,13 +122,7 @@ pub(crate) fn at_most_args(args: &[String], allowed: usize, usage: &str) -> Help
     }
 }
 
-/// `2026-02-06 14:03:12` in `tz`.
-pub(crate) fn local_time<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String
-where
-    Tz::Offset: Display,
-{
-    t.with_timezone(tz).format("%Y-%m-%d %H:%M:%S").to_string()
-}
+pub(crate) use session_buddy_text::time_in as local_time;
 
 /// Seconds from `from` to `to`, never negative.
 pub(crate) fn secs_between(from: DateTime<Utc>, to: DateTime<Utc>) -> f64 {

@@ -2,7 +2,9 @@
 //! banner, fastblocks' report) formats tables, bars, sparklines, durations and times here.
 //! Pure functions; nothing here reads the environment or the terminal.
 
-use chrono::{DateTime, Local, Utc};
+use std::fmt::Display;
+
+use chrono::{DateTime, Local, TimeZone, Utc};
 
 /// How a column's cells line up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,14 +226,20 @@ pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
     format!("{} ago", Span::of(secs).abbreviated())
 }
 
-/// A time for people: local unless `utc`.
+/// `2026-02-06 14:03:12`: a time for people in `tz`.
+pub fn time_in<Tz: TimeZone>(t: DateTime<Utc>, tz: &Tz) -> String
+where
+    Tz::Offset: Display,
+{
+    t.with_timezone(tz).format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// A time for people: local unless `utc` (then marked `Z`).
 pub fn fmt_time(t: &DateTime<Utc>, utc: bool) -> String {
     if utc {
         t.format("%Y-%m-%d %H:%M:%SZ").to_string()
     } else {
-        t.with_timezone(&Local)
-            .format("%Y-%m-%d %H:%M:%S")
-            .to_string()
+        time_in(*t, &Local)
     }
 }
 
@@ -247,6 +255,16 @@ pub fn fmt_clock(t: &DateTime<Utc>, utc: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn times_for_people() {
+        use chrono::TimeZone;
+        let t = Utc.with_ymd_and_hms(2026, 2, 6, 12, 3, 4).unwrap();
+        let plus2 = chrono::FixedOffset::east_opt(2 * 3600).unwrap();
+        assert_eq!(time_in(t, &plus2), "2026-02-06 14:03:04");
+        assert_eq!(fmt_time(&t, true), "2026-02-06 12:03:04Z");
+        assert_eq!(fmt_clock(&t, true), "12:03:04.000Z");
+    }
 
     #[test]
     fn sparkline_scales_to_the_maximum() {
