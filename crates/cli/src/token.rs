@@ -158,13 +158,10 @@ fn verify(token: &str, db_path: Option<&std::path::Path>) -> CmdResult {
 }
 
 fn human(secs: i64) -> String {
-    match secs {
-        s if s < 0 => "0s (within the clock-skew leeway)".into(),
-        s if s < 120 => format!("{s}s"),
-        s if s < 7200 => format!("{}m", s / 60),
-        s if s < 172_800 => format!("{}h", s / 3600),
-        s => format!("{}d", s / 86_400),
+    if secs < 0 {
+        return "0s (within the clock-skew leeway)".into();
     }
+    session_buddy_text::Span::of(secs).short()
 }
 
 fn revoke(a: RevokeArgs) -> CmdResult {

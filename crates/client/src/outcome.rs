@@ -102,18 +102,7 @@ fn plural(n: u64, word: &str) -> String {
     }
 }
 
-/// How long ago `t` was, as people say it: `just now`, `40 s ago`, `3 min ago`, `2 h ago`,
-/// `4 days ago`.
-pub fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
-    let secs = (now - t).num_seconds();
-    match secs {
-        ..5 => "just now".to_string(),
-        5..60 => format!("{secs} s ago"),
-        60..3600 => format!("{} min ago", secs / 60),
-        3600..172_800 => format!("{} h ago", secs / 3600),
-        _ => format!("{} days ago", secs / 86_400),
-    }
-}
+pub use session_buddy_text::ago;
 
 /// A local time of day, with the date when it is not today.
 fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {

@@ -225,14 +225,7 @@ fn render_routes(url: &str, table: &Value) -> String {
 
 /// `3 days`, `5 hours`, `1 minute`: the larger unit of a span.
 pub(crate) fn human_span(secs: i64) -> String {
-    let s = secs.unsigned_abs();
-    let (n, unit) = match s {
-        0..60 => (s, "second"),
-        60..3600 => (s / 60, "minute"),
-        3600..86400 => (s / 3600, "hour"),
-        _ => (s / 86400, "day"),
-    };
-    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+    text::Span::of(secs).words()
 }
 
 /// `in 3 days` / `3 days ago`, relative to `now`.

@@ -6,8 +6,10 @@ mod crackerjack;
 mod fastblocks;
 mod mahavishnu;
 mod oneiric;
+mod reading;
 mod session_buddy;
-pub mod text;
+
+use session_buddy_text as text;
 
 use session_buddy_shell::ShellSpec;
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use session_buddy_events::{Session, SessionStatus, StoredEvent};
 use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
 
-use crate::session_buddy::{
+use crate::reading::{
     MAX_EVENTS, at_most_args, clip, command_view, count_arg, elapsed_secs, fetch_command_events,
     fetch_sessions, local_time, secs_between, since_days,
 };
@@ -509,7 +509,7 @@ fn render_sync(r: &session_buddy_client::DeliveryReport) -> (String, Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::session_buddy::testdata::*;
+    use crate::reading::testdata::*;
 
     #[test]
     fn hostname_prefers_proc_then_env() {

@@ -219,7 +219,7 @@ fn indent(block: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::testdata::*;
+    use crate::reading::testdata::*;
     use super::*;
 
     #[test]

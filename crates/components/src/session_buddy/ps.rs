@@ -148,7 +148,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::testdata::*;
+    use crate::reading::testdata::*;
     use super::*;
 
     #[test]
