@@ -10,22 +10,47 @@ use crate::Failure;
 pub struct Api {
     base: String,
     agent: session_buddy_client::http::ServerAgent,
-    /// `Bearer …` from `SESSION_BUDDY_TOKEN` or `$SESSION_BUDDY_HOME/token`, as the client sends.
+    /// `Bearer …` from `SESSION_BUDDY_TOKEN` or the token file, as the client sends.
     authorization: Option<String>,
 }
 
+/// Where a query command sends its calls and with which token.
+pub struct Endpoint {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// `--url` when given; else what every client uses, from the layers (`SESSION_BUDDY_URL`,
+/// `[client] url`, else derived from `server.port`); the token as the client sends it.
+pub fn endpoint(config: &session_buddy_client::TrackerConfig, url_flag: Option<&str>) -> Endpoint {
+    Endpoint {
+        url: url_flag
+            .unwrap_or(&config.url)
+            .trim_end_matches('/')
+            .to_string(),
+        token: config.token.clone(),
+    }
+}
+
 impl Api {
-    pub fn new(url: &str) -> Self {
+    /// The API at `--url` (`url_flag`), else at the configured server URL.
+    pub fn new(url_flag: Option<&str>) -> Self {
         let config = session_buddy_client::TrackerConfig::from_env();
+        let Endpoint { url, token } = endpoint(&config, url_flag);
         Self {
-            base: url.trim_end_matches('/').to_string(),
+            base: url,
             agent: session_buddy_client::http::ServerAgent::new(
                 config.ca_cert.as_deref(),
                 Duration::from_secs(60),
                 Duration::from_secs(5),
             ),
-            authorization: config.token.map(|t| format!("Bearer {t}")),
+            authorization: token.map(|t| format!("Bearer {t}")),
         }
+    }
+
+    /// The server's URL, as called.
+    pub fn url(&self) -> &str {
+        &self.base
     }
 
     /// The client library's check: a URL that is not `http://` or `https://` (e.g. no

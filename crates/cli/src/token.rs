@@ -59,13 +59,10 @@ pub struct RevokeArgs {
     /// (a running server picks it up within seconds).
     #[arg(long)]
     db_path: Option<PathBuf>,
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    /// The server's URL [env SESSION_BUDDY_URL; default: `[client] url` from the config
+    /// files, else http://127.0.0.1:<server.port>].
+    #[arg(long)]
+    url: Option<String>,
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -230,7 +227,7 @@ fn revoke(a: RevokeArgs) -> CmdResult {
     match a.db_path {
         Some(path) => revoke_in_db(&path, &jti, expires_at)?,
         None => {
-            let api = crate::client::Api::new(&a.url);
+            let api = crate::client::Api::new(a.url.as_deref());
             api.post_json(
                 "/v1/tokens/revoke",
                 &json!({"jti": jti, "expires_at": expires_at}),
