@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod common;
+mod config;
 mod delivery_state;
 mod durability;
 mod https;

@@ -419,15 +419,15 @@ fn report_pinned(r: &mut Resolved) {
             if let Some(v) = lv.values.get(key)
                 && v.text != pinned.text
             {
-                let (file, what) = match lv.state {
-                    FileState::NotAFile => (v.origin.clone(), format!("{}", v.text)),
-                    _ => (lv.origin.clone(), format!("{key} = {}", v.text)),
+                let (origin, what) = match lv.state {
+                    FileState::NotAFile => (v.origin.clone(), "ignored".to_string()),
+                    _ => (lv.origin.clone(), format!("{key} = {} is ignored", v.text)),
                 };
                 found.push(Problem {
                     layer: lv.layer,
-                    origin: file,
+                    origin,
                     message: format!(
-                        "{what} is ignored: {key} is pinned to {} by the system file {}",
+                        "{what}: {key} is pinned to {} by the system file {}",
                         pinned.text, source.origin
                     ),
                 });

@@ -7,7 +7,7 @@ use crate::layers::{Problem, Resolved};
 const WIDTH: usize = 80;
 const KEY_COLUMN: usize = 27;
 
-/// One line per key: `key  value  (source)`; the source goes on the next line, indented, when
+/// One line per key: `key  value  (source)`; the source goes on the next line, indented by four, when
 /// the line would be wider than 80 columns. An invalid value is marked `!`; an empty list is
 /// `(none)`, an unset key `-`.
 pub fn effective_lines(r: &Resolved, keys: &[&Key]) -> String {
@@ -25,7 +25,7 @@ pub fn effective_lines(r: &Resolved, keys: &[&Key]) -> String {
         if head.chars().count() + 2 + source.chars().count() <= WIDTH {
             out.push_str(&format!("{head}  {source}\n"));
         } else {
-            out.push_str(&format!("{head}\n{:KEY_COLUMN$}   {source}\n", ""));
+            out.push_str(&format!("{head}\n    {source}\n"));
         }
     }
     out
