@@ -146,14 +146,22 @@ fn flags(args: &ServeArgs) -> Vec<Flag> {
         ("server.host", "--host", args.host.clone()),
         ("server.port", "--port", args.port.map(|p| p.to_string())),
         ("server.db_path", "--db-path", path(&args.db_path)),
-        ("server.database_url", "--database-url", args.database_url.clone()),
+        (
+            "server.database_url",
+            "--database-url",
+            args.database_url.clone(),
+        ),
         ("server.sync", "--sync", args.sync.clone()),
         (
             "server.allowed_hosts",
             "--allowed-host",
             (!args.allowed_hosts.is_empty()).then(|| args.allowed_hosts.join(",")),
         ),
-        ("server.session_ttl", "--session-ttl", args.session_ttl.clone()),
+        (
+            "server.session_ttl",
+            "--session-ttl",
+            args.session_ttl.clone(),
+        ),
         (
             "server.legacy_session_ttl",
             "--legacy-session-ttl",
@@ -239,7 +247,9 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
     let port = required(r, "server.port", number::<u16>)?;
     // server.db_path and server.database_url name the same thing: the higher layer wins, and
     // database_url within one layer.
-    let db_path = required(r, "server.db_path", |s| Ok(Database::Sqlite(PathBuf::from(s))))?;
+    let db_path = required(r, "server.db_path", |s| {
+        Ok(Database::Sqlite(PathBuf::from(s)))
+    })?;
     let database = match typed(r, "server.database_url", parse_database_url)? {
         Some(url) if url.source.layer >= db_path.source.layer => url,
         _ => db_path,

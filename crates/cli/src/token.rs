@@ -11,7 +11,6 @@ use session_buddy_events::auth::{AUDIENCE, Claims, ISSUER, Scope, secret_problem
 use session_buddy_events::parse_duration;
 use session_buddy_server::auth::{TokenVerifier, mint_token, unverified_payload};
 
-use crate::config::home_dir;
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -132,7 +131,12 @@ fn create(a: CreateArgs) -> CmdResult {
     };
     let token = mint_token(&secret, &claims).map_err(anyhow::Error::from)?;
     if a.save {
-        let path = home_dir().join("token");
+        // Where clients read it: `client.token_file`, default $SESSION_BUDDY_HOME/token.
+        let layers =
+            session_buddy_config::load(&session_buddy_config::Inputs::from_process(Vec::new()));
+        let path = session_buddy_config::ClientSettings::from_resolved(&layers)
+            .token_file
+            .value;
         save_private(&path, &token)?;
         eprintln!("saved to {} (mode 600)", path.display());
     }

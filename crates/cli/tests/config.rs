@@ -198,7 +198,10 @@ fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
         ],
     );
     // Pinned on by the system file: neither the project file nor the environment turns it off.
-    has("client.tracking", &["on", &format!("system {system}, pinned")]);
+    has(
+        "client.tracking",
+        &["on", &format!("system {system}, pinned")],
+    );
 
     // What is ignored, and why, in both validators.
     let validate = s.run(&["config", "validate"]);
@@ -245,7 +248,10 @@ fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while stored_session_ids(&url).len() < 2 {
-        assert!(Instant::now() < deadline, "the shells' sessions never arrived");
+        assert!(
+            Instant::now() < deadline,
+            "the shells' sessions never arrived"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     // And list-sessions, without SESSION_BUDDY_URL, asks the same server.
@@ -291,10 +297,19 @@ fn a_pin_outlasts_reload_settings_flags_and_the_environment() {
     let mut c = s.cmd(&["shell", "oneiric", "-c", "status"]);
     c.env("ONEIRIC_EVENT_BUFFER_ENABLED", "false");
     let out = stdout(&c.output().unwrap());
-    assert!(out.contains("✓ Enabled (pinned by the system file"), "{out}");
-    write(&s.root.join("etc/config.toml"), "[client]\ntracking = true\n");
+    assert!(
+        out.contains("✓ Enabled (pinned by the system file"),
+        "{out}"
+    );
+    write(
+        &s.root.join("etc/config.toml"),
+        "[client]\ntracking = true\n",
+    );
     let out = stdout(&s.run(&["shell", "oneiric", "-c", "status"]));
-    assert!(out.contains("✗ Disabled (SESSION_BUDDY_TRACKING=off)"), "{out}");
+    assert!(
+        out.contains("✗ Disabled (SESSION_BUDDY_TRACKING=off)"),
+        "{out}"
+    );
 }
 
 #[test]

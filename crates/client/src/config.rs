@@ -25,7 +25,9 @@ impl Default for BufferLimits {
         Self {
             max_events: session_buddy_config::DEFAULT_BUFFER_MAX_SIZE,
             max_bytes: 256 * 1024 * 1024,
-            max_age: Duration::from_secs(session_buddy_config::DEFAULT_BUFFER_MAX_AGE_DAYS * 86_400),
+            max_age: Duration::from_secs(
+                session_buddy_config::DEFAULT_BUFFER_MAX_AGE_DAYS * 86_400,
+            ),
         }
     }
 }

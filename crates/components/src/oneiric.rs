@@ -226,10 +226,7 @@ fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
 /// The error a command is recorded with: the problems themselves, not a pointer to the screen.
 fn problems_error(lead: &str, problems: &[layers::Problem], tail: &str) -> HelperError {
     let n = problems.len();
-    let list: Vec<String> = problems
-        .iter()
-        .map(layers::problem_line)
-        .collect();
+    let list: Vec<String> = problems.iter().map(layers::problem_line).collect();
     HelperError::new(format!(
         "{lead} {n} problem{}: {}{tail}",
         if n == 1 { "" } else { "s" },

@@ -12,8 +12,9 @@ pub struct Setting<T> {
     pub source: Source,
 }
 
-/// The clients' keys, typed. Invalid values are skipped for the layer below them (and
-/// reported by `validate_config`/`config validate`): a client never fails on its configuration.
+/// The clients' keys, typed. Invalid values (reported by `validate_config`/`config validate`)
+/// are skipped for the layer below them, except the URL: a client never fails on its
+/// configuration, and never sends somewhere else than the URL it was given.
 #[derive(Debug, Clone)]
 pub struct ClientSettings {
     pub home: PathBuf,
@@ -41,7 +42,10 @@ impl ClientSettings {
         let typed = |key: &str, parse: &dyn Fn(&str) -> Option<u64>| {
             text(key).and_then(|(t, source)| Some((parse(t)?, source)))
         };
-        let url = match text("client.url") {
+        // The URL as written even when it is invalid (e.g. no scheme): the HTTP client then
+        // fails every call naming it and saying how to write it, rather than quietly sending
+        // elsewhere.
+        let url = match r.effective("client.url").map(|(v, s)| (v.text.as_str(), s)) {
             Some((t, source)) => Setting {
                 value: t.trim().trim_end_matches('/').to_string(),
                 source,
