@@ -130,15 +130,21 @@ fn line<'a>(map: &'a BTreeMap<String, String>, key: &str) -> &'a str {
     &map[key]
 }
 
-/// `serve` with no flags: waits until it says where it listens; returns the child and that line.
-fn serve(s: &Setup) -> (std::process::Child, String) {
-    let mut child = s
+/// `serve` with no flags: waits until it says where it listens; returns it (killed when
+/// dropped) and that line.
+fn serve(s: &Setup) -> (Server, String) {
+    let child = s
         .cmd(&["serve"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let err = child.stderr.take().unwrap();
+    let mut server = Server {
+        child,
+        url: String::new(),
+        home: s.home.clone(),
+    };
+    let err = server.child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for l in BufReader::new(err).lines().map_while(Result::ok) {
@@ -150,7 +156,7 @@ fn serve(s: &Setup) -> (std::process::Child, String) {
             .recv_timeout(Duration::from_secs(30))
             .expect("serve said nothing");
         if l.contains("listening on") {
-            return (child, l);
+            return (server, l);
         }
     }
 }
@@ -229,7 +235,7 @@ fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
     }
 
     // serve listens where the layers say, on the database they name.
-    let (mut server, listening) = serve(&s);
+    let (_server, listening) = serve(&s);
     assert!(
         listening.contains(&format!("listening on http://127.0.0.1:{port} "))
             && listening.contains(&format!("(database sqlite:{db}, sync Full)")),
@@ -266,8 +272,6 @@ fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
             .any(|s| s["component"] == "oneiric"),
         "{sessions}"
     );
-    let _ = server.kill();
-    let _ = server.wait();
 }
 
 #[test]
