@@ -265,8 +265,7 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
     let session_ttl = required(r, "server.session_ttl", ttl)?;
     let legacy_session_ttl = required(r, "server.legacy_session_ttl", ttl)?;
     let rate_limit = required(r, "server.rate_limit", number::<u32>)?;
-    let db_pool_size = typed(r, "server.db_pool_size", number::<usize>)?
-        .map_or(session_buddy_store_postgres::DEFAULT_POOL_SIZE, |s| s.value);
+    let db_pool_size = required(r, "server.db_pool_size", number::<usize>)?.value;
     let retention = typed(r, "server.retention_days", number::<u64>)?
         .map(|d| Duration::from_secs(d.value * 86_400));
     let path = |s: &str| Ok(PathBuf::from(s));

@@ -275,8 +275,9 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         writeln!(out, "Changed since {since}:")?;
         out.write_all(crate::text::table(&["Key", "Before", "After"], &changes).as_bytes())?;
     }
-    let changes_what = "What a reload changes: the values above, for what starts from now on \
-         (shells, `track`, query commands, a new `serve`), and what these helpers show.";
+    let changes_what = "What a reload picks up: edits to the config files, for what starts \
+         from now on (shells, `track`, query commands, a new `serve`) and for what these \
+         helpers show; the environment is the one this shell started with.";
     let cannot = format!(
         "What it cannot change: this shell keeps sending to {running_url} with tracking {}, \
          as resolved when it started; a running `serve` read its configuration once at start \

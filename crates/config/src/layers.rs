@@ -500,6 +500,8 @@ fn defaults(inputs: &Inputs) -> LayerValues {
         ("server.session_ttl", "10m".to_string()),
         ("server.legacy_session_ttl", "24h".to_string()),
         ("server.rate_limit", "0".to_string()),
+        // PostgreSQL connections in the pool (SQLite has no pool).
+        ("server.db_pool_size", "8".to_string()),
         ("client.url", "http://127.0.0.1:8678".to_string()),
         (
             "client.token_file",
