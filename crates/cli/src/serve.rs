@@ -334,6 +334,11 @@ fn is_loopback(host: &str) -> bool {
 
 pub fn run(args: ServeArgs) -> CmdResult {
     let cfg = resolve_all(&args)?;
+    // What the layers ignore (an unknown variable, a key a project file may not set, a value a
+    // pin overrules), said once at start as `config validate` says it.
+    for w in &cfg.layers.warnings {
+        eprintln!("warning: {}", session_buddy_config::problem_line(w));
+    }
     if cfg.auth.secret.is_none() && !is_loopback(&cfg.host.value) {
         if !args.allow_unauthenticated {
             return Err(Failure::Error(anyhow!(
