@@ -43,13 +43,10 @@ pub enum AnalyticsCommand {
 
 #[derive(Args)]
 pub struct WindowArgs {
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    /// The server's URL [env SESSION_BUDDY_URL; default: `[client] url` from the config
+    /// files, else http://127.0.0.1:<server.port>].
+    #[arg(long)]
+    url: Option<String>,
     /// Sessions started in the last DAYS days (1..365).
     #[arg(short = 'd', long, default_value_t = 7, allow_negative_numbers = true)]
     days: i64,
@@ -150,7 +147,7 @@ fn fetch(a: &WindowArgs, what: &str, utc: bool) -> Result<Value, Failure> {
         [("since", since)] => check_range(("--since", *since), ("now", Utc::now()), utc)?,
         _ => {}
     }
-    Api::new(&a.url).get_json(&format!("/v1/analytics/{what}"), &q)
+    Api::new(a.url.as_deref()).get_json(&format!("/v1/analytics/{what}"), &q)
 }
 
 fn field<T: DeserializeOwned>(v: &Value, key: &str) -> Result<T, Failure> {

@@ -47,13 +47,10 @@ pub struct ExportArgs {
 pub struct ImportArgs {
     /// An ndjson file from `session-buddy export` (`-` for stdin).
     file: PathBuf,
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    /// The server's URL [env SESSION_BUDDY_URL; default: `[client] url` from the config
+    /// files, else http://127.0.0.1:<server.port>].
+    #[arg(long)]
+    url: Option<String>,
     /// Events per request (at most 1000).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u16).range(1..=1000))]
     batch: u16,
@@ -129,7 +126,7 @@ pub fn import(args: ImportArgs) -> CmdResult {
             || format!("cannot open {}", args.file.display()),
         )?))
     };
-    let api = Api::new(&args.url);
+    let api = Api::new(args.url.as_deref());
     let what = args.file.display().to_string();
     let tally = import_ndjson(reader, &what, usize::from(args.batch), |body| {
         api.post_json(IMPORT_PATH, body)

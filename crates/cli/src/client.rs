@@ -2,7 +2,6 @@
 //! plain HTTP with no TLS set-up for a loopback server, so a query run is not dominated by
 //! start-up; HTTPS for an `https://` URL), with its errors mapped to the CLI's exit codes.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -14,26 +13,44 @@ pub struct Api {
     api: ServerApi,
 }
 
-/// What the CLI's calls use: the server's URL, the token (`SESSION_BUDDY_TOKEN` or
-/// `$SESSION_BUDDY_HOME/token`, as the client sends) and the CA file for `https://`. The one
-/// place the CLI chooses them.
-fn connection(url: &str) -> (String, Option<String>, Option<PathBuf>) {
-    let config = session_buddy_client::TrackerConfig::from_env();
-    (url.to_string(), config.token, config.ca_cert)
+/// Where a query command sends its calls and with which token.
+pub struct Endpoint {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+/// `--url` when given; else what every client uses, from the layers (`SESSION_BUDDY_URL`,
+/// `[client] url`, else derived from `server.port`); the token as the client sends it.
+pub fn endpoint(config: &session_buddy_client::TrackerConfig, url_flag: Option<&str>) -> Endpoint {
+    Endpoint {
+        url: url_flag
+            .unwrap_or(&config.url)
+            .trim_end_matches('/')
+            .to_string(),
+        token: config.token.clone(),
+    }
 }
 
 impl Api {
-    pub fn new(url: &str) -> Self {
-        let (url, token, ca_cert) = connection(url);
+    /// The API at `--url` (`url_flag`), else at the configured server URL, with the token and
+    /// the CA file every client uses.
+    pub fn new(url_flag: Option<&str>) -> Self {
+        let config = session_buddy_client::TrackerConfig::from_env();
+        let Endpoint { url, token } = endpoint(&config, url_flag);
         Self {
             api: ServerApi::new(
                 &url,
                 token,
-                ca_cert.as_deref(),
+                config.ca_cert.as_deref(),
                 Duration::from_secs(60),
                 Duration::from_secs(5),
             ),
         }
+    }
+
+    /// The server's URL, as called.
+    pub fn url(&self) -> &str {
+        self.api.url()
     }
 
     /// POSTs `body` as JSON to `path`; maps failures like [`get_json`](Self::get_json).

@@ -92,7 +92,7 @@ enum Command {
     /// Re-apply the current redaction rules to stored command arguments (admin); without
     /// --apply, a dry run that says how many events would change.
     Redact(redact::RedactArgs),
-    /// Show or check the configuration the server would use.
+    /// Show or check the configuration (six layers, for the server and the clients).
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -107,13 +107,10 @@ enum Command {
 
 #[derive(Args, Clone)]
 pub(crate) struct ServerArgs {
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    /// The server's URL [env SESSION_BUDDY_URL; default: `[client] url` from the config
+    /// files, else http://127.0.0.1:<server.port>].
+    #[arg(long)]
+    url: Option<String>,
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -130,9 +127,11 @@ enum SchemaCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Print the effective server configuration and where each value came from.
+    /// Print every key's effective value (server and clients) and the layer and file that
+    /// set it, as oneiric's show_layers does.
     Show(serve::ServeArgs),
-    /// Check the configuration file; exit 1 when it is invalid.
+    /// Check every layer; exit 1 when a value is invalid; report what is ignored (a key a
+    /// project file may not set, a value a system pin overrules).
     Validate(serve::ServeArgs),
 }
 

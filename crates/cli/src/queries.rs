@@ -99,7 +99,7 @@ pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
     if args.limit == 0 {
         return Err(anyhow!("--limit must be at least 1").into());
     }
-    let api = Api::new(&args.server.url);
+    let api = Api::new(args.server.url.as_deref());
     let mut query: Vec<(&str, String)> = Vec::new();
     let mut add = |k: &'static str, v: Option<String>| {
         if let Some(v) = v {
@@ -296,7 +296,7 @@ pub fn show_session(args: ShowSessionArgs, utc: bool) -> CmdResult {
         )
         .into());
     }
-    let api = Api::new(&args.server.url);
+    let api = Api::new(args.server.url.as_deref());
     let path = format!("/v1/sessions/{}", args.session_id);
     let record = api.get_json(&path, &[]).map_err(|e| match e {
         Failure::NotFound(_) => Failure::NotFound(format!(
@@ -442,7 +442,7 @@ fn session_text(s: &Session, events: &[StoredEvent], utc: bool) -> String {
 }
 
 pub fn list_events(args: ListEventsArgs, utc: bool) -> CmdResult {
-    let api = Api::new(&args.server.url);
+    let api = Api::new(args.server.url.as_deref());
     let mut q = vec![("limit", args.limit.to_string())];
     if let Some(id) = &args.session_id {
         q.push(("session_id", id.clone()));
@@ -506,7 +506,7 @@ pub fn list_events(args: ListEventsArgs, utc: bool) -> CmdResult {
 }
 
 pub fn health(args: ServerArgs) -> CmdResult {
-    let api = Api::new(&args.url);
+    let api = Api::new(args.url.as_deref());
     let h = api.get_json("/health", &[])?;
     if args.format == Format::Json {
         emit(
@@ -520,7 +520,7 @@ pub fn health(args: ServerArgs) -> CmdResult {
             h["status"].as_str().unwrap_or("?"),
             h["service"].as_str().unwrap_or("?"),
             h["version"].as_str().unwrap_or("?"),
-            args.url
+            api.url()
         );
         println!(
             "storage  {} {} (schema {}, reachable: {})",

@@ -19,7 +19,7 @@ pub struct RedactArgs {
 }
 
 pub fn run(args: RedactArgs) -> CmdResult {
-    let api = Api::new(&args.server.url);
+    let api = Api::new(args.server.url.as_deref());
     let answer = api.post_json("/v1/admin/redact", &json!({ "apply": args.apply }))?;
     let count = |k: &str| {
         answer[k]

@@ -11,7 +11,9 @@ use session_buddy_server::auth::AuthOptions;
 use session_buddy_server::{AppState, ServerOptions};
 use session_buddy_store_sqlite::SyncMode;
 
-use crate::config::{Setting, Source, home_dir, load_file, parse_duration, resolve};
+use session_buddy_config::{Flag, Inputs, Layer, Setting, find_key};
+
+use crate::config::parse_duration;
 use crate::database::Create;
 use crate::{CmdResult, Failure};
 
@@ -30,11 +32,11 @@ pub struct ServeArgs {
     #[arg(long)]
     database_url: Option<String>,
     /// PostgreSQL: connections in the pool [env SESSION_BUDDY_DB_POOL_SIZE; default 8].
-    #[arg(long, env = "SESSION_BUDDY_DB_POOL_SIZE", hide_env = true, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     db_pool_size: Option<u16>,
     /// Delete sessions that are over and started more than N days ago, with their events
     /// (hourly, in batches) [env SESSION_BUDDY_RETENTION_DAYS; default: keep everything].
-    #[arg(long, env = "SESSION_BUDDY_RETENTION_DAYS", hide_env = true, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
     retention_days: Option<u32>,
     /// `normal`: durable against a crash of the server; `full`: against power loss too
     /// [env SESSION_BUDDY_SYNC].
@@ -46,12 +48,12 @@ pub struct ServeArgs {
     allowed_hosts: Vec<String>,
     /// A session that announced heartbeats is abandoned after this long without an event,
     /// e.g. 3s, 10m [env SESSION_BUDDY_SESSION_TTL; default 10m].
-    #[arg(long, value_parser = parse_duration)]
-    session_ttl: Option<Duration>,
+    #[arg(long, value_parser = duration_text)]
+    session_ttl: Option<String>,
     /// The same for sessions that announced none, such as the original's 1.0 clients
     /// [env SESSION_BUDDY_LEGACY_SESSION_TTL; default 24h].
-    #[arg(long, value_parser = parse_duration)]
-    legacy_session_ttl: Option<Duration>,
+    #[arg(long, value_parser = duration_text)]
+    legacy_session_ttl: Option<String>,
     /// Config file [env SESSION_BUDDY_CONFIG; default $SESSION_BUDDY_HOME/config.toml].
     #[arg(long)]
     config: Option<PathBuf>,
@@ -66,17 +68,22 @@ pub struct ServeArgs {
     /// [env SESSION_BUDDY_RATE_LIMIT; default 0].
     #[arg(long)]
     rate_limit: Option<u32>,
-    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-    #[arg(long, env = "SESSION_BUDDY_TLS_CERT", requires = "tls_key")]
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key) [env SESSION_BUDDY_TLS_CERT].
+    #[arg(long)]
     tls_cert: Option<PathBuf>,
-    /// The PEM private key of --tls-cert.
-    #[arg(long, env = "SESSION_BUDDY_TLS_KEY", requires = "tls_cert")]
+    /// The PEM private key of --tls-cert [env SESSION_BUDDY_TLS_KEY].
+    #[arg(long)]
     tls_key: Option<PathBuf>,
+}
+
+/// A duration flag as given, once it parses.
+fn duration_text(s: &str) -> Result<String, String> {
+    parse_duration(s).map(|_| s.to_string())
 }
 
 /// The server's effective configuration.
 struct Resolved {
-    config_file: (PathBuf, bool),
+    layers: session_buddy_config::Resolved,
     host: Setting<String>,
     port: Setting<u16>,
     database: Setting<Database>,
@@ -85,9 +92,9 @@ struct Resolved {
     session_ttl: Setting<Duration>,
     legacy_session_ttl: Setting<Duration>,
     auth: AuthOptions,
-    rate_limit: Setting<u32>,
     db_pool_size: usize,
     retention: Option<Duration>,
+    tls: Option<(PathBuf, PathBuf)>,
 }
 
 #[derive(Debug, Clone)]
@@ -132,144 +139,154 @@ fn parse_sync(s: &str) -> anyhow::Result<SyncMode> {
     }
 }
 
+/// The serve flags as the flag layer.
+fn flags(args: &ServeArgs) -> Vec<Flag> {
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    let given: [(&str, &str, Option<String>); 13] = [
+        ("server.host", "--host", args.host.clone()),
+        ("server.port", "--port", args.port.map(|p| p.to_string())),
+        ("server.db_path", "--db-path", path(&args.db_path)),
+        (
+            "server.database_url",
+            "--database-url",
+            args.database_url.clone(),
+        ),
+        ("server.sync", "--sync", args.sync.clone()),
+        (
+            "server.allowed_hosts",
+            "--allowed-host",
+            (!args.allowed_hosts.is_empty()).then(|| args.allowed_hosts.join(",")),
+        ),
+        (
+            "server.session_ttl",
+            "--session-ttl",
+            args.session_ttl.clone(),
+        ),
+        (
+            "server.legacy_session_ttl",
+            "--legacy-session-ttl",
+            args.legacy_session_ttl.clone(),
+        ),
+        (
+            "server.db_pool_size",
+            "--db-pool-size",
+            args.db_pool_size.map(|n| n.to_string()),
+        ),
+        (
+            "server.retention_days",
+            "--retention-days",
+            args.retention_days.map(|n| n.to_string()),
+        ),
+        (
+            "server.rate_limit",
+            "--rate-limit",
+            args.rate_limit.map(|n| n.to_string()),
+        ),
+        ("server.tls_cert", "--tls-cert", path(&args.tls_cert)),
+        ("server.tls_key", "--tls-key", path(&args.tls_key)),
+    ];
+    given
+        .into_iter()
+        .filter_map(|(name, flag, value)| Some(Flag::new(find_key(name)?, value?, flag)))
+        .collect()
+}
+
+/// Every layer, with the serve flags on top.
+fn layers(args: &ServeArgs) -> session_buddy_config::Resolved {
+    let mut inputs = Inputs::from_process(flags(args));
+    inputs.config_file = args.config.clone();
+    session_buddy_config::load(&inputs)
+}
+
+/// The value that wins for `key`, parsed; `None` when no layer sets it.
+fn typed<T>(
+    r: &session_buddy_config::Resolved,
+    key: &str,
+    parse: impl Fn(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Option<Setting<T>>> {
+    let Some((v, source)) = r.effective(key) else {
+        return Ok(None);
+    };
+    let value = parse(v.text.trim()).with_context(|| format!("{key} ({source})"))?;
+    Ok(Some(Setting { value, source }))
+}
+
+/// A key every build has a default for.
+fn required<T>(
+    r: &session_buddy_config::Resolved,
+    key: &str,
+    parse: impl Fn(&str) -> anyhow::Result<T>,
+) -> anyhow::Result<Setting<T>> {
+    typed(r, key, parse)?.ok_or_else(|| anyhow!("{key} has no value (a default is missing)"))
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> anyhow::Result<T> {
+    s.parse::<T>()
+        .map_err(|_| anyhow!("'{s}' is not a number in range"))
+}
+
 fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
-    let config_file = crate::config::config_path(args.config.as_deref());
-    let file = load_file(&config_file.0, config_file.1)?.server;
-    let host = resolve(
-        args.host.clone(),
-        "SESSION_BUDDY_HOST",
-        |s| Ok(s.to_string()),
-        file.host.clone(),
-        || "127.0.0.1".to_string(),
-    )?;
-    let port = resolve(
-        args.port,
-        "SESSION_BUDDY_PORT",
-        |s| {
-            s.parse::<u16>()
-                .map_err(|_| anyhow!("'{s}' is not a port number (0-65535)"))
-        },
-        file.port,
-        || 8678,
-    )?;
-    // --db-path and --database-url name the same thing; a flag of either beats env of either.
-    let db_flag = match (&args.db_path, &args.database_url) {
-        (Some(_), Some(_)) => bail!("give either --db-path or --database-url, not both"),
-        (Some(p), None) => Some(Database::Sqlite(p.clone())),
-        (None, Some(u)) => Some(parse_database_url(u)?),
-        (None, None) => None,
+    if args.db_path.is_some() && args.database_url.is_some() {
+        bail!("give either --db-path or --database-url, not both");
+    }
+    let layers = layers(args);
+    if !layers.problems.is_empty() {
+        let list: Vec<String> = layers
+            .problems
+            .iter()
+            .map(session_buddy_config::problem_line)
+            .collect();
+        bail!(
+            "the configuration has {} problem(s): {}; see `session-buddy config validate`",
+            list.len(),
+            list.join("; ")
+        );
+    }
+    let r = &layers;
+    let host = required(r, "server.host", |s| Ok(s.to_string()))?;
+    let port = required(r, "server.port", number::<u16>)?;
+    // server.db_path and server.database_url name the same thing: the higher layer wins, and
+    // database_url within one layer.
+    let db_path = required(r, "server.db_path", |s| {
+        Ok(Database::Sqlite(PathBuf::from(s)))
+    })?;
+    let database = match typed(r, "server.database_url", parse_database_url)? {
+        Some(url) if url.source.layer >= db_path.source.layer => url,
+        _ => db_path,
     };
-    let db_file = match (&file.db_path, &file.database_url) {
-        (Some(p), _) => Some(Database::Sqlite(p.clone())),
-        (None, Some(u)) => Some(parse_database_url(u).context("config file")?),
-        (None, None) => None,
-    };
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    let database = if let Some(value) = db_flag {
-        Setting {
-            value,
-            source: Source::Flag,
-        }
-    } else if let Some(url) = env("SESSION_BUDDY_DATABASE_URL") {
-        Setting {
-            value: parse_database_url(&url)
-                .context("environment variable SESSION_BUDDY_DATABASE_URL")?,
-            source: Source::Env("SESSION_BUDDY_DATABASE_URL"),
-        }
-    } else if let Some(path) = env("SESSION_BUDDY_DB_PATH") {
-        Setting {
-            value: Database::Sqlite(PathBuf::from(path)),
-            source: Source::Env("SESSION_BUDDY_DB_PATH"),
-        }
-    } else if let Some(value) = db_file {
-        Setting {
-            value,
-            source: Source::File,
-        }
-    } else {
-        Setting {
-            value: Database::Sqlite(home_dir().join("sessions.db")),
-            source: Source::Default,
-        }
-    };
-    let sync = resolve(
-        args.sync.as_deref().map(parse_sync).transpose()?,
-        "SESSION_BUDDY_SYNC",
-        parse_sync,
-        file.sync
-            .as_deref()
-            .map(parse_sync)
-            .transpose()
-            .context("config file")?,
-        SyncMode::default,
-    )?;
-    let allowed_hosts = resolve(
-        (!args.allowed_hosts.is_empty()).then(|| args.allowed_hosts.clone()),
-        "SESSION_BUDDY_ALLOWED_HOSTS",
-        |s| {
-            Ok(s.split(',')
-                .map(|h| h.trim().to_string())
-                .filter(|h| !h.is_empty())
-                .collect())
-        },
-        file.allowed_hosts.clone(),
-        Vec::new,
-    )?;
+    let sync = required(r, "server.sync", parse_sync)?;
+    let allowed_hosts = required(r, "server.allowed_hosts", |s| {
+        Ok(s.split(',')
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .collect())
+    })?;
     let ttl = |s: &str| parse_duration(s).map_err(|e| anyhow!(e));
-    let file_ttl = |v: &Option<String>| v.as_deref().map(ttl).transpose().context("config file");
-    let session_ttl = resolve(
-        args.session_ttl,
-        "SESSION_BUDDY_SESSION_TTL",
-        ttl,
-        file_ttl(&file.session_ttl)?,
-        || Duration::from_secs(600),
-    )?;
-    let legacy_session_ttl = resolve(
-        args.legacy_session_ttl,
-        "SESSION_BUDDY_LEGACY_SESSION_TTL",
-        ttl,
-        file_ttl(&file.legacy_session_ttl)?,
-        || Duration::from_secs(24 * 3600),
-    )?;
-    for (name, s) in [
-        ("session TTL", &session_ttl),
-        ("legacy session TTL", &legacy_session_ttl),
-    ] {
-        if s.value < Duration::from_secs(1) {
-            bail!("the {name} must be at least 1s ({})", s.source);
-        }
-    }
-    let rate_limit = resolve(
-        args.rate_limit,
-        "SESSION_BUDDY_RATE_LIMIT",
-        |s| {
-            s.parse::<u32>()
-                .map_err(|_| anyhow!("'{s}' is not a number of requests per second"))
-        },
-        None,
-        || 0,
-    )?;
+    let session_ttl = required(r, "server.session_ttl", ttl)?;
+    let legacy_session_ttl = required(r, "server.legacy_session_ttl", ttl)?;
+    let rate_limit = required(r, "server.rate_limit", number::<u32>)?;
+    let db_pool_size = required(r, "server.db_pool_size", number::<usize>)?.value;
+    let retention = typed(r, "server.retention_days", number::<u64>)?
+        .map(|d| Duration::from_secs(d.value * 86_400));
+    let path = |s: &str| Ok(PathBuf::from(s));
+    let tls = match (
+        typed(r, "server.tls_cert", path)?,
+        typed(r, "server.tls_key", path)?,
+    ) {
+        (Some(cert), Some(key)) => Some((cert.value, key.value)),
+        (None, None) => None,
+        (Some(c), None) => bail!("server.tls_cert ({}) needs server.tls_key too", c.source),
+        (None, Some(k)) => bail!("server.tls_key ({}) needs server.tls_cert too", k.source),
+    };
     let auth = auth_options(args, rate_limit.value)?;
-    if let Some(n) = file.db_pool_size.filter(|n| !(1..=1000).contains(n)) {
-        bail!("config file: db_pool_size {n} must be from 1 to 1000");
-    }
-    if let Some(d) = file.retention_days.filter(|d| !(1..=36_500).contains(d)) {
-        bail!("config file: retention_days {d} must be from 1 to 36500");
-    }
     Ok(Resolved {
+        layers,
         auth,
-        rate_limit,
-        db_pool_size: args
-            .db_pool_size
-            .or(file.db_pool_size)
-            .map_or(session_buddy_store_postgres::DEFAULT_POOL_SIZE, usize::from),
-        retention: args
-            .retention_days
-            .or(file.retention_days)
-            .map(|d| Duration::from_secs(u64::from(d) * 86_400)),
+        db_pool_size,
+        retention,
+        tls,
         session_ttl,
         legacy_session_ttl,
-        config_file,
         host,
         port,
         database,
@@ -317,6 +334,11 @@ fn is_loopback(host: &str) -> bool {
 
 pub fn run(args: ServeArgs) -> CmdResult {
     let cfg = resolve_all(&args)?;
+    // What the layers ignore (an unknown variable, a key a project file may not set, a value a
+    // pin overrules), said once at start as `config validate` says it.
+    for w in &cfg.layers.warnings {
+        eprintln!("warning: {}", session_buddy_config::problem_line(w));
+    }
     if cfg.auth.secret.is_none() && !is_loopback(&cfg.host.value) {
         if !args.allow_unauthenticated {
             return Err(Failure::Error(anyhow!(
@@ -341,11 +363,11 @@ pub fn run(args: ServeArgs) -> CmdResult {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
+    let tls = match &cfg.tls {
+        Some((cert, key)) => {
             Some(session_buddy_server::tls::load(cert, key).map_err(anyhow::Error::from)?)
         }
-        _ => None,
+        None => None,
     };
     runtime
         .block_on(serve_async(cfg, tls))
@@ -357,8 +379,8 @@ async fn serve_async(
     tls: Option<std::sync::Arc<session_buddy_server::tls::ServerConfig>>,
 ) -> anyhow::Result<()> {
     // The default home is made on first start; a directory someone named must exist.
-    let create = match cfg.database.source {
-        Source::Default => Create::FileAndDirectories,
+    let create = match cfg.database.source.layer {
+        Layer::Default => Create::FileAndDirectories,
         _ => Create::File,
     };
     let store = crate::database::open(
@@ -369,13 +391,11 @@ async fn serve_async(
     )
     .await
     .map_err(|e| {
-        let from = match cfg.database.source {
-            Source::Flag => "the command line",
-            Source::Env(name) => name,
-            Source::File => "the config file",
-            Source::Default => "the default",
-        };
-        anyhow!("{} (the path came from {from})", crate::one_line(&e))
+        anyhow!(
+            "{} (the path came from {})",
+            crate::one_line(&e),
+            cfg.database.source
+        )
     })?;
     let host = cfg.host.value.trim_matches(['[', ']']).to_string();
     let ip: IpAddr = if host == "localhost" {
@@ -475,72 +495,67 @@ fn auth_summary(cfg: &Resolved) -> String {
     )
 }
 
+/// Every layer's file, then every key's value and source (the same lines as oneiric's
+/// `show_layers`), then what the server derives from them.
 pub fn config_show(args: ServeArgs) -> CmdResult {
+    let layers = layers(&args);
+    for lv in &layers.layers {
+        let state = match &lv.state {
+            session_buddy_config::FileState::Absent => " (not present)",
+            session_buddy_config::FileState::Broken(_) => " (BROKEN)",
+            _ => "",
+        };
+        if !matches!(lv.state, session_buddy_config::FileState::NotAFile) {
+            println!("{:<8} file {}{state}", lv.layer.name(), lv.origin);
+        }
+        if !lv.pins.is_empty() {
+            println!("{:<8} pins {}", lv.layer.name(), lv.pins.join(", "));
+        }
+    }
+    println!("home          {}", layers.home.display());
+    println!();
+    let keys: Vec<_> = session_buddy_config::KEYS.iter().collect();
+    print!("{}", session_buddy_config::effective_lines(&layers, &keys));
+    for w in &layers.warnings {
+        println!("! {}", session_buddy_config::problem_line(w));
+    }
+    if !layers.problems.is_empty() {
+        println!(
+            "{} problem(s) (values marked !); run `session-buddy config validate`",
+            layers.problems.len()
+        );
+        return Ok(());
+    }
     let cfg = resolve_all(&args)?;
-    let (path, _) = &cfg.config_file;
     println!(
-        "config file     {}{}",
-        path.display(),
-        if path.exists() { "" } else { " (not present)" }
-    );
-    println!("home            {}", home_dir().display());
-    println!(
-        "host            {:<40} ({})",
-        cfg.host.value, cfg.host.source
-    );
-    println!(
-        "port            {:<40} ({})",
-        cfg.port.value, cfg.port.source
-    );
-    println!(
-        "database        {:<40} ({})",
-        cfg.database.value.to_string(),
-        cfg.database.source
-    );
-    println!(
-        "sync            {:<40} ({})",
-        format!("{:?}", cfg.sync.value).to_lowercase(),
-        cfg.sync.source
-    );
-    println!(
-        "session ttl     {:<40} ({})",
-        format!("{:?}", cfg.session_ttl.value),
-        cfg.session_ttl.source
-    );
-    println!(
-        "legacy ttl      {:<40} ({})",
-        format!("{:?}", cfg.legacy_session_ttl.value),
-        cfg.legacy_session_ttl.source
-    );
-    println!("db pool size    {}", cfg.db_pool_size);
-    println!(
-        "retention       {}",
-        cfg.retention
-            .map(|r| format!("{} days", r.as_secs() / 86_400))
-            .unwrap_or_else(|| "keep everything".into())
-    );
-    println!(
-        "auth            {}",
+        "auth          {}",
         auth_summary(&cfg).replace("authentication: ", "")
-    );
-    println!(
-        "rate limit      {:<40} ({})",
-        cfg.rate_limit.value, cfg.rate_limit.source
-    );
-    println!(
-        "allowed hosts   {:<40} ({})",
-        if cfg.allowed_hosts.value.is_empty() {
-            "(loopback only)".to_string()
-        } else {
-            cfg.allowed_hosts.value.join(",")
-        },
-        cfg.allowed_hosts.source
     );
     Ok(())
 }
 
+/// Each layer's problems (exit 1 when there are any) and what is ignored, e.g. a key a
+/// project file may not set.
 pub fn config_validate(args: ServeArgs) -> CmdResult {
+    let layers = layers(&args);
+    for w in &layers.warnings {
+        println!("! {}", session_buddy_config::problem_line(w));
+    }
     let cfg = resolve_all(&args)?;
-    println!("configuration is valid ({})", cfg.config_file.0.display());
+    let files: Vec<String> = cfg
+        .layers
+        .layers
+        .iter()
+        .filter(|l| l.state == session_buddy_config::FileState::Loaded)
+        .map(|l| l.origin.clone())
+        .collect();
+    println!(
+        "configuration is valid ({})",
+        if files.is_empty() {
+            "no config file present".to_string()
+        } else {
+            files.join(", ")
+        }
+    );
     Ok(())
 }

@@ -9,7 +9,6 @@ use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use session_buddy_token::{Grant, Scope, TokenVerifier, mint_grant, parse_scope, parse_ttl};
 
-use crate::config::home_dir;
 use crate::{CmdResult, Failure};
 
 #[derive(Subcommand)]
@@ -57,13 +56,10 @@ pub struct RevokeArgs {
     /// (a running server picks it up within seconds).
     #[arg(long)]
     db_path: Option<PathBuf>,
-    /// The server's URL.
-    #[arg(
-        long,
-        env = "SESSION_BUDDY_URL",
-        default_value = "http://127.0.0.1:8678"
-    )]
-    url: String,
+    /// The server's URL [env SESSION_BUDDY_URL; default: `[client] url` from the config
+    /// files, else http://127.0.0.1:<server.port>].
+    #[arg(long)]
+    url: Option<String>,
 }
 
 fn env_secret(name: &str) -> Option<String> {
@@ -91,7 +87,12 @@ fn create(a: CreateArgs) -> CmdResult {
     let token = mint_grant(&secret, &grant, chrono::Utc::now().timestamp(), &jti)
         .map_err(anyhow::Error::from)?;
     if a.save {
-        let path = home_dir().join("token");
+        // Where clients read it: `client.token_file`, default $SESSION_BUDDY_HOME/token.
+        let layers =
+            session_buddy_config::load(&session_buddy_config::Inputs::from_process(Vec::new()));
+        let path = session_buddy_config::ClientSettings::from_resolved(&layers)
+            .token_file
+            .value;
         save_private(&path, &token)?;
         eprintln!("saved to {} (mode 600)", path.display());
     }
@@ -185,7 +186,7 @@ fn revoke(a: RevokeArgs) -> CmdResult {
     match a.db_path {
         Some(path) => revoke_in_db(&path, &jti, expires_at)?,
         None => {
-            let api = crate::client::Api::new(&a.url);
+            let api = crate::client::Api::new(a.url.as_deref());
             api.post_json(
                 "/v1/tokens/revoke",
                 &json!({"jti": jti, "expires_at": expires_at}),

@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod common;
+mod config;
 mod crackerjack;
 mod delivery_state;
 mod durability;

@@ -1,4 +1,5 @@
-//! Configuration of the emitter: explicit values, or [`TrackerConfig::from_env`].
+//! Configuration of the emitter: explicit values, or [`TrackerConfig::from_env`] (the layers
+//! of `session-buddy-config`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -22,9 +23,11 @@ pub struct BufferLimits {
 impl Default for BufferLimits {
     fn default() -> Self {
         Self {
-            max_events: 100_000,
+            max_events: session_buddy_config::DEFAULT_BUFFER_MAX_SIZE,
             max_bytes: 256 * 1024 * 1024,
-            max_age: Duration::from_secs(7 * 86_400),
+            max_age: Duration::from_secs(
+                session_buddy_config::DEFAULT_BUFFER_MAX_AGE_DAYS * 86_400,
+            ),
         }
     }
 }
@@ -58,16 +61,20 @@ impl Default for RetryPolicy {
 pub struct TrackerConfig {
     /// `$SESSION_BUDDY_HOME`, default `~/.session-buddy`; holds `buffer.db` and `sender.lock`.
     pub home: PathBuf,
-    /// `$SESSION_BUDDY_URL`, default `http://127.0.0.1:8678`.
+    /// `$SESSION_BUDDY_URL`, else `[client] url` from the files, else derived from the port
+    /// setting (`server.port`, `SESSION_BUDDY_PORT`); default `http://127.0.0.1:8678`.
     pub url: String,
-    /// `$SESSION_BUDDY_TOKEN`, else the file `$SESSION_BUDDY_HOME/token` (ignored when group or
-    /// world readable).
+    /// `$SESSION_BUDDY_TOKEN`, else the token file (`client.token_file`, default
+    /// `$SESSION_BUDDY_HOME/token`; ignored when group or world readable).
     pub token: Option<String>,
     /// False when `SESSION_BUDDY_TRACKING` is `off`/`0`/`false`/`disabled`/`no`, or
     /// `ONEIRIC_EVENT_BUFFER_ENABLED=false`.
     pub enabled: bool,
     /// Why tracking is disabled, as the banner shows it, e.g. `SESSION_BUDDY_TRACKING=off`.
     pub disabled_reason: Option<String>,
+    /// `pinned by the system file …` when the operator pinned tracking (`pin` in the system
+    /// file): no user file, environment variable or flag turns it off.
+    pub tracking_pin: Option<String>,
     pub limits: BufferLimits,
     /// Default 30 s.
     pub heartbeat_interval: Duration,
@@ -83,7 +90,7 @@ pub struct TrackerConfig {
 }
 
 impl Default for TrackerConfig {
-    /// The defaults, without reading the environment.
+    /// The defaults; only the home is read from the environment (`$SESSION_BUDDY_HOME`).
     fn default() -> Self {
         Self {
             home: default_home(),
@@ -91,6 +98,7 @@ impl Default for TrackerConfig {
             token: None,
             enabled: true,
             disabled_reason: None,
+            tracking_pin: None,
             limits: BufferLimits::default(),
             heartbeat_interval: Duration::from_secs(30),
             request_timeout: Duration::from_secs(2),
@@ -102,68 +110,43 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
-    /// The configuration from the environment (PRODUCT.md §5), with the defaults above.
+    /// The configuration from the layers (PRODUCT.md §5): the system, user and project files
+    /// and the environment of this process, resolved by `session-buddy-config`.
     pub fn from_env() -> Self {
-        Self::from_lookup(|k| std::env::var(k).ok())
+        Self::from_inputs(&session_buddy_config::Inputs::from_process(Vec::new()))
     }
 
-    /// Like [`from_env`](Self::from_env), reading variables through `var` (for tests).
+    /// Like [`from_env`](Self::from_env), reading variables through `var` (for tests); the
+    /// files are still read (from `$SESSION_BUDDY_HOME`, the system file, and a project file
+    /// from the working directory up).
     pub fn from_lookup(var: impl Fn(&str) -> Option<String>) -> Self {
-        let get = |k: &str| {
-            var(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
+        let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+        Self::from_inputs(&session_buddy_config::Inputs::from_lookup(var, cwd))
+    }
+
+    /// The configuration from explicit inputs (environment, working directory, flags).
+    pub fn from_inputs(inputs: &session_buddy_config::Inputs) -> Self {
+        let resolved = session_buddy_config::load(inputs);
+        let settings = session_buddy_config::ClientSettings::from_resolved(&resolved);
+        let token = resolved
+            .env_token
+            .clone()
+            .or_else(|| read_token_file(&settings.token_file.value));
+        let limits = BufferLimits {
+            max_events: settings.buffer_max_size.value,
+            max_age: settings.buffer_max_age.value,
+            ..BufferLimits::default()
         };
-        let home = get("SESSION_BUDDY_HOME")
-            .map(PathBuf::from)
-            .unwrap_or_else(default_home);
-        let url = get("SESSION_BUDDY_URL")
-            .map(|u| u.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| DEFAULT_URL.to_string());
-        let token = get("SESSION_BUDDY_TOKEN").or_else(|| read_token_file(&home));
-
-        let mut disabled_reason = None;
-        if let Some(v) = get("SESSION_BUDDY_TRACKING")
-            && matches!(
-                v.to_ascii_lowercase().as_str(),
-                "off" | "0" | "false" | "disabled" | "no"
-            )
-        {
-            disabled_reason = Some(format!("SESSION_BUDDY_TRACKING={v}"));
-        }
-        if disabled_reason.is_none()
-            && let Some(v) = get("ONEIRIC_EVENT_BUFFER_ENABLED")
-            && matches!(
-                v.to_ascii_lowercase().as_str(),
-                "false" | "0" | "off" | "no" | "disabled"
-            )
-        {
-            disabled_reason = Some(format!("ONEIRIC_EVENT_BUFFER_ENABLED={v}"));
-        }
-
-        let mut limits = BufferLimits::default();
-        if let Some(n) = get("ONEIRIC_EVENT_BUFFER_MAX_SIZE").and_then(|v| v.parse::<u64>().ok())
-            && n > 0
-        {
-            limits.max_events = n;
-        }
-        if let Some(days) =
-            get("ONEIRIC_EVENT_BUFFER_MAX_AGE_DAYS").and_then(|v| v.parse::<f64>().ok())
-            && days.is_finite()
-            && days > 0.0
-        {
-            limits.max_age = Duration::from_secs_f64((days * 86_400.0).min(1e12));
-        }
-
         Self {
-            home,
-            url,
+            home: settings.home.clone(),
+            url: settings.url.value.clone(),
             token,
-            enabled: disabled_reason.is_none(),
-            disabled_reason,
+            enabled: settings.tracking.value,
+            disabled_reason: settings.disabled_reason(),
+            tracking_pin: settings.tracking_pin(),
             limits,
-            sender_program: default_sender_program(var("PATH")),
-            ca_cert: get("SESSION_BUDDY_CA_CERT").map(PathBuf::from),
+            sender_program: default_sender_program(inputs.var("PATH").map(str::to_string)),
+            ca_cert: settings.ca_cert.map(|c| c.value),
             ..Self::default()
         }
     }
@@ -188,23 +171,18 @@ pub(crate) fn name_url(url: &str) -> String {
 }
 
 fn default_home() -> PathBuf {
-    std::env::var_os("HOME")
-        .filter(|h| !h.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("."))
-        .join(".session-buddy")
+    session_buddy_config::process_home()
 }
 
 /// The token file, unless others can read it (a leaked token is worse than none).
-fn read_token_file(home: &Path) -> Option<String> {
+fn read_token_file(path: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let path = home.join("token");
-    let meta = std::fs::metadata(&path).ok()?;
+    let meta = std::fs::metadata(path).ok()?;
     if meta.permissions().mode() & 0o077 != 0 {
         tracing::warn!(path = %path.display(), "ignoring the token file: it is group or world readable (chmod 600 it)");
         return None;
     }
-    let text = std::fs::read_to_string(&path).ok()?;
+    let text = std::fs::read_to_string(path).ok()?;
     let token = text.trim();
     (!token.is_empty()).then(|| token.to_string())
 }

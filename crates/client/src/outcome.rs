@@ -147,10 +147,15 @@ pub fn banner_state(config: &TrackerConfig) -> String {
         return format!("✗ Disabled ({})", config.disabled_words());
     }
     let record = Buffer::open(&config.home, config.limits).and_then(|b| b.last_delivery());
+    let pin = config
+        .tracking_pin
+        .as_ref()
+        .map(|p| format!("{p}; "))
+        .unwrap_or_default();
     match record {
         Err(e) => format!("✗ Disabled ({e})"),
-        Ok(None) => "✓ Enabled (nothing sent yet)".to_string(),
-        Ok(Some(r)) => format!("✓ Enabled ({})", r.summary(Utc::now())),
+        Ok(None) => format!("✓ Enabled ({pin}nothing sent yet)"),
+        Ok(Some(r)) => format!("✓ Enabled ({pin}{})", r.summary(Utc::now())),
     }
 }
 

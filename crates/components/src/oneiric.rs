@@ -1,31 +1,29 @@
 //! Oneiric (Foundation): the product's own layered configuration, and which layer set each
 //! value: defaults < system file < user file < project file < `SESSION_BUDDY_*` environment <
-//! flags (`reload_settings key=value`).
-
-mod layers;
+//! flags (`reload_settings key=value`). The layers are `session-buddy-config`'s, the ones
+//! `serve`, `config show` and every client resolve: what these helpers show is what runs.
 
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Local};
+use session_buddy_config::{
+    self as layers, FileState, Flag, Inputs, KEYS, Key, Layer, Resolved, Snapshot,
+};
 use session_buddy_shell::{Context, Helper, HelperError, HelperResult, ShellSpec};
-
-use layers::{FileState, Inputs, KEYS, Key, Layer, Resolved, Snapshot};
 
 /// What `reload_settings` compares against, and the flags it last set.
 struct State {
     snapshot: Snapshot,
     taken_at: DateTime<Local>,
     what: &'static str,
-    flags: Vec<(&'static Key, String)>,
+    flags: Vec<Flag>,
 }
 
 type Shared = Arc<Mutex<State>>;
 
 pub(crate) fn spec() -> ShellSpec {
     let state: Shared = Arc::new(Mutex::new(State {
-        snapshot: Inputs::from_process(Vec::new())
-            .map(|i| layers::load(&i).snapshot())
-            .unwrap_or_default(),
+        snapshot: layers::load(&Inputs::from_process(Vec::new())).snapshot(),
         taken_at: Local::now(),
         what: "the shell started",
         flags: Vec::new(),
@@ -56,8 +54,9 @@ pub(crate) fn spec() -> ShellSpec {
             ),
             Helper::new(
                 "reload_settings",
-                "re-read every layer now (key=value pairs become the flag layer) and show what \
-                 changed since the shell started or the last reload",
+                "re-read every layer now (key=value pairs become the flag layer), show what \
+                 changed since the shell started or the last reload, and what a reload cannot \
+                 change in running processes",
                 move |ctx, args| reload_settings(ctx, args, &s3),
             )
             .usage("[key=value…]")
@@ -72,8 +71,8 @@ fn lock(state: &Shared) -> std::sync::MutexGuard<'_, State> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn load_now(flags: Vec<(&'static Key, String)>) -> Result<Resolved, HelperError> {
-    Ok(layers::load(&Inputs::from_process(flags)?))
+fn load_now(flags: Vec<Flag>) -> Resolved {
+    layers::load(&Inputs::from_process(flags))
 }
 
 fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
@@ -88,7 +87,7 @@ fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> Helper
         _ => return Err("usage: show_layers [key]".into()),
     };
     let flags = lock(state).flags.clone();
-    let resolved = load_now(flags)?;
+    let resolved = load_now(flags);
     let out = &mut *ctx.out;
     writeln!(out, "Configuration layers (later wins):")?;
     for (i, lv) in resolved.layers.iter().enumerate() {
@@ -98,7 +97,7 @@ fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> Helper
             }
             FileState::NotAFile | FileState::Loaded => format!("{} set", lv.values.len()),
             FileState::Absent => "not present".to_string(),
-            FileState::Broken(e) => format!("BROKEN: {e}"),
+            FileState::Broken(_) => "BROKEN".to_string(),
         };
         writeln!(
             out,
@@ -107,34 +106,35 @@ fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> Helper
             lv.layer.name(),
             lv.origin
         )?;
+        if !lv.pins.is_empty() {
+            writeln!(out, "     {:<8} pins {}", "", lv.pins.join(", "))?;
+        }
     }
     writeln!(out)?;
-    let mut headers = vec!["Key", "Value", "Set by"];
-    headers.extend(Layer::ALL.iter().map(|l| l.name()));
-    let rows: Vec<Vec<String>> = keys
+    out.write_all(layers::effective_lines(&resolved, &keys).as_bytes())?;
+    let below: Vec<String> = keys
         .iter()
-        .map(|key| {
-            let mut row = vec![
-                key.name.to_string(),
-                match resolved.effective(key.name) {
-                    Some((v, _)) => shown(&v.text, v.valid),
-                    None => "-".into(),
-                },
-                resolved.set_by(key),
-            ];
-            row.extend(
-                resolved
-                    .layers
-                    .iter()
-                    .map(|lv| match lv.values.get(key.name) {
-                        Some(v) => shown(&v.text, v.valid),
-                        None => "-".into(),
-                    }),
-            );
-            row
+        .filter_map(|key| {
+            let set: Vec<String> = resolved
+                .layers
+                .iter()
+                .filter_map(|lv| {
+                    let v = lv.values.get(key.name)?;
+                    Some(format!("{} {}", lv.layer.name(), shown(&v.text, v.valid)))
+                })
+                .collect();
+            (set.len() > 1).then(|| format!("{}: {}", key.name, set.join("; ")))
         })
         .collect();
-    out.write_all(crate::text::table(&headers, &rows).as_bytes())?;
+    if !below.is_empty() {
+        writeln!(out, "\nSet in more than one layer (lowest first):")?;
+        for line in below {
+            out.write_all(wrap(&line, "  ", "      ", 80).as_bytes())?;
+        }
+    }
+    for w in &resolved.warnings {
+        out.write_all(wrap(&layers::problem_line(w), "! ", "    ", 80).as_bytes())?;
+    }
     if !resolved.problems.is_empty() {
         writeln!(
             out,
@@ -143,6 +143,30 @@ fn show_layers(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> Helper
         )?;
     }
     Ok(())
+}
+
+/// `text` wrapped at spaces to `width` columns (a word longer than a line, e.g. a path, stays
+/// whole): `first` before the first line, `rest` before the others.
+fn wrap(text: &str, first: &str, rest: &str, width: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_string();
+    let mut fresh = true;
+    for word in text.split(' ') {
+        if !fresh && line.chars().count() + 1 + word.chars().count() > width {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_string();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 /// A value for the table: `(none)` for an empty list, a `!` after an invalid one.
@@ -160,7 +184,7 @@ fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         return Err("usage: validate_config (takes no arguments)".into());
     }
     let flags = lock(state).flags.clone();
-    let resolved = load_now(flags)?;
+    let resolved = load_now(flags);
     let out = &mut *ctx.out;
     for lv in &resolved.layers {
         let problems = resolved
@@ -179,10 +203,10 @@ fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         writeln!(out, "{mark} {:<8} {}: {what}", lv.layer.name(), lv.origin)?;
     }
     for p in &resolved.problems {
-        writeln!(out, "  ✗ {} {}: {}", p.layer.name(), p.origin, p.message)?;
+        out.write_all(wrap(&layers::problem_line(p), "  ✗ ", "      ", 80).as_bytes())?;
     }
     for w in &resolved.warnings {
-        writeln!(out, "  ! {} {}: {}", w.layer.name(), w.origin, w.message)?;
+        out.write_all(wrap(&layers::problem_line(w), "  ! ", "      ", 80).as_bytes())?;
     }
     match resolved.problems.len() {
         0 => {
@@ -200,10 +224,7 @@ fn validate_config(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
 /// The error a command is recorded with: the problems themselves, not a pointer to the screen.
 fn problems_error(lead: &str, problems: &[layers::Problem], tail: &str) -> HelperError {
     let n = problems.len();
-    let list: Vec<String> = problems
-        .iter()
-        .map(|p| format!("{} {}: {}", p.layer.name(), p.origin, p.message))
-        .collect();
+    let list: Vec<String> = problems.iter().map(layers::problem_line).collect();
     HelperError::new(format!(
         "{lead} {n} problem{}: {}{tail}",
         if n == 1 { "" } else { "s" },
@@ -213,7 +234,7 @@ fn problems_error(lead: &str, problems: &[layers::Problem], tail: &str) -> Helpe
 
 fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> HelperResult {
     let flags = layers::parse_flags(args)?;
-    let resolved = load_now(flags.clone())?;
+    let resolved = load_now(flags.clone());
     let now = resolved.snapshot();
     let mut st = lock(state);
     let changes: Vec<Vec<String>> = KEYS
@@ -222,8 +243,10 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
             let before = st.snapshot.get(key.name);
             let after = now.get(key.name);
             (before != after).then(|| {
-                let show = |v: Option<&(String, Layer)>| match v {
-                    Some((text, layer)) => format!("{} ({})", shown(text, true), layer.name()),
+                let show = |v: Option<&(String, layers::Source)>| match v {
+                    Some((text, source)) => {
+                        format!("{} ({})", shown(text, true), source.layer.name())
+                    }
                     None => "-".into(),
                 };
                 vec![key.name.to_string(), show(before), show(after)]
@@ -237,6 +260,7 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         .filter(|l| l.state == FileState::Loaded)
         .count();
     let env = resolved.layer(Layer::Env).map_or(0, |l| l.values.len());
+    let (running_url, running_on) = (ctx.config.url.clone(), ctx.config.enabled);
     let out = &mut *ctx.out;
     writeln!(
         out,
@@ -249,6 +273,18 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         writeln!(out, "Changed since {since}:")?;
         out.write_all(crate::text::table(&["Key", "Before", "After"], &changes).as_bytes())?;
     }
+    let changes_what = "What a reload picks up: edits to the config files, for what starts \
+         from now on (shells, `track`, query commands, a new `serve`) and for what these \
+         helpers show; the environment is the one this shell started with.";
+    let cannot = format!(
+        "What it cannot change: this shell keeps sending to {running_url} with tracking {}, \
+         as resolved when it started; a running `serve` read its configuration once at start \
+         (restart it to apply server.* keys); key=value pairs here are a what-if for these \
+         helpers only.",
+        if running_on { "on" } else { "off" }
+    );
+    out.write_all(wrap(changes_what, "", "  ", 80).as_bytes())?;
+    out.write_all(wrap(&cannot, "", "  ", 80).as_bytes())?;
     st.snapshot = now;
     st.taken_at = Local::now();
     st.what = "the last reload";
@@ -258,7 +294,7 @@ fn reload_settings(ctx: &mut Context<'_>, args: &[String], state: &Shared) -> He
         Ok(())
     } else {
         for p in &resolved.problems {
-            writeln!(out, "  ✗ {} {}: {}", p.layer.name(), p.origin, p.message)?;
+            out.write_all(wrap(&layers::problem_line(p), "  ✗ ", "      ", 80).as_bytes())?;
         }
         Err(problems_error(
             "reloaded, but the configuration has",

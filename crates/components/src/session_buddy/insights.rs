@@ -219,8 +219,8 @@ fn indent(block: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use crate::reading::testdata::*;
     use super::*;
+    use crate::reading::testdata::*;
 
     #[test]
     fn failing_commands_rank_by_failures_with_latest_error() {

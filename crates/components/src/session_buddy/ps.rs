@@ -148,8 +148,8 @@ where
 
 #[cfg(test)]
 mod tests {
-    use crate::reading::testdata::*;
     use super::*;
+    use crate::reading::testdata::*;
 
     #[test]
     fn ps_and_active_render_their_sessions() {
