@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analytics;
+mod api_paging;
 mod auth;
 mod common;
 mod delivery_state;
