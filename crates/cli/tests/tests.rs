@@ -11,6 +11,7 @@ mod https;
 mod imported;
 mod interrupt;
 mod misc;
+mod old_databases;
 mod operator;
 mod postgres;
 mod queries;
