@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::common::{Server, session_id, start_event};
 
-fn test_database_url() -> Option<String> {
+pub(crate) fn test_database_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var_os("CI").is_some() => {
@@ -30,7 +30,7 @@ fn test_database_url() -> Option<String> {
 }
 
 /// A new empty database on the test server; its URL.
-fn fresh_database(admin: &str) -> String {
+pub(crate) fn fresh_database(admin: &str) -> String {
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod analytics;
+mod api_paging;
 mod auth;
 mod common;
 mod config;
@@ -12,6 +13,7 @@ mod https;
 mod imported;
 mod interrupt;
 mod misc;
+mod old_databases;
 mod once;
 mod operator;
 mod postgres;

@@ -9,6 +9,7 @@ mod admin;
 pub mod analytics;
 pub mod auth;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod ingest;
 mod mcp;
@@ -109,10 +110,15 @@ pub(crate) fn reap_cutoffs(
 /// One reaper pass: marks silent sessions abandoned and counts them in the metrics. Only the
 /// holder of the reaper lease reaps; the others return 0.
 pub async fn reap_once(state: &AppState) -> usize {
+    reap_at(state, chrono::Utc::now()).await
+}
+
+/// [`reap_once`] with the clock reading `now` (tests move it past the TTL instead of waiting).
+pub async fn reap_at(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> usize {
     if !holds_reaper_lease(state).await {
         return 0;
     }
-    let (active_cutoff, legacy_cutoff) = reap_cutoffs(&state.options, chrono::Utc::now());
+    let (active_cutoff, legacy_cutoff) = reap_cutoffs(&state.options, now);
     match state.store.reap(active_cutoff, legacy_cutoff).await {
         Ok(reaped) => {
             for r in &reaped {

@@ -1,170 +1,155 @@
-//! Prometheus metrics in the text exposition format (0.0.4).
+//! Prometheus metrics, kept by the `prometheus-client` crate and exposed in the Prometheus
+//! text format (0.0.4).
 //!
 //! The original's eight metrics keep their names, labels and buckets; the rest follow
 //! Prometheus conventions (`_total` counters, `_seconds` units) under `session_buddy_`.
 //! Label values are bounded: real component names, event types, field names, route templates.
+//!
+//! Why the crate and not a registry of our own: `prometheus-client` produces every original
+//! name. Its text encoder (`encoding::prometheus_text`) writes a counter registered as
+//! `session_start` as `session_start_total` (HELP, TYPE and samples), histograms as
+//! `_bucket`/`_sum`/`_count` with Go-formatted `le` bounds (`le="300"`), and escapes label
+//! values; the scrape stays `text/plain; version=0.0.4`. What the crate does not offer is
+//! reading a family's series back, which `get_metrics_summary` needs and the replaced gauges
+//! need to zero stale series, so [`Labelled`] remembers the label sets it handed out.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-type LabelValues = Vec<String>;
+use prometheus_client::encoding::prometheus_text;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Metric, Registry};
 
-struct Family<T> {
-    name: &'static str,
-    help: &'static str,
-    kind: &'static str,
-    labels: &'static [&'static str],
-    values: Mutex<BTreeMap<LabelValues, T>>,
+/// A series' labels: the family's label names with this series' values.
+type Labels = Vec<(&'static str, String)>;
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// A family of series with fixed label names that remembers which label values it has seen
+/// (the crate's [`Family`] cannot be iterated).
+struct Labelled<M, C = fn() -> M> {
+    family: Family<Labels, M, C>,
+    names: &'static [&'static str],
+    seen: Mutex<BTreeSet<Vec<String>>>,
 }
 
-impl<T: Default> Family<T> {
-    const fn new(
+impl<M: Clone, C: MetricConstructor<M>> Labelled<M, C>
+where
+    Family<Labels, M, C>: Metric + Clone,
+{
+    fn new(
+        registry: &mut Registry,
         name: &'static str,
         help: &'static str,
-        kind: &'static str,
-        labels: &'static [&'static str],
+        names: &'static [&'static str],
+        family: Family<Labels, M, C>,
     ) -> Self {
+        registry.register(name, help, family.clone());
         Self {
-            name,
-            help,
-            kind,
-            labels,
-            values: Mutex::new(BTreeMap::new()),
+            family,
+            names,
+            seen: Mutex::new(BTreeSet::new()),
         }
     }
 
-    fn with<R>(&self, labels: &[&str], f: impl FnOnce(&mut T) -> R) -> R {
-        let key: LabelValues = labels.iter().map(|s| s.to_string()).collect();
-        let mut map = self.values.lock().unwrap_or_else(|e| e.into_inner());
-        f(map.entry(key).or_default())
+    /// The series with these label values (created at zero when new).
+    fn get(&self, values: &[&str]) -> M {
+        let labels: Labels = self
+            .names
+            .iter()
+            .zip(values)
+            .map(|(n, v)| (*n, v.to_string()))
+            .collect();
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(values.iter().map(|v| v.to_string()).collect());
+        self.family.get_or_create_owned(&labels)
     }
 
-    fn header(&self, out: &mut String) {
-        let _ = writeln!(out, "# HELP {} {}", self.name, self.help);
-        let _ = writeln!(out, "# TYPE {} {}", self.name, self.kind);
+    /// Every series: its label values and its metric.
+    fn series(&self) -> Vec<(Vec<String>, M)> {
+        let seen: Vec<Vec<String>> = self
+            .seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect();
+        seen.into_iter()
+            .map(|values| {
+                let refs: Vec<&str> = values.iter().map(String::as_str).collect();
+                let m = self.get(&refs);
+                (values, m)
+            })
+            .collect()
     }
-}
 
-fn label_str(names: &[&str], values: &[String], extra: Option<(&str, &str)>) -> String {
-    let mut parts: Vec<String> = names
-        .iter()
-        .zip(values)
-        .map(|(n, v)| format!("{n}=\"{}\"", escape(v)))
-        .collect();
-    if let Some((n, v)) = extra {
-        parts.push(format!("{n}=\"{v}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
-    }
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn num(v: f64) -> String {
-    if v == f64::INFINITY {
-        "+Inf".into()
-    } else if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        format!("{v}")
+    /// Drops every series.
+    fn clear(&self) {
+        let mut seen = self.seen.lock().unwrap_or_else(|e| e.into_inner());
+        self.family.clear();
+        seen.clear();
     }
 }
 
-type Counter = Family<f64>;
-type Gauge = Family<f64>;
-
-#[derive(Default, Clone)]
-struct HistogramState {
-    counts: Vec<u64>,
-    sum: f64,
-    count: u64,
+fn counters(
+    registry: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    names: &'static [&'static str],
+) -> Labelled<Counter> {
+    Labelled::new(registry, name, help, names, Family::default())
 }
 
-struct Histogram {
-    family: Family<HistogramState>,
-    buckets: &'static [f64],
+fn gauges<N, A>(
+    registry: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    names: &'static [&'static str],
+) -> Labelled<Gauge<N, A>>
+where
+    Gauge<N, A>: Metric + Clone + Default,
+{
+    Labelled::new(
+        registry,
+        name,
+        help,
+        names,
+        Family::new_with_constructor(Gauge::default as fn() -> Gauge<N, A>),
+    )
 }
 
-impl Histogram {
-    fn observe(&self, labels: &[&str], v: f64) {
-        self.observe_n(labels, v, 1);
-    }
-
-    fn observe_n(&self, labels: &[&str], v: f64, n: u64) {
-        let buckets = self.buckets;
-        self.family.with(labels, |h| {
-            if h.counts.len() != buckets.len() {
-                h.counts = vec![0; buckets.len()];
-            }
-            for (i, b) in buckets.iter().enumerate() {
-                if v <= *b {
-                    h.counts[i] += n;
-                }
-            }
-            h.sum += v * n as f64;
-            h.count += n;
-        });
-    }
-
-    fn render(&self, out: &mut String) {
-        let f = &self.family;
-        f.header(out);
-        let map = f.values.lock().unwrap_or_else(|e| e.into_inner());
-        for (labels, h) in map.iter() {
-            for (i, b) in self.buckets.iter().enumerate() {
-                let c = h.counts.get(i).copied().unwrap_or(0);
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {c}",
-                    f.name,
-                    label_str(f.labels, labels, Some(("le", &num(*b))))
-                );
-            }
-            let _ = writeln!(
-                out,
-                "{}_bucket{} {}",
-                f.name,
-                label_str(f.labels, labels, Some(("le", "+Inf"))),
-                h.count
-            );
-            let _ = writeln!(
-                out,
-                "{}_sum{} {}",
-                f.name,
-                label_str(f.labels, labels, None),
-                num(h.sum)
-            );
-            let _ = writeln!(
-                out,
-                "{}_count{} {}",
-                f.name,
-                label_str(f.labels, labels, None),
-                h.count
-            );
-        }
-    }
+fn histograms(
+    registry: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    names: &'static [&'static str],
+    constructor: fn() -> Histogram,
+) -> Labelled<Histogram> {
+    Labelled::new(
+        registry,
+        name,
+        help,
+        names,
+        Family::new_with_constructor(constructor),
+    )
 }
 
-fn render_scalar(f: &Family<f64>, out: &mut String) {
-    f.header(out);
-    let map = f.values.lock().unwrap_or_else(|e| e.into_inner());
-    for (labels, v) in map.iter() {
-        let _ = writeln!(
-            out,
-            "{}{} {}",
-            f.name,
-            label_str(f.labels, labels, None),
-            num(*v)
-        );
-    }
+fn histogram(
+    registry: &mut Registry,
+    name: &'static str,
+    help: &'static str,
+    buckets: &[f64],
+) -> Histogram {
+    let h = Histogram::new(buckets.iter().copied());
+    registry.register(name, help, h.clone());
+    h
 }
 
 const SESSION_DURATION_BUCKETS: &[f64] =
@@ -179,27 +164,30 @@ const BATCH_BUCKETS: &[f64] = &[1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 250.0, 5
 
 /// Every metric the server exports.
 pub struct Metrics {
-    session_start: Counter,
-    session_end: Counter,
-    session_duration: Histogram,
-    emit_success: Counter,
-    emit_failure: Counter,
-    emit_duration: Histogram,
-    active_sessions: Gauge,
-    quality_score: Gauge,
-    http_requests: Counter,
-    http_duration: Histogram,
-    ingest_events: Counter,
+    registry: Registry,
+    /// The store-derived gauges (`active_sessions`, `session_quality_score`), exported only
+    /// while [`store_gauges`](Self::store_gauges) says so.
+    store_registry: Registry,
+    session_start: Labelled<Counter>,
+    session_end: Labelled<Counter>,
+    session_duration: Labelled<Histogram>,
+    emit_success: Labelled<Counter>,
+    emit_failure: Labelled<Counter>,
+    emit_duration: Labelled<Histogram>,
+    active_sessions: Labelled<Gauge>,
+    quality_score: Labelled<FloatGauge>,
+    http_requests: Labelled<Counter>,
+    http_duration: Labelled<Histogram>,
+    ingest_events: Labelled<Counter>,
     ingest_batch: Histogram,
     store_commit: Histogram,
-    build_info: Gauge,
-    reaper_runs: Counter,
+    reaper_runs: Labelled<Counter>,
     reaper_abandoned: Counter,
-    reaper_last_run: Gauge,
-    /// Whether the store-derived gauges (`active_sessions`, `session_quality_score`) are
-    /// exported: with several servers on one database only the reaper-lease holder exports
-    /// them, so summing over servers does not multiply them.
-    store_gauges: std::sync::atomic::AtomicBool,
+    reaper_last_run: FloatGauge,
+    /// Whether the store-derived gauges are exported: with several servers on one database
+    /// only the reaper-lease holder exports them, so summing over servers does not multiply
+    /// them.
+    store_gauges: AtomicBool,
 }
 
 impl Default for Metrics {
@@ -210,138 +198,141 @@ impl Default for Metrics {
 
 impl Metrics {
     pub fn new() -> Self {
-        let m = Self {
-            session_start: Family::new(
-                "session_start_total",
-                "Total number of session start events tracked",
-                "counter",
-                &["component_name", "shell_type"],
-            ),
-            session_end: Family::new(
-                "session_end_total",
-                "Total number of session end events tracked, by outcome (success, error, abandoned)",
-                "counter",
-                &["component_name", "status"],
-            ),
-            session_duration: Histogram {
-                family: Family::new(
-                    "session_duration_seconds",
-                    "Session duration in seconds (end timestamp minus start timestamp)",
-                    "histogram",
-                    &["component_name"],
-                ),
-                buckets: SESSION_DURATION_BUCKETS,
-            },
-            emit_success: Family::new(
-                "mcp_event_emit_success_total",
-                "Total number of successful MCP event emissions (events ingested, any face)",
-                "counter",
-                &["component_name", "event_type"],
-            ),
-            emit_failure: Family::new(
-                "mcp_event_emit_failure_total",
-                "Total number of failed MCP event emissions (events rejected, any face)",
-                "counter",
-                &["component_name", "event_type", "error_type"],
-            ),
-            emit_duration: Histogram {
-                family: Family::new(
-                    "mcp_event_emit_duration_seconds",
-                    "MCP event emission duration in seconds (ingest latency)",
-                    "histogram",
-                    &["component_name", "event_type"],
-                ),
-                buckets: EMIT_BUCKETS,
-            },
-            active_sessions: Family::new(
-                "active_sessions",
-                "Number of currently active sessions",
-                "gauge",
-                &["component_name"],
-            ),
-            quality_score: Family::new(
-                "session_quality_score",
-                "Session quality score (0-100) over the last 7 days",
-                "gauge",
-                &["component_name"],
-            ),
-            http_requests: Family::new(
-                "session_buddy_http_requests_total",
-                "HTTP requests answered, by method, route and status",
-                "counter",
-                &["method", "path", "status"],
-            ),
-            http_duration: Histogram {
-                family: Family::new(
-                    "session_buddy_http_request_duration_seconds",
-                    "HTTP request latency in seconds, by method and route",
-                    "histogram",
-                    &["method", "path"],
-                ),
-                buckets: LATENCY_BUCKETS,
-            },
-            ingest_events: Family::new(
-                "session_buddy_ingest_events_total",
-                "Events received for ingest, by result (accepted, duplicate, rejected)",
-                "counter",
-                &["status"],
-            ),
-            ingest_batch: Histogram {
-                family: Family::new(
-                    "session_buddy_ingest_batch_size",
-                    "Events per ingest request",
-                    "histogram",
-                    &[],
-                ),
-                buckets: BATCH_BUCKETS,
-            },
-            store_commit: Histogram {
-                family: Family::new(
-                    "session_buddy_store_write_duration_seconds",
-                    "Time from handing a batch to the store until it is durable",
-                    "histogram",
-                    &[],
-                ),
-                buckets: LATENCY_BUCKETS,
-            },
-            build_info: Family::new(
-                "session_buddy_build_info",
-                "Always 1; the version label says which build runs",
-                "gauge",
-                &["version"],
-            ),
-            reaper_runs: Family::new(
-                "session_buddy_reaper_runs_total",
-                "Reaper passes, by outcome (ok, error)",
-                "counter",
-                &["outcome"],
-            ),
-            reaper_abandoned: Family::new(
-                "session_buddy_reaper_abandoned_total",
-                "Sessions the reaper marked abandoned (heartbeat timeout)",
-                "counter",
-                &[],
-            ),
-            reaper_last_run: Family::new(
-                "session_buddy_reaper_last_run_timestamp_seconds",
-                "When the reaper last ran (Unix time)",
-                "gauge",
-                &[],
-            ),
-            store_gauges: std::sync::atomic::AtomicBool::new(true),
-        };
-        m.build_info
-            .with(&[env!("CARGO_PKG_VERSION")], |v| *v = 1.0);
+        let mut r = Registry::default();
+        let mut store_registry = Registry::default();
+        let session_start = counters(
+            &mut r,
+            "session_start",
+            "Total number of session start events tracked",
+            &["component_name", "shell_type"],
+        );
+        let session_end = counters(
+            &mut r,
+            "session_end",
+            "Total number of session end events tracked, by outcome (success, error, abandoned)",
+            &["component_name", "status"],
+        );
+        let session_duration = histograms(
+            &mut r,
+            "session_duration_seconds",
+            "Session duration in seconds (end timestamp minus start timestamp)",
+            &["component_name"],
+            || Histogram::new(SESSION_DURATION_BUCKETS.iter().copied()),
+        );
+        let emit_success = counters(
+            &mut r,
+            "mcp_event_emit_success",
+            "Total number of successful MCP event emissions (events ingested, any face)",
+            &["component_name", "event_type"],
+        );
+        let emit_failure = counters(
+            &mut r,
+            "mcp_event_emit_failure",
+            "Total number of failed MCP event emissions (events rejected, any face)",
+            &["component_name", "event_type", "error_type"],
+        );
+        let emit_duration = histograms(
+            &mut r,
+            "mcp_event_emit_duration_seconds",
+            "MCP event emission duration in seconds (ingest latency)",
+            &["component_name", "event_type"],
+            || Histogram::new(EMIT_BUCKETS.iter().copied()),
+        );
+        let active_sessions = gauges(
+            &mut store_registry,
+            "active_sessions",
+            "Number of currently active sessions",
+            &["component_name"],
+        );
+        let quality_score = gauges(
+            &mut store_registry,
+            "session_quality_score",
+            "Session quality score (0-100) over the last 7 days",
+            &["component_name"],
+        );
+        let http_requests = counters(
+            &mut r,
+            "session_buddy_http_requests",
+            "HTTP requests answered, by method, route and status",
+            &["method", "path", "status"],
+        );
+        let http_duration = histograms(
+            &mut r,
+            "session_buddy_http_request_duration_seconds",
+            "HTTP request latency in seconds, by method and route",
+            &["method", "path"],
+            || Histogram::new(LATENCY_BUCKETS.iter().copied()),
+        );
+        let ingest_events = counters(
+            &mut r,
+            "session_buddy_ingest_events",
+            "Events received for ingest, by result (accepted, duplicate, rejected)",
+            &["status"],
+        );
+        let ingest_batch = histogram(
+            &mut r,
+            "session_buddy_ingest_batch_size",
+            "Events per ingest request",
+            BATCH_BUCKETS,
+        );
+        let store_commit = histogram(
+            &mut r,
+            "session_buddy_store_write_duration_seconds",
+            "Time from handing a batch to the store until it is durable",
+            LATENCY_BUCKETS,
+        );
+        r.register(
+            "session_buddy_build",
+            "Always 1; the version label says which build runs",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        let reaper_runs = counters(
+            &mut r,
+            "session_buddy_reaper_runs",
+            "Reaper passes, by outcome (ok, error)",
+            &["outcome"],
+        );
+        let reaper_abandoned = Counter::default();
+        r.register(
+            "session_buddy_reaper_abandoned",
+            "Sessions the reaper marked abandoned (heartbeat timeout)",
+            reaper_abandoned.clone(),
+        );
+        let reaper_last_run = FloatGauge::default();
+        r.register(
+            "session_buddy_reaper_last_run_timestamp_seconds",
+            "When the reaper last ran (Unix time)",
+            reaper_last_run.clone(),
+        );
         for status in ["accepted", "duplicate", "rejected"] {
-            m.ingest_events.with(&[status], |_| ());
+            ingest_events.get(&[status]);
         }
-        m
+        Self {
+            registry: r,
+            store_registry,
+            session_start,
+            session_end,
+            session_duration,
+            emit_success,
+            emit_failure,
+            emit_duration,
+            active_sessions,
+            quality_score,
+            http_requests,
+            http_duration,
+            ingest_events,
+            ingest_batch,
+            store_commit,
+            reaper_runs,
+            reaper_abandoned,
+            reaper_last_run,
+            store_gauges: AtomicBool::new(true),
+        }
     }
 
     pub fn session_started(&self, component: &str, shell_type: &str) {
-        self.session_start
-            .with(&[component, shell_type], |v| *v += 1.0);
-        self.active_sessions.with(&[component], |v| *v += 1.0);
+        self.session_start.get(&[component, shell_type]).inc();
+        self.active_sessions.get(&[component]).inc();
     }
 
     /// A session ended; `was_active` is false when it had already been counted as abandoned.
@@ -352,77 +343,73 @@ impl Metrics {
         duration_seconds: f64,
         was_active: bool,
     ) {
-        self.session_end.with(&[component, status], |v| *v += 1.0);
+        self.session_end.get(&[component, status]).inc();
         self.session_duration
-            .observe(&[component], duration_seconds);
+            .get(&[component])
+            .observe(duration_seconds);
         if was_active {
-            self.active_sessions
-                .with(&[component], |v| *v = (*v - 1.0).max(0.0));
+            let _ = self.active_sessions.get(&[component]).inner().fetch_update(
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+                |v| Some((v - 1).max(0)),
+            );
         }
     }
 
     /// An abandoned session spoke again: active once more.
     pub fn session_revived(&self, component: &str) {
-        self.active_sessions.with(&[component], |v| *v += 1.0);
+        self.active_sessions.get(&[component]).inc();
     }
 
     /// One reaper pass: how many sessions it marked abandoned.
     pub fn reaped(&self, abandoned: usize, ok: bool) {
         let outcome = if ok { "ok" } else { "error" };
-        self.reaper_runs.with(&[outcome], |v| *v += 1.0);
-        self.reaper_abandoned.with(&[], |v| *v += abandoned as f64);
+        self.reaper_runs.get(&[outcome]).inc();
+        self.reaper_abandoned.inc_by(abandoned as u64);
         let now = chrono::Utc::now().timestamp_millis() as f64 / 1000.0;
-        self.reaper_last_run.with(&[], |v| *v = now);
+        self.reaper_last_run.set(now);
     }
 
     /// Replaces the active-session gauges with counts from the store.
     pub fn set_active(&self, counts: &BTreeMap<String, u64>) {
-        let mut map = self
-            .active_sessions
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        for v in map.values_mut() {
-            *v = 0.0;
+        for (_, gauge) in self.active_sessions.series() {
+            gauge.set(0);
         }
         for (c, n) in counts {
-            map.insert(vec![c.clone()], *n as f64);
+            self.active_sessions
+                .get(&[c])
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
         }
     }
 
     /// Exports the store-derived gauges, or not (a server that does not hold the reaper lease).
     pub fn export_store_gauges(&self, export: bool) {
-        self.store_gauges
-            .store(export, std::sync::atomic::Ordering::Relaxed);
+        self.store_gauges.store(export, Ordering::Relaxed);
     }
 
     pub fn exports_store_gauges(&self) -> bool {
-        self.store_gauges.load(std::sync::atomic::Ordering::Relaxed)
+        self.store_gauges.load(Ordering::Relaxed)
     }
 
     pub fn set_quality(&self, component: &str, score: f64) {
-        self.quality_score.with(&[component], |v| *v = score);
+        self.quality_score.get(&[component]).set(score);
     }
 
     /// Replaces every quality score: a component without sessions in the last 7 days has no
     /// score (its series disappears) rather than a stale one.
     pub fn set_qualities(&self, scores: &BTreeMap<String, f64>) {
-        let mut map = self
-            .quality_score
-            .values
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        map.clear();
+        self.quality_score.clear();
         for (c, score) in scores {
-            map.insert(vec![c.clone()], *score);
+            self.set_quality(c, *score);
         }
     }
 
     pub fn emitted(&self, component: &str, event_type: &str, n: u64, seconds: f64) {
-        self.emit_success
-            .with(&[component, event_type], |v| *v += n as f64);
-        self.emit_duration
-            .observe_n(&[component, event_type], seconds, n);
+        self.emit_success.get(&[component, event_type]).inc_by(n);
+        let h = self.emit_duration.get(&[component, event_type]);
+        for _ in 0..n {
+            h.observe(seconds);
+        }
     }
 
     pub fn emit_failed(
@@ -434,82 +421,64 @@ impl Metrics {
         seconds: f64,
     ) {
         self.emit_failure
-            .with(&[component, event_type, error_type], |v| *v += n as f64);
-        self.emit_duration
-            .observe_n(&[component, event_type], seconds, n);
+            .get(&[component, event_type, error_type])
+            .inc_by(n);
+        let h = self.emit_duration.get(&[component, event_type]);
+        for _ in 0..n {
+            h.observe(seconds);
+        }
     }
 
     pub fn ingest_counted(&self, status: &str, n: u64) {
-        self.ingest_events.with(&[status], |v| *v += n as f64);
+        self.ingest_events.get(&[status]).inc_by(n);
     }
 
     pub fn batch(&self, size: usize, store_seconds: f64) {
-        self.ingest_batch.observe(&[], size as f64);
-        self.store_commit.observe(&[], store_seconds);
+        self.ingest_batch.observe(size as f64);
+        self.store_commit.observe(store_seconds);
     }
 
     pub fn http(&self, method: &str, path: &str, status: u16, seconds: f64) {
         self.http_requests
-            .with(&[method, path, &status.to_string()], |v| *v += 1.0);
-        self.http_duration.observe(&[method, path], seconds);
+            .get(&[method, path, &status.to_string()])
+            .inc();
+        self.http_duration.get(&[method, path]).observe(seconds);
     }
 
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = String::with_capacity(8192);
-        render_scalar(&self.session_start, &mut out);
-        render_scalar(&self.session_end, &mut out);
-        self.session_duration.render(&mut out);
-        render_scalar(&self.emit_success, &mut out);
-        render_scalar(&self.emit_failure, &mut out);
-        self.emit_duration.render(&mut out);
+        // Writing into a String cannot fail.
+        let _ = prometheus_text::encode(&mut out, &self.registry);
         if self.exports_store_gauges() {
-            render_scalar(&self.active_sessions, &mut out);
-            render_scalar(&self.quality_score, &mut out);
+            let _ = prometheus_text::encode(&mut out, &self.store_registry);
         }
-        render_scalar(&self.http_requests, &mut out);
-        self.http_duration.render(&mut out);
-        render_scalar(&self.ingest_events, &mut out);
-        self.ingest_batch.render(&mut out);
-        self.store_commit.render(&mut out);
-        render_scalar(&self.build_info, &mut out);
-        render_scalar(&self.reaper_runs, &mut out);
-        render_scalar(&self.reaper_abandoned, &mut out);
-        render_scalar(&self.reaper_last_run, &mut out);
         out
     }
 
     /// `get_metrics_summary`: the original's shape.
     pub fn summary(&self) -> serde_json::Value {
-        let sum =
-            |f: &Family<f64>| -> f64 { f.values.lock().map(|m| m.values().sum()).unwrap_or(0.0) };
-        let by_component = |f: &Family<f64>| -> serde_json::Map<String, serde_json::Value> {
-            f.values
-                .lock()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.join(","), serde_json::json!(v)))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
+        let total =
+            |f: &Labelled<Counter>| -> u64 { f.series().iter().map(|(_, c)| c.get()).sum() };
         let active: serde_json::Map<String, serde_json::Value> = self
             .active_sessions
-            .values
-            .lock()
-            .map(|m| {
-                m.iter()
-                    .map(|(k, v)| (k.join(","), serde_json::json!(*v as i64)))
-                    .collect()
-            })
-            .unwrap_or_default();
+            .series()
+            .into_iter()
+            .map(|(k, g)| (k.join(","), serde_json::json!(g.get())))
+            .collect();
+        let quality: serde_json::Map<String, serde_json::Value> = self
+            .quality_score
+            .series()
+            .into_iter()
+            .map(|(k, g)| (k.join(","), serde_json::json!(g.get())))
+            .collect();
         serde_json::json!({
-            "total_sessions_started": sum(&self.session_start) as u64,
-            "total_sessions_ended": sum(&self.session_end) as u64,
+            "total_sessions_started": total(&self.session_start),
+            "total_sessions_ended": total(&self.session_end),
             "active_sessions": active,
-            "quality_scores": by_component(&self.quality_score),
-            "mcp_events_success": sum(&self.emit_success) as u64,
-            "mcp_events_failure": sum(&self.emit_failure) as u64,
+            "quality_scores": quality,
+            "mcp_events_success": total(&self.emit_success),
+            "mcp_events_failure": total(&self.emit_failure),
         })
     }
 
@@ -539,41 +508,78 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_counters_and_histograms_in_text_format() {
+    fn renders_the_original_names_in_the_text_format() {
         let m = Metrics::new();
         m.session_started("oneiric", "OneiricShell");
         m.session_ended("oneiric", "success", 300.0, true);
         let text = m.render();
-        assert!(text.contains("# TYPE session_start_total counter"));
+        assert!(
+            text.contains("# TYPE session_start_total counter"),
+            "{text}"
+        );
         assert!(text.contains(
-            "session_start_total{component_name=\"oneiric\",shell_type=\"OneiricShell\"} 1"
+            "session_start_total{component_name=\"oneiric\",shell_type=\"OneiricShell\"} 1\n"
+        ));
+        assert!(text.contains("# TYPE session_duration_seconds histogram"));
+        assert!(text.contains(
+            "session_duration_seconds_bucket{component_name=\"oneiric\",le=\"300\"} 1\n"
         ));
         assert!(
             text.contains(
-                "session_duration_seconds_bucket{component_name=\"oneiric\",le=\"300\"} 1"
-            )
-        );
-        assert!(
-            text.contains(
-                "session_duration_seconds_bucket{component_name=\"oneiric\",le=\"60\"} 0"
+                "session_duration_seconds_bucket{component_name=\"oneiric\",le=\"60\"} 0\n"
             )
         );
         assert!(text.contains("session_duration_seconds_sum{component_name=\"oneiric\"} 300"));
-        assert!(text.contains("active_sessions{component_name=\"oneiric\"} 0"));
+        assert!(text.contains("active_sessions{component_name=\"oneiric\"} 0\n"));
+        assert!(text.contains("session_buddy_build_info{version=\""));
+        assert!(text.contains("session_buddy_ingest_events_total{status=\"duplicate\"} 0\n"));
+        assert!(!text.contains("_total_total"));
+    }
+
+    #[test]
+    fn store_gauges_are_left_out_when_not_exported() {
+        let m = Metrics::new();
+        m.session_started("oneiric", "OneiricShell");
+        m.export_store_gauges(false);
+        let text = m.render();
+        assert!(!text.contains("active_sessions"), "{text}");
+        assert!(text.contains("session_start_total{"));
     }
 
     #[test]
     fn quality_scores_are_replaced_not_kept_stale() {
         let m = Metrics::new();
         m.set_qualities(&[("old".to_string(), 50.0), ("new".to_string(), 85.0)].into());
-        m.set_qualities(&[("new".to_string(), 90.0)].into());
+        m.set_qualities(&[("new".to_string(), 90.5)].into());
         let text = m.render();
-        assert!(text.contains("session_quality_score{component_name=\"new\"} 90"));
+        assert!(text.contains("session_quality_score{component_name=\"new\"} 90.5\n"));
         assert!(!text.contains("component_name=\"old\""));
+        assert_eq!(
+            m.summary()["quality_scores"],
+            serde_json::json!({"new": 90.5})
+        );
+    }
+
+    #[test]
+    fn active_gauges_are_replaced_and_never_negative() {
+        let m = Metrics::new();
+        m.session_started("a", "AShell");
+        m.session_ended("a", "success", 1.0, true);
+        m.session_ended("a", "success", 1.0, true);
+        m.set_active(&[("b".to_string(), 3)].into());
+        let summary = m.summary();
+        assert_eq!(
+            summary["active_sessions"],
+            serde_json::json!({"a": 0, "b": 3})
+        );
+        assert_eq!(summary["total_sessions_started"], 1);
+        assert_eq!(summary["total_sessions_ended"], 2);
     }
 
     #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let m = Metrics::new();
+        m.session_started("a\"b\\c\nd", "S");
+        assert!(m.render().contains("component_name=\"a\\\"b\\\\c\\nd\""));
     }
 }

@@ -185,23 +185,24 @@ async fn the_reaper_abandons_silent_sessions_and_counts_them() {
         session_buddy_store_sqlite::SyncMode::Normal,
     )
     .unwrap();
-    let options = session_buddy_server::ServerOptions {
-        session_ttl: std::time::Duration::from_millis(300),
-        ..Default::default()
-    };
+    let options = session_buddy_server::ServerOptions::default();
+    let ttl = chrono::TimeDelta::from_std(options.session_ttl).unwrap();
     let state = session_buddy_server::AppState::new(std::sync::Arc::new(store), options);
     let s = start("akosha", "2026-05-03T10:00:00Z");
     let id = session_id_of(&s);
+    let before = chrono::Utc::now();
     session_buddy_server::ingest_values(&state, vec![s])
         .await
         .unwrap();
+    let after = chrono::Utc::now();
+    // The reaper's clock is injected: the TTL after the receipt at the latest, then past it.
     assert_eq!(
-        session_buddy_server::reap_once(&state).await,
+        session_buddy_server::reap_at(&state, before + ttl).await,
         0,
         "not silent long enough yet"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
-    assert_eq!(session_buddy_server::reap_once(&state).await, 1);
+    let past = after + ttl + chrono::TimeDelta::seconds(1);
+    assert_eq!(session_buddy_server::reap_at(&state, past).await, 1);
     let m = state.metrics.render();
     assert_eq!(
         value(
