@@ -292,7 +292,7 @@ pub struct StoreHealth {
     pub reachable: bool,
 }
 
-/// Numbers per component for the quality score (PRODUCT.md §4, documented in ARCHITECTURE.md).
+/// Numbers per component for the quality score (docs/sessions.md, "The quality score").
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ComponentQuality {
     pub sessions: u64,
