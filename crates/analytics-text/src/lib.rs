@@ -1,5 +1,5 @@
 //! The text of `session-buddy analytics sessions|duration|components|errors|active|report`
-//! (reference §9.2): the original's section titles, tables, bar charts and sparklines over the
+//! (docs/api.md, "GET /v1/analytics/…"): the original's section titles, tables, bar charts and sparklines over the
 //! server's `/v1/analytics` answers. Pure functions: the binary fetches, picks text or JSON and
 //! prints; the formatting primitives are `session-buddy-text`'s.
 

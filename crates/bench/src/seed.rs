@@ -1,4 +1,4 @@
-//! `bench seed`: the query benchmarks' dataset (PRODUCT.md §8), written straight into a
+//! `bench seed`: the query benchmarks' dataset (docs/guarantees.md, "Performance targets"), written straight into a
 //! database through the server's own store (`Store::ingest`, batches of 1000 events, several
 //! in flight so the writer commits them in groups).
 //!

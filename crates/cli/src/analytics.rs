@@ -1,5 +1,5 @@
 //! `session-buddy analytics sessions|duration|components|errors|active|report|sql`: the
-//! original's seven commands (reference §9.2) over the server's `/v1/analytics` API: arguments,
+//! original's seven commands (docs/api.md, "GET /v1/analytics/…") over the server's `/v1/analytics` API: arguments,
 //! the fetch and the choice of text or JSON (`--json` prints the original's shapes). The text
 //! is `session_buddy_analytics_text`'s.
 

@@ -110,7 +110,7 @@ impl Default for TrackerConfig {
 }
 
 impl TrackerConfig {
-    /// The configuration from the layers (PRODUCT.md §5): the system, user and project files
+    /// The configuration from the layers (docs/api.md, "Environment and configuration"): the system, user and project files
     /// and the environment of this process, resolved by `session-buddy-config`.
     pub fn from_env() -> Self {
         Self::from_inputs(&session_buddy_config::Inputs::from_process(Vec::new()))

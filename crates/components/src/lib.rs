@@ -1,4 +1,4 @@
-//! The six component shells (PRODUCT.md §6). Each module's `spec()` returns its
+//! The six component shells (README, "Shells and tracking"). Each module's `spec()` returns its
 //! [`ShellSpec`]: banner words and helpers that do real work.
 
 mod akosha;

@@ -1,5 +1,5 @@
 //! `GET /v1/analytics/{sessions,duration,components,errors,active,quality,report}` and the MCP
-//! `analytics_sessions` tool: the original's analytics (reference §9), computed by the store.
+//! `analytics_sessions` tool: the original's analytics (docs/api.md, "GET /v1/analytics/…"), computed by the store.
 //!
 //! Parameters: `days` (1..=365, default 7; `range_days` is the original MCP name), `component`,
 //! `limit` (1..=100, default 10), `since` / `until` (RFC 3339; `since` replaces `days`).

@@ -323,12 +323,7 @@ impl Hint {
             .filter(|id| is_valid_session_id(id))
             .map(str::to_string);
         let component = s("component_name")
-            .filter(|c| {
-                c.len() <= limits::COMPONENT_NAME_MAX
-                    && !c.is_empty()
-                    && c.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-            })
+            .filter(|c| session_buddy_events::is_valid_name(c))
             .map(str::to_string)
             .or_else(|| {
                 session_id

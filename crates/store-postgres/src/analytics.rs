@@ -12,15 +12,6 @@ use tokio_postgres::IsolationLevel;
 
 use crate::{PgError, micros};
 
-/// A session has failed: a failed command, a non-zero exit, a signal, reason `error`, or
-/// abandoned (the same rule as `session_end_total{status="error"}` and the quality score).
-macro_rules! failed {
-    () => {
-        "(status = 'abandoned' OR error_count > 0 OR coalesce(exit_code, 0) != 0 \
-         OR signal IS NOT NULL OR coalesce(end_reason, '') = 'error')"
-    };
-}
-
 /// Per component and bucket (`$1`/`$2` the bucket bounds, `$3` the component or NULL).
 const SUMMARY_SQL: &str = concat!(
     "SELECT s.component, b.i,
@@ -29,7 +20,7 @@ const SUMMARY_SQL: &str = concat!(
        count(duration_us),
        coalesce(sum(duration_us), 0)::FLOAT8,
        count(*) FILTER (WHERE ",
-    failed!(),
+    session_buddy_store::failed_session_sql!(),
     "),
        count(*) FILTER (WHERE status = 'abandoned'),
        coalesce(sum(command_count), 0)::FLOAT8,
@@ -63,7 +54,7 @@ const SESSION_ERRORS_SQL: &str = concat!(
 FROM sessions
 WHERE ($1::text IS NULL OR component = $1) AND started_at >= $2 AND started_at < $3
   AND error_count = 0 AND ",
-    failed!(),
+    session_buddy_store::failed_session_sql!(),
     "
 GROUP BY 1, 2"
 );

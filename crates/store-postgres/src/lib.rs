@@ -41,9 +41,6 @@ use tokio_postgres::NoTls;
 
 pub use error::PgError;
 
-/// Connections in the pool unless told otherwise (`--db-pool-size`).
-pub const DEFAULT_POOL_SIZE: usize = 8;
-
 /// Advisory lock keys (one bigint space per database). Session locks use a hash of the
 /// session id with the top bit cleared; these two have it set, so they never collide.
 const MIGRATION_LOCK: i64 = i64::MIN + 0x5B_0001;

@@ -202,16 +202,16 @@ pub(crate) async fn quality_by_component(
     since: DateTime<Utc>,
 ) -> Result<BTreeMap<String, ComponentQuality>, PgError> {
     let stmt = conn
-        .prepare_cached(
+        .prepare_cached(concat!(
             "SELECT component, count(*),
                     count(*) FILTER (WHERE status = 'ended'),
-                    count(*) FILTER (WHERE status = 'abandoned' OR error_count > 0
-                        OR coalesce(exit_code, 0) != 0 OR signal IS NOT NULL
-                        OR coalesce(end_reason, '') = 'error'),
+                    count(*) FILTER (WHERE ",
+            session_buddy_store::failed_session_sql!(),
+            "),
                     count(*) FILTER (WHERE status = 'abandoned'),
                     coalesce(sum(command_count), 0)::BIGINT, coalesce(sum(error_count), 0)::BIGINT
-             FROM sessions WHERE started_at >= $1 GROUP BY component",
-        )
+             FROM sessions WHERE started_at >= $1 GROUP BY component"
+        ))
         .await?;
     let n = |r: &Row, i: usize| r.get::<_, i64>(i).max(0) as u64;
     Ok(conn

@@ -13,15 +13,6 @@ use session_buddy_store::analytics::{
     ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary, most_frequent, project,
 };
 
-/// A session has failed: a failed command, a non-zero exit, a signal, reason `error`, or
-/// abandoned (the same rule as `session_end_total{status="error"}` and the quality score).
-macro_rules! failed {
-    () => {
-        "(status = 'abandoned' OR error_count > 0 OR coalesce(exit_code, 0) != 0 \
-         OR signal IS NOT NULL OR coalesce(end_reason, '') = 'error')"
-    };
-}
-
 /// Every component with a session, in order: a skip scan (one index seek per component).
 const COMPONENTS_SQL: &str = "WITH RECURSIVE c(name) AS (
     SELECT min(component) FROM sessions
@@ -37,7 +28,7 @@ const SUMMARY_SQL: &str = concat!(
        count(duration_us) AS finished,
        total(duration_us) AS duration_us_total,
        coalesce(sum(",
-    failed!(),
+    session_buddy_store::failed_session_sql!(),
     "), 0) AS failed,
        coalesce(sum(status = 'abandoned'), 0) AS abandoned,
        total(command_count) AS commands,
@@ -66,7 +57,7 @@ const SESSION_ERRORS_SQL: &str = concat!(
        count(*) AS n
 FROM sessions
 WHERE component = ?1 AND started_at >= ?2 AND started_at < ?3 AND error_count = 0 AND ",
-    failed!(),
+    session_buddy_store::failed_session_sql!(),
     "
 GROUP BY error"
 );

@@ -137,16 +137,16 @@ pub(crate) fn quality_by_component(
     c: &Connection,
     since: DateTime<Utc>,
 ) -> Result<BTreeMap<String, ComponentQuality>> {
-    let mut stmt = c.prepare_cached(
+    let mut stmt = c.prepare_cached(concat!(
         "SELECT component, count(*),
                 sum(status = 'ended'),
-                sum(status = 'abandoned' OR error_count > 0
-                    OR coalesce(exit_code, 0) != 0 OR signal IS NOT NULL
-                    OR coalesce(end_reason, '') = 'error'),
+                sum(",
+        session_buddy_store::failed_session_sql!(),
+        "),
                 sum(status = 'abandoned'),
                 sum(command_count), sum(error_count)
-         FROM sessions WHERE started_at >= ?1 GROUP BY component",
-    )?;
+         FROM sessions WHERE started_at >= ?1 GROUP BY component"
+    ))?;
     let rows = stmt.query_map([since.timestamp_micros()], |r| {
         Ok((
             r.get::<_, String>(0)?,

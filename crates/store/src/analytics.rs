@@ -1,4 +1,4 @@
-//! Session analytics: the original's numbers (`SessionAnalytics`, reference §9), computed from
+//! Session analytics: the original's numbers (`SessionAnalytics`, docs/api.md, "GET /v1/analytics"), computed from
 //! per-component aggregates a backend returns ([`Store::analytics_summary`]), so every backend
 //! gives the same answers.
 //!

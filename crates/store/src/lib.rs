@@ -292,7 +292,7 @@ pub struct StoreHealth {
     pub reachable: bool,
 }
 
-/// Numbers per component for the quality score (PRODUCT.md §4, documented in ARCHITECTURE.md).
+/// Numbers per component for the quality score (docs/sessions.md, "The quality score").
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ComponentQuality {
     pub sessions: u64,
@@ -307,9 +307,21 @@ pub struct ComponentQuality {
 pub const QUALITY_FORMULA: &str =
     "score = 100 × (0.5 × clean + 0.3 × commands_ok + 0.2 × not_abandoned)";
 /// When a session counts as failed (the same rule for the score, the error rate and
-/// `session_end_total{status="error"}`).
+/// `session_end_total{status="error"}`), in words. [`failed_session_sql!`] is the same rule
+/// over a `sessions` row, which every backend's queries use, and [`end_effect`] applies it to
+/// an end as it is stored; the conformance suite checks that the three agree.
 pub const FAILURE_RULE: &str = "a session failed when a command failed, it ended with a \
      non-zero exit code, a signal or reason 'error', or it was abandoned";
+
+/// [`FAILURE_RULE`] as an SQL condition over a `sessions` row (the same text on SQLite and
+/// PostgreSQL), a literal so that backends can `concat!` it into their statements.
+#[macro_export]
+macro_rules! failed_session_sql {
+    () => {
+        "(status = 'abandoned' OR error_count > 0 OR coalesce(exit_code, 0) != 0 \
+         OR signal IS NOT NULL OR coalesce(end_reason, '') = 'error')"
+    };
+}
 
 impl ComponentQuality {
     /// Share of sessions without a failure (1 without sessions).

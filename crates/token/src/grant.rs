@@ -86,11 +86,7 @@ impl Grant {
             return Err("--scope emit|read|admin is required (repeat it for several)".into());
         }
         if let Some(c) = component
-            && (c.is_empty()
-                || c.len() > COMPONENT_NAME_MAX
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            && !session_buddy_events::is_valid_name(c)
         {
             return Err(format!(
                 "--component '{c}' is not a component name (letters, digits, '-' and '_', at \

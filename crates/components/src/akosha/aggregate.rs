@@ -129,7 +129,8 @@ pub(super) fn render_aggregate(groups: &[Group], by: GroupBy, total: usize) -> S
         })
         .collect();
     format!(
-        "{total} sessions by {} (durations of ended and abandoned sessions):\n{}",
+        "{total} {} by {} (durations of ended and abandoned sessions):\n{}",
+        if total == 1 { "session" } else { "sessions" },
         by.title().to_lowercase(),
         text::table(
             &[
@@ -213,6 +214,10 @@ mod tests {
         );
         let text = render_aggregate(&g, GroupBy::Component, 5);
         assert!(text.contains("1m 30s"), "{text}");
+        assert!(text.starts_with("5 sessions by component "), "{text}");
+        let one = aggregate_by(&sessions[..1], GroupBy::Component, &Utc);
+        let text = render_aggregate(&one, GroupBy::Component, 1);
+        assert!(text.starts_with("1 session by component "), "{text}");
         assert_eq!(GroupBy::parse("weekday"), None);
     }
 }

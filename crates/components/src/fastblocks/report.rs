@@ -370,7 +370,7 @@ pub(crate) fn index_page(recs: &[Rec], info: &IndexInfo<'_>) -> String {
     page("Session-Buddy report", &b)
 }
 
-/// The record's fields in the order of PRODUCT.md §3, then any others.
+/// The record's fields in the order of the session record (docs/sessions.md), then any others.
 const RECORD_FIELDS: &[&str] = &[
     "session_id",
     "session_type",

@@ -341,7 +341,12 @@ pub async fn end_outcome_reflects_exit_signal_reason_and_failed_commands(store: 
             end_reason: None,
         },
     ];
+    let mut expected_failed = BTreeMap::new();
     for (i, case) in cases.into_iter().enumerate() {
+        expected_failed.insert(
+            case.name.to_string(),
+            u64::from(case.outcome == EndOutcome::Error),
+        );
         let n = i as u64 * 10;
         let id = ingest_one(
             store,
@@ -379,6 +384,16 @@ pub async fn end_outcome_reflects_exit_signal_reason_and_failed_commands(store: 
         assert_eq!(s.end_reason.as_deref(), case.end_reason, "{}", case.name);
         assert_eq!(s.duration_seconds, Some(30.0), "{}", case.name);
     }
+    // The stored sessions' failure, as every query counts it (`failed_session_sql!`), is the
+    // outcome the end reported to the metrics (`end_effect`): one rule.
+    let failed: BTreeMap<String, u64> = store
+        .quality_by_component(at("2000-01-01T00:00:00Z"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(component, q)| (component, q.failed_sessions))
+        .collect();
+    assert_eq!(failed, expected_failed);
 }
 
 pub async fn negative_duration_is_clamped_to_zero(store: &dyn Store) {
