@@ -1224,7 +1224,9 @@ fn fastblocks_build_and_render_write_the_dataset() {
     let missing = d.run("fastblocks", "render oneiric-20000101-000000-abcdef -");
     assert_eq!(missing.code, Some(1));
     assert!(
-        missing.err.contains("no session 'oneiric-20000101-000000-abcdef' (HTTP 404)"),
+        missing
+            .err
+            .contains("no session 'oneiric-20000101-000000-abcdef' (HTTP 404)"),
         "{}",
         missing.err
     );
