@@ -15,35 +15,10 @@ use std::collections::HashMap;
 use deadpool_postgres::{Object, Transaction};
 use serde_json::Value;
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
-use session_buddy_store::{IngestOutcome, Origin, SessionEffect};
+use session_buddy_store::{IngestOutcome, Origin, Prepared, SessionEffect};
 
 use crate::error::is_retryable;
 use crate::{PgError, session_lock_key};
-
-/// An event with everything serialised up front.
-pub(crate) struct Prepared {
-    event: Event,
-    event_id: String,
-    session_id: String,
-    payload: String,
-    metadata: Option<String>,
-}
-
-impl Prepared {
-    pub(crate) fn new(event: Event) -> Self {
-        let metadata = match &event {
-            Event::SessionStart(s) => Some(Value::Object(s.metadata.clone()).to_string()),
-            _ => None,
-        };
-        Self {
-            event_id: event.storage_id().hyphenated().to_string(),
-            session_id: event.session_id(),
-            payload: event.to_canonical_json(),
-            metadata,
-            event,
-        }
-    }
-}
 
 /// How often a transaction that hit a deadlock is tried again.
 const ATTEMPTS: usize = 4;

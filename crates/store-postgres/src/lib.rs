@@ -162,8 +162,10 @@ impl Store for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let prepared: Vec<ingest::Prepared> =
-            events.into_iter().map(ingest::Prepared::new).collect();
+        let prepared: Vec<session_buddy_store::Prepared> = events
+            .into_iter()
+            .map(session_buddy_store::Prepared::new)
+            .collect();
         let mut conn = self.conn().await?;
         Ok(ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros(), origin).await?)
     }

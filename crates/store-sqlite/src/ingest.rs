@@ -6,36 +6,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use serde_json::Value;
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
-use session_buddy_store::{IngestOutcome, Origin, Reaped, SessionEffect, StoreError};
+use session_buddy_store::{IngestOutcome, Origin, Prepared, Reaped, SessionEffect, StoreError};
 
 use crate::Result;
-
-/// An event with everything the writer needs already serialised, so the single writer
-/// thread spends its time in SQLite only.
-pub(crate) struct Prepared {
-    event: Event,
-    event_id: String,
-    session_id: String,
-    payload: String,
-    /// For a start: its metadata as JSON text.
-    metadata: Option<String>,
-}
-
-impl Prepared {
-    pub(crate) fn new(event: Event) -> Self {
-        let metadata = match &event {
-            Event::SessionStart(s) => Some(Value::Object(s.metadata.clone()).to_string()),
-            _ => None,
-        };
-        Self {
-            event_id: event.storage_id().hyphenated().to_string(),
-            session_id: event.session_id(),
-            payload: event.to_canonical_json(),
-            metadata,
-            event,
-        }
-    }
-}
 
 /// Marks the candidates abandoned, re-checking under the write lock that each is still active
 /// and still silent since the cutoff (a late event may have arrived since they were read).

@@ -173,7 +173,10 @@ impl Store for SqliteStore {
         }
         let (reply, answer) = oneshot::channel();
         self.submit(Request::Ingest(IngestRequest {
-            events: events.into_iter().map(ingest::Prepared::new).collect(),
+            events: events
+                .into_iter()
+                .map(session_buddy_store::Prepared::new)
+                .collect(),
             received_at,
             origin,
             reply,

@@ -9,7 +9,8 @@ use session_buddy_store::{IngestOutcome, Origin};
 use tokio::sync::oneshot;
 
 use crate::Result;
-use crate::ingest::{Prepared, ingest_events};
+use crate::ingest::ingest_events;
+use session_buddy_store::Prepared;
 
 /// Most events one group commit takes.
 const MAX_GROUP_EVENTS: usize = 8192;

@@ -8,6 +8,7 @@
 
 pub mod analytics;
 pub mod export;
+mod prepared;
 
 use std::collections::BTreeMap;
 
@@ -19,6 +20,7 @@ use session_buddy_events::{
 };
 
 pub use analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
+pub use prepared::Prepared;
 
 /// A storage failure, in the user's words.
 #[derive(Debug, thiserror::Error)]
@@ -695,21 +697,4 @@ fn same_command_but_redaction(event: &Event, stored: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quality_score_formula() {
-        let q = ComponentQuality {
-            sessions: 10,
-            ended: 8,
-            failed_sessions: 2,
-            abandoned: 1,
-            commands: 100,
-            failed_commands: 10,
-        };
-        // 0.5*0.8 + 0.3*0.9 + 0.2*0.9 = 0.85
-        assert!((q.score() - 85.0).abs() < 1e-9);
-        assert_eq!(ComponentQuality::default().score(), 100.0);
-    }
-}
+mod tests;
