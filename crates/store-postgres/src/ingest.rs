@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 
 use deadpool_postgres::{Object, Transaction};
-use serde_json::Value;
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
 use session_buddy_store::{IngestOutcome, Origin, Prepared, SessionEffect};
 
