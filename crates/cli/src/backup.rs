@@ -89,7 +89,7 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
             ExportFormat::Ndjson => export::export_events(store.as_ref(), since, &mut out).await,
             ExportFormat::Csv => {
                 export::export_sessions(store.as_ref(), since, &mut out, |page, first| {
-                    let text = crate::queries::sessions_csv(page, true);
+                    let text = session_buddy_text::sessions::sessions_csv(page);
                     // The header once, at the top.
                     if first {
                         text

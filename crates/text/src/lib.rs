@@ -1,6 +1,9 @@
 //! Text for people, once: every face (the CLI's tables and analytics, the shells' helpers, the
-//! banner, fastblocks' report) formats tables, bars, sparklines, durations and times here.
+//! banner, fastblocks' report) formats tables, bars, sparklines, durations and times here, and
+//! `sessions` renders the session records (table, CSV, record and timeline).
 //! Pure functions; nothing here reads the environment or the terminal.
+
+pub mod sessions;
 
 use std::fmt::Display;
 
@@ -252,6 +255,28 @@ pub fn fmt_clock(t: &DateTime<Utc>, utc: bool) -> String {
     }
 }
 
+/// RFC 4180 CSV.
+pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    let mut out = headers
+        .iter()
+        .map(|h| field(h))
+        .collect::<Vec<_>>()
+        .join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        out.push_str(&row.iter().map(|c| field(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,5 +371,11 @@ mod tests {
         assert_eq!(ago(now - chrono::Duration::minutes(3), now), "3 min ago");
         assert_eq!(ago(now - chrono::Duration::hours(5), now), "5 h ago");
         assert_eq!(ago(now - chrono::Duration::days(4), now), "4 days ago");
+    }
+
+    #[test]
+    fn csv_quotes() {
+        let c = csv(&["a", "b"], &[vec!["x,y".into(), "q\"".into()]]);
+        assert_eq!(c, "a,b\r\n\"x,y\",\"q\"\"\"\r\n");
     }
 }
