@@ -11,6 +11,14 @@ const NOT_FROM_A_PROJECT: &[(&str, &str)] = &[
     ("client.url", "where events and tokens go"),
     ("client.token_file", "which token is sent"),
     ("client.ca_cert", "which server certificates are trusted"),
+    (
+        "client.buffer_max_size",
+        "how many events are kept while the server is away",
+    ),
+    (
+        "client.buffer_max_age_days",
+        "how long events are kept while the server is away",
+    ),
 ];
 
 pub(crate) fn read_file(

@@ -314,10 +314,21 @@ impl Resolved {
     }
 
     fn pick(&self, key: &str, valid_only: bool) -> Option<(&Value, Source)> {
+        self.pick_from(key, valid_only, |_| true)
+    }
+
+    /// Like [`pick`](Self::pick), over the layers `include` accepts.
+    fn pick_from(
+        &self,
+        key: &str,
+        valid_only: bool,
+        include: impl Fn(Layer) -> bool,
+    ) -> Option<(&Value, Source)> {
         let pinned = self.pinned(key);
         self.layers
             .iter()
             .rev()
+            .filter(|l| include(l.layer))
             .filter(|l| !pinned || l.layer <= Layer::System)
             .find_map(|l| {
                 let v = l.values.get(key).filter(|v| v.valid || !valid_only)?;
@@ -459,12 +470,18 @@ fn derive_url(r: &mut Resolved) {
     {
         return;
     }
+    // A project file may not say where events and tokens go, so its `[server]` keys (which
+    // `serve` in that checkout does use) never move the clients' URL.
+    let trusted = |key: &str| {
+        r.pick_from(key, true, |l| l != Layer::Project)
+            .map(|(v, s)| (v.text.as_str(), s))
+    };
     let (Some((host, host_from)), Some((port, port_from))) =
-        (r.valid("server.host"), r.valid("server.port"))
+        (trusted("server.host"), trusted("server.port"))
     else {
         return;
     };
-    let tls = r.valid("server.tls_cert");
+    let tls = trusted("server.tls_cert");
     let url = derived_url(host, port, tls.is_some());
     let mut from: Vec<String> = [("server.host", host_from), ("server.port", port_from)]
         .into_iter()

@@ -96,10 +96,11 @@ fn each_layer_overrides_the_ones_below_and_says_so() {
         effective(&r, "server.legacy_session_ttl"),
         ("24h".into(), Layer::Default)
     );
-    // A project file may not say where events go: derived from the server's settings instead.
+    // A project file may not say where events go: derived from the server's settings instead,
+    // and from no project key (its host is `serve`'s in that checkout, not the clients').
     assert_eq!(
         effective(&r, "client.url"),
-        ("http://10.0.0.3:1005".into(), Layer::Default)
+        ("http://10.0.0.2:1005".into(), Layer::Default)
     );
     assert!(
         r.warnings
@@ -314,6 +315,39 @@ fn a_project_file_cannot_say_where_events_go_nor_switch_tracking_off() {
         effective(&load(&f.inputs), "client.tracking"),
         ("on".into(), Layer::Project)
     );
+}
+
+#[test]
+fn a_project_files_server_keys_do_not_move_the_clients() {
+    let f = fixture();
+    write(&f.user, "[server]\nport = 9100\n");
+    write(
+        &f.project,
+        "[server]\nhost = \"evil.example\"\nport = 4444\ntls_cert = \"/tmp/c.pem\"\n\
+         [client]\nbuffer_max_size = 1\nbuffer_max_age_days = 1\n",
+    );
+    let r = load(&f.inputs);
+    // `serve` in this checkout uses the project's port ...
+    assert_eq!(
+        effective(&r, "server.port"),
+        ("4444".into(), Layer::Project)
+    );
+    // ... but the clients' URL comes from the layers a checkout cannot write.
+    let (url, source) = r.valid("client.url").unwrap();
+    assert_eq!(url, "http://127.0.0.1:9100", "{source}");
+    assert!(source.to_string().contains("server.port"), "{source}");
+    // Nor may it shrink the buffer that holds events while the server is away.
+    assert_eq!(effective(&r, "client.buffer_max_size").1, Layer::Default);
+    assert_eq!(
+        effective(&r, "client.buffer_max_age_days").1,
+        Layer::Default
+    );
+    let ignored = r
+        .warnings
+        .iter()
+        .filter(|w| w.layer == Layer::Project && w.message.contains("client.buffer_max"))
+        .count();
+    assert_eq!(ignored, 2, "{:#?}", r.warnings);
 }
 
 #[test]
