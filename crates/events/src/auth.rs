@@ -1,7 +1,6 @@
 //! What a Session-Buddy token says and what it allows: claims, scopes, the component binding
-//! and the rules for a signing secret. No crypto and no I/O here: the server verifies
-//! signatures (`session-buddy-server`), the `fastblocks` helper mints its own tokens, and both
-//! agree on these types.
+//! and the rules for a signing secret. No crypto and no I/O here: `session-buddy-token` signs
+//! and verifies with these types, for the server, `session-buddy token` and fastblocks alike.
 
 use serde::{Deserialize, Serialize};
 

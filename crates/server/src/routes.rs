@@ -111,7 +111,7 @@ pub static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/v1/analytics/duration",
         access: READ,
-        what: "average duration of ended sessions per component",
+        what: "average duration of the sessions that are over (ended or abandoned) per component",
         handler: |m| on(m, analytics::duration),
     },
     Route {
