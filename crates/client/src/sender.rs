@@ -432,7 +432,7 @@ pub fn run_sender_daemon(
     linger: Duration,
 ) -> Result<DeliveryReport, ClientError> {
     let started = Instant::now();
-    let Some(_lock) = try_sender_lock(&config.home)? else {
+    let Some(lock) = try_sender_lock(&config.home)? else {
         return Err(ClientError::SenderBusy(config.home.join(LOCK_FILE)));
     };
     let buffer = Buffer::open(&config.home, config.limits)?;
@@ -445,8 +445,7 @@ pub fn run_sender_daemon(
             report.error = Some(format!("gave up after {:?}", max_runtime));
             break;
         }
-        // A buffer that was deleted (its home removed) has nobody left to deliver for.
-        if !config.home.join(crate::buffer::BUFFER_FILE).exists() {
+        if home_removed(&lock, &config.home) {
             report.error = Some("the buffer file was removed".into());
             return Ok(report);
         }
@@ -472,6 +471,17 @@ pub fn run_sender_daemon(
         report.error = sender.last_outcome.as_ref().map(DeliveryOutcome::describe);
     }
     Ok(report)
+}
+
+/// Whether the home this sender delivers for is gone: its buffer file is missing, or the lock
+/// file the sender holds open was unlinked (the home was removed, and perhaps a new one made
+/// at the same path, whose buffer another sender will deliver). Nobody is left to deliver
+/// for then, and the events of a removed buffer must not be retried for a day. The held
+/// lock's link count is the test, not the path's inode, which a new file may reuse.
+fn home_removed(lock: &File, home: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let unlinked = lock.metadata().map(|m| m.nlink() == 0).unwrap_or(true);
+    unlinked || !home.join(crate::buffer::BUFFER_FILE).exists()
 }
 
 /// Where the lock lives, for messages.

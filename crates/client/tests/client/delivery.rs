@@ -283,6 +283,44 @@ fn dropped_events_are_counted_and_recorded_once_delivery_resumes() {
 }
 
 #[test]
+fn the_daemon_sender_stops_when_its_buffer_is_removed_even_if_another_takes_its_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // Nobody listens: the events can only wait.
+    let cfg = config(&home, &format!("http://{}", free_port()));
+    let buffer = Buffer::open(&home, cfg.limits).unwrap();
+    buffer
+        .enqueue(&raw(heartbeat("gone-1", json!({})), "gone-1"))
+        .unwrap();
+    drop(buffer);
+    let (done, report) = std::sync::mpsc::channel();
+    let daemon_cfg = cfg.clone();
+    std::thread::spawn(move || {
+        let _ = done.send(run_sender_daemon(
+            &daemon_cfg,
+            Duration::from_secs(3600),
+            Duration::from_secs(3600),
+        ));
+    });
+    // The home goes away (a test's temporary directory, a user's cleanup) and a new buffer
+    // is made at the same path: the old sender must not deliver the removed buffer for a day.
+    assert!(
+        wait_until(Duration::from_secs(30), || try_sender_lock(&home)
+            .unwrap()
+            .is_none()),
+        "the sender never took the lock"
+    );
+    std::fs::remove_dir_all(&home).unwrap();
+    Buffer::open(&home, cfg.limits).unwrap();
+    let report = report
+        .recv_timeout(Duration::from_secs(120))
+        .expect("the sender stopped")
+        .unwrap();
+    assert_eq!(report.delivered, 0);
+    assert_eq!(report.error.as_deref(), Some("the buffer file was removed"));
+}
+
+#[test]
 fn the_daemon_sender_delivers_everything_and_steps_aside_for_a_lock_holder() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path());
