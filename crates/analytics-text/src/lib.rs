@@ -57,6 +57,7 @@ pub fn trend_text(
         since,
         until,
         component: None,
+        components: None,
     }
     .buckets();
     let (Some(first), Some(last)) = (buckets.first(), buckets.last()) else {

@@ -36,9 +36,16 @@ pub fn run(args: RedactArgs) -> CmdResult {
             "{}",
             serde_json::to_string_pretty(&answer).map_err(anyhow::Error::from)?
         ),
-        Format::Csv => println!(
-            "examined,changed,applied\n{},{},{}",
-            report.examined, report.changed, report.applied
+        Format::Csv => print!(
+            "{}",
+            crate::output::csv(
+                &["examined", "changed", "applied"],
+                &[vec![
+                    report.examined.to_string(),
+                    report.changed.to_string(),
+                    report.applied.to_string(),
+                ]],
+            )
         ),
         Format::Table => println!("{}", summary(&report)),
     }

@@ -413,12 +413,11 @@ async fn serve_async(
         }
     })?;
     let local = listener.local_addr()?;
-    let mut allowed_hosts = cfg.allowed_hosts.value.clone();
-    allowed_hosts.push(format!("{}:{}", local.ip(), local.port()));
     let state = AppState::new(
         store,
         ServerOptions {
-            allowed_hosts,
+            allowed_hosts: cfg.allowed_hosts.value.clone(),
+            local_addr: Some(local),
             session_ttl: cfg.session_ttl.value,
             legacy_session_ttl: cfg.legacy_session_ttl.value,
             auth: cfg.auth.clone(),

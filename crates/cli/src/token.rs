@@ -37,9 +37,11 @@ pub struct CreateArgs {
     /// What it may do: emit, read or admin (repeatable; `write` is accepted for emit).
     #[arg(long = "scope", required = true, value_parser = parse_scope)]
     scopes: Vec<Scope>,
-    /// Bind an emit token to one component: it may write only that component's sessions.
-    #[arg(long)]
-    component: Option<String>,
+    /// Bind the token to a component: an emit token may write only that component's
+    /// sessions, a read token sees only its components' (repeatable for a read token; an
+    /// emit token takes one, an admin token none).
+    #[arg(long = "component")]
+    components: Vec<String>,
     /// Lifetime, e.g. 1h, 30d; at most 10 years.
     #[arg(long, default_value = "30d", value_parser = parse_ttl)]
     ttl: Duration,
@@ -81,8 +83,8 @@ pub fn run(command: TokenCommand) -> CmdResult {
 
 fn create(a: CreateArgs) -> CmdResult {
     let secret = secret()?;
-    let grant = Grant::new(&a.subject, &a.scopes, a.component.as_deref(), a.ttl)
-        .map_err(|e| anyhow!("{e}"))?;
+    let grant =
+        Grant::new(&a.subject, &a.scopes, &a.components, a.ttl).map_err(|e| anyhow!("{e}"))?;
     let jti = uuid::Uuid::new_v4().to_string();
     let token = mint_grant(&secret, &grant, chrono::Utc::now().timestamp(), &jti)
         .map_err(anyhow::Error::from)?;
@@ -146,15 +148,32 @@ fn verify(token: &str, db_path: Option<&std::path::Path>) -> CmdResult {
                     .map(|s| s.as_str())
                     .collect::<Vec<_>>()
                     .join(", "),
-                claims
-                    .bound_component()
-                    .map(|c| format!(" (bound to component '{c}')"))
-                    .unwrap_or_default(),
+                binding(&claims),
                 human(left)
             );
             Ok(())
         }
         Err(e) => Err(anyhow!("invalid token: {e}").into()),
+    }
+}
+
+/// What the token's component claims bind, as `token verify` says it.
+fn binding(claims: &session_buddy_token::Claims) -> String {
+    let mut parts = Vec::new();
+    if claims.allows(Scope::Emit)
+        && let Some(c) = claims.bound_component()
+    {
+        parts.push(format!("writes bound to component '{c}'"));
+    }
+    if claims.allows(Scope::Read)
+        && let Some(cs) = claims.read_bound_components()
+    {
+        parts.push(format!("reads bound to components {}", cs.join(", ")));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join("; "))
     }
 }
 

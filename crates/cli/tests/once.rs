@@ -90,7 +90,7 @@ fn fastblocks_and_token_create_mint_and_refuse_alike() {
     let refusals: Vec<(Vec<&str>, String)> = vec![
         (
             vec!["--subject", &long, "--scope", "read"],
-            session_buddy_token::Grant::new(&long, &read, None, day).unwrap_err(),
+            session_buddy_token::Grant::new(&long, &read, &[], day).unwrap_err(),
         ),
         (
             vec!["--subject", "a", "--scope", "read", "--ttl", "4000d"],
@@ -106,7 +106,7 @@ fn fastblocks_and_token_create_mint_and_refuse_alike() {
         ),
         (
             vec!["--subject", "a", "--scope", "read", "--component", "a/b"],
-            session_buddy_token::Grant::new("a", &read, Some("a/b"), day).unwrap_err(),
+            session_buddy_token::Grant::new("a", &read, &["a/b".to_string()], day).unwrap_err(),
         ),
     ];
     for (args, message) in refusals {

@@ -294,7 +294,7 @@ fn auth(ctx: &mut Context<'_>, args: &[String]) -> HelperResult {
 fn parse_mint(args: &[String]) -> Result<Grant, HelperError> {
     let mut subject = String::new();
     let mut scopes = Vec::new();
-    let mut component = None;
+    let mut components = Vec::new();
     let mut ttl = DEFAULT_TOKEN_TTL.to_string();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -321,12 +321,12 @@ fn parse_mint(args: &[String]) -> Result<Grant, HelperError> {
                     scopes.push(session_buddy_token::parse_scope(s).map_err(HelperError::new)?);
                 }
             }
-            "--component" => component = Some(value),
+            "--component" => components.push(value),
             _ => ttl = value,
         }
     }
     let ttl = session_buddy_token::parse_ttl(&ttl).map_err(HelperError::new)?;
-    Grant::new(&subject, &scopes, component.as_deref(), ttl).map_err(HelperError::new)
+    Grant::new(&subject, &scopes, &components, ttl).map_err(HelperError::new)
 }
 
 fn auth_status(ctx: &mut Context<'_>) -> HelperResult {
@@ -462,7 +462,7 @@ mod tests {
         .unwrap();
         assert_eq!(g.subject, "ci");
         assert_eq!(g.scopes, [Scope::Emit, Scope::Read]);
-        assert_eq!(g.component.as_deref(), Some("crackerjack"));
+        assert_eq!(g.components, ["crackerjack"]);
         assert_eq!(g.ttl, Duration::from_secs(12 * 3600));
         let g = parse_mint(&args("--subject=ops --scope=admin")).unwrap();
         assert_eq!((g.scopes.len(), g.ttl.as_secs()), (1, 30 * 86400));

@@ -86,9 +86,13 @@ pub struct Claims {
     /// Scope names as sent (`emit`, `write`, `read`, `admin`; others are ignored).
     #[serde(default)]
     pub scopes: Vec<String>,
-    /// For an `emit` token: the one component whose events it may write.
+    /// For an `emit` token: the one component whose events it may write. It does not bind
+    /// reads (tokens minted before `read_components` existed keep meaning what they meant).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub component: Option<String>,
+    /// For a `read` token: the components whose sessions it may see (empty: every one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub read_components: Vec<String>,
 }
 
 impl Claims {
@@ -113,6 +117,27 @@ impl Claims {
             return None;
         }
         self.component.as_deref().filter(|c| !c.is_empty())
+    }
+
+    /// The components whose sessions this token may read; `None` when it may read every one
+    /// (no `read_components` claim, or an `admin` token, whose binding does not restrict it).
+    /// The one rule of read visibility: the server's `visible_components` asks it.
+    pub fn read_bound_components(&self) -> Option<Vec<String>> {
+        if self.allows(Scope::Admin) {
+            return None;
+        }
+        let mut bound: Vec<String> = self
+            .read_components
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect();
+        if bound.is_empty() {
+            return None;
+        }
+        bound.sort();
+        bound.dedup();
+        Some(bound)
     }
 
     /// Why this token may not write an event of `component`, or `None` when it may.
@@ -197,7 +222,31 @@ mod tests {
             jti: "j".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             component: component.map(str::to_string),
+            read_components: Vec::new(),
         }
+    }
+
+    #[test]
+    fn read_binding_is_its_own_claim() {
+        // An old token: `component` binds its writes, never its reads.
+        let old = claims(&["emit", "read"], Some("crackerjack"));
+        assert_eq!(old.read_bound_components(), None);
+        let mut read = claims(&["read"], None);
+        read.read_components = vec!["oneiric".into(), "akosha".into(), "akosha".into()];
+        assert_eq!(
+            read.read_bound_components(),
+            Some(vec!["akosha".to_string(), "oneiric".to_string()])
+        );
+        let mut admin = claims(&["admin"], None);
+        admin.read_components = vec!["akosha".into()];
+        assert_eq!(admin.read_bound_components(), None);
+        let v = serde_json::to_value(&read).unwrap();
+        assert_eq!(
+            v["read_components"],
+            serde_json::json!(["oneiric", "akosha", "akosha"])
+        );
+        let unbound = serde_json::to_value(claims(&["read"], None)).unwrap();
+        assert!(unbound.get("read_components").is_none(), "{unbound}");
     }
 
     #[test]

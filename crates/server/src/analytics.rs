@@ -14,6 +14,7 @@ use session_buddy_events::{format_timestamp, parse_timestamp};
 use session_buddy_store::analytics::{self, AnalyticsWindow};
 use session_buddy_store::{ComponentQuality, FAILURE_RULE, QUALITY_FORMULA};
 
+use crate::auth::Visibility;
 use crate::{AppError, AppState};
 
 pub const DEFAULT_DAYS: u32 = 7;
@@ -114,6 +115,7 @@ pub fn parse_analytics_params(
                 since,
                 until: until_or_now,
                 component,
+                components: None,
             },
             format!(
                 "{} to {}",
@@ -132,9 +134,23 @@ pub fn parse_analytics_params(
     })
 }
 
-fn params_from_query(q: HashMap<String, String>) -> Result<AnalyticsParams, AppError> {
+impl AnalyticsParams {
+    /// These parameters restricted to what the caller may see: every store query of the
+    /// analytics then covers the visible components only.
+    pub fn visible_to(mut self, visible: &Visibility) -> Self {
+        self.window.components = visible.0.clone();
+        self
+    }
+}
+
+fn params_from_query(
+    q: HashMap<String, String>,
+    visible: &Visibility,
+) -> Result<AnalyticsParams, AppError> {
     let map: Map<String, Value> = q.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
-    parse_analytics_params(&map, Utc::now()).map_err(AppError::BadRequest)
+    parse_analytics_params(&map, Utc::now())
+        .map(|p| p.visible_to(visible))
+        .map_err(AppError::BadRequest)
 }
 
 fn window_fields(p: &AnalyticsParams) -> Map<String, Value> {
@@ -169,17 +185,19 @@ pub(crate) async fn session_stats_value(
 
 pub(crate) async fn sessions(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     Ok(Json(session_stats_value(&state, &p).await?))
 }
 
 pub(crate) async fn duration(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     let summaries = state.store.analytics_summary(p.window.clone()).await?;
     let mut v = window_fields(&p);
     v.insert(
@@ -191,9 +209,10 @@ pub(crate) async fn duration(
 
 pub(crate) async fn components(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     let summaries = state.store.analytics_summary(p.window.clone()).await?;
     let mut v = window_fields(&p);
     v.insert(
@@ -205,9 +224,10 @@ pub(crate) async fn components(
 
 pub(crate) async fn errors(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     let summaries = state.store.analytics_summary(p.window.clone()).await?;
     let common = state
         .store
@@ -224,13 +244,19 @@ pub(crate) async fn errors(
 /// `active`: the newest `limit` active sessions (any start time) and how many there are.
 pub(crate) async fn active(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     let now = Utc::now();
     let active = state
         .store
-        .analytics_active(p.window.component.clone(), p.limit, now)
+        .analytics_active(
+            p.window.component.clone(),
+            p.window.components.clone(),
+            p.limit,
+            now,
+        )
         .await?;
     Ok(Json(json!({
         "total": active.total,
@@ -241,9 +267,10 @@ pub(crate) async fn active(
 
 pub(crate) async fn report(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let p = params_from_query(q)?;
+    let p = params_from_query(q, &visible)?;
     let report = analytics::report(
         state.store.as_ref(),
         &p.window,
@@ -261,20 +288,27 @@ pub(crate) async fn report(
 pub const QUALITY_DAYS: i64 = 7;
 
 /// The quality inputs per component of the sessions started in the [`QUALITY_DAYS`] before
-/// `now`, and the window's start: the one computation behind the `session_quality_score`
-/// gauges and `GET /v1/analytics/quality`.
+/// `now` (of the `visible` components only, when given), and the window's start: the one
+/// computation behind the `session_quality_score` gauges and `GET /v1/analytics/quality`.
 pub async fn quality_inputs(
     state: &AppState,
     now: DateTime<Utc>,
+    visible: Option<Vec<String>>,
 ) -> Result<(DateTime<Utc>, BTreeMap<String, ComponentQuality>), AppError> {
     let since = now - chrono::TimeDelta::days(QUALITY_DAYS);
-    Ok((since, state.store.quality_by_component(since).await?))
+    Ok((
+        since,
+        state.store.quality_by_component(since, visible).await?,
+    ))
 }
 
 /// `GET /v1/analytics/quality`: per component the score, its three shares and their inputs,
 /// with the formula and the failure rule (what session-buddy's `quality` helper shows).
-pub(crate) async fn quality(State(state): State<AppState>) -> Result<Json<Value>, AppError> {
-    let (since, by_component) = quality_inputs(&state, Utc::now()).await?;
+pub(crate) async fn quality(
+    State(state): State<AppState>,
+    visible: Visibility,
+) -> Result<Json<Value>, AppError> {
+    let (since, by_component) = quality_inputs(&state, Utc::now(), visible.0).await?;
     let components: Map<String, Value> = by_component
         .iter()
         .map(|(c, q)| {

@@ -1,6 +1,7 @@
 //! Authentication and authorisation: HS256 tokens (verified by `session_buddy_token`, the one
-//! mint/verify of the workspace), the scope each route and tool needs (from [`crate::routes`]), the component binding of `emit` tokens, revocations
-//! (cached in memory, refreshed from the store) and per-token rate limits.
+//! mint/verify of the workspace), the scope each route and tool needs (from [`crate::routes`]),
+//! the component binding of `emit` tokens, what a caller may read ([`visible_components`]),
+//! revocations (cached in memory, refreshed from the store) and per-token rate limits.
 //!
 //! Without a secret every call is allowed (the binary then serves loopback only).
 
@@ -65,6 +66,62 @@ impl std::fmt::Debug for AuthOptions {
 /// The caller of a request, when authentication is on.
 #[derive(Debug, Clone)]
 pub struct Principal(pub Arc<Claims>);
+
+/// The components whose sessions the caller may see: `None` every one (no authentication, an
+/// unbound `read` token, an `admin` token), else the components of its `read_components`
+/// claim. The one rule of read visibility: every face that reads (REST, MCP, analytics, the
+/// stream, the console) asks it and passes the answer to the store.
+pub fn visible_components(principal: Option<&Principal>) -> Option<Vec<String>> {
+    principal.and_then(|p| p.0.read_bound_components())
+}
+
+/// Whether a caller with visibility `visible` ([`visible_components`]) may see a session of
+/// `component`.
+pub fn may_see(visible: Option<&[String]>, component: &str) -> bool {
+    visible.is_none_or(|v| v.iter().any(|c| c == component))
+}
+
+/// The caller's [`visible_components`], as a handler argument.
+#[derive(Debug, Clone, Default)]
+pub struct Visibility(pub Option<Vec<String>>);
+
+impl Visibility {
+    pub fn of(principal: Option<&Principal>) -> Self {
+        Self(visible_components(principal))
+    }
+
+    pub fn components(&self) -> Option<&[String]> {
+        self.0.as_deref()
+    }
+
+    /// Whether the caller may see a session of `component`.
+    pub fn sees(&self, component: &str) -> bool {
+        may_see(self.components(), component)
+    }
+
+    /// Why an aggregate over every component (the metrics) is not for this caller, or
+    /// `None` when it is (it may see every component).
+    pub fn aggregate_problem(&self) -> Option<String> {
+        self.components().map(|v| {
+            format!(
+                "this token sees only the components {}; the metrics add up every component, \
+                 so they need a read token not bound to components",
+                v.join(", ")
+            )
+        })
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Visibility {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts.extensions.get::<Principal>()))
+    }
+}
 
 /// What the server knows to authenticate calls: the verifier, the revocation cache and the
 /// rate limiter.

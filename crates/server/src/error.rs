@@ -15,6 +15,9 @@ pub enum AppError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// The `Host` header names a host this server does not answer for (DNS rebinding).
+    #[error("{0}")]
+    MisdirectedHost(String),
     #[error("{message}")]
     TooManyRequests { message: String, retry_after: u64 },
     #[error("{0}")]
@@ -44,6 +47,7 @@ impl AppError {
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
             AppError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -11,6 +11,7 @@ pub mod auth;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod host;
 mod ingest;
 mod mcp;
 pub mod metrics;
@@ -40,8 +41,11 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Settings the server needs at run time.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
-    /// Host names (besides loopback) the MCP endpoint accepts in `Host` headers.
+    /// Host names (besides loopback) every route accepts in `Host` headers (`--allowed-host`;
+    /// `name` any port, `name:port` that port); see [`host::accepted_hosts`].
     pub allowed_hosts: Vec<String>,
+    /// The address the server listens on, accepted as a `Host` too (its `ip:port`).
+    pub local_addr: Option<std::net::SocketAddr>,
     /// How often the active-session gauges and quality scores are refreshed from the store.
     pub gauge_refresh: Duration,
     /// A session that announced heartbeats is abandoned after this long without an event.
@@ -59,6 +63,7 @@ impl Default for ServerOptions {
     fn default() -> Self {
         Self {
             allowed_hosts: Vec::new(),
+            local_addr: None,
             gauge_refresh: Duration::from_secs(15),
             session_ttl: Duration::from_secs(600),
             legacy_session_ttl: Duration::from_secs(24 * 3600),
@@ -151,6 +156,8 @@ pub struct AppState {
     pub options: Arc<ServerOptions>,
     /// Token verification, revocation cache, rate limits.
     pub guard: Arc<auth::Guard>,
+    /// The `Host` names every route accepts ([`host::accepted_hosts`]); `None`: any.
+    pub accepted_hosts: Option<Arc<[String]>>,
 }
 
 impl AppState {
@@ -159,12 +166,14 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::new()),
             guard: Arc::new(auth::Guard::new(&options.auth)),
+            accepted_hosts: host::accepted_hosts(&options).map(Arc::from),
             options: Arc::new(options),
         }
     }
 }
 
-/// The whole HTTP surface: the REST routes of [`routes::ROUTES`], MCP at [`routes::MCP_PATH`].
+/// The whole HTTP surface: the REST routes of [`routes::ROUTES`], MCP at [`routes::MCP_PATH`],
+/// every one behind the `Host` check ([`host`]), then authentication.
 pub fn app(state: AppState) -> Router {
     let mcp = mcp::service(state.clone());
     let router = routes::ROUTES.iter().fold(Router::new(), |router, r| {
@@ -176,6 +185,10 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             auth::require_auth,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            host::check_host,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track_http))
         .with_state(state)
@@ -217,7 +230,7 @@ pub async fn refresh_gauges(state: &AppState) {
         Ok(counts) => state.metrics.set_active(&counts),
         Err(e) => tracing::warn!(error = %e, "cannot read active sessions for the gauges"),
     }
-    match analytics::quality_inputs(state, chrono::Utc::now()).await {
+    match analytics::quality_inputs(state, chrono::Utc::now(), None).await {
         Ok((_, q)) => state.metrics.set_qualities(
             &q.iter()
                 .map(|(component, inputs)| (component.clone(), inputs.score()))

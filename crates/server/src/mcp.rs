@@ -21,7 +21,7 @@ use session_buddy_events::{
 
 use session_buddy_events::auth::Claims;
 
-use crate::auth::{TokenError, bearer, scope_list, tool_scope};
+use crate::auth::{Principal, TokenError, Visibility, bearer, scope_list, tool_scope};
 use crate::ingest::{Candidate, MAX_JSON_DEPTH, bind_to_component, ingest_candidates};
 use crate::metrics::Metrics;
 use crate::query::{health_value, parse_event_filter};
@@ -29,15 +29,14 @@ use crate::{AppState, VERSION, parse_session_filter};
 
 /// The `/mcp` service.
 pub(crate) fn service(state: AppState) -> StreamableHttpService<McpHandler, NeverSessionManager> {
-    let mut hosts: Vec<String> = ["localhost", "127.0.0.1", "::1", "[::1]"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    hosts.extend(state.options.allowed_hosts.iter().cloned());
+    // The same list as every route's `Host` check (which runs first), not a second copy.
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
-        .with_json_response(true)
-        .with_allowed_hosts(hosts);
+        .with_json_response(true);
+    let config = match state.accepted_hosts.as_deref() {
+        Some(hosts) => config.with_allowed_hosts(hosts.iter().cloned()),
+        None => config.disable_allowed_hosts(),
+    };
     let handler = McpHandler {
         state,
         tools: Arc::new(tools()),
@@ -210,23 +209,31 @@ impl ServerHandler for McpHandler {
                 "arguments: nest JSON deeper than {MAX_JSON_DEPTH} levels; flatten them"
             ));
         }
+        let visible = Visibility::of(claims.clone().map(|c| Principal(Arc::new(c))).as_ref());
         let claims = claims.as_ref();
         let state = &self.state;
+        let aggregate = matches!(
+            request.name.as_ref(),
+            "get_prometheus_metrics" | "get_metrics_summary"
+        );
+        if aggregate && let Some(problem) = visible.aggregate_problem() {
+            return refused(format!("forbidden: {problem}"));
+        }
         let result = match request.name.as_ref() {
             "track_session_start" => track_start(state, Value::Object(args), claims).await,
             "track_session_end" => track_end(state, Value::Object(args), claims).await,
             "track_command" => track_command(state, args, claims).await,
             "health_check" => Ok(health_value(state).await.1),
-            "list_sessions" => list_sessions(state, args).await,
-            "get_session" => get_session(state, &args).await,
-            "list_events" => list_events(state, args).await,
+            "list_sessions" => list_sessions(state, &visible, args).await,
+            "get_session" => get_session(state, &visible, &args).await,
+            "list_events" => list_events(state, &visible, args).await,
             "get_prometheus_metrics" => {
                 let text = state.metrics.render();
                 let mut r = CallToolResult::structured(json!({ "metrics": text }));
                 r.content = vec![ContentBlock::text(text)];
                 return Ok(r.into());
             }
-            "analytics_sessions" => analytics_sessions(state, &args).await,
+            "analytics_sessions" => analytics_sessions(state, &visible, &args).await,
             "list_session_metrics" => Ok(Metrics::describe()),
             "get_metrics_summary" => Ok(state.metrics.summary()),
             other => {
@@ -423,7 +430,11 @@ async fn track_command(
     })
 }
 
-async fn list_sessions(state: &AppState, mut args: JsonObject) -> Result<Value, String> {
+async fn list_sessions(
+    state: &AppState,
+    visible: &Visibility,
+    mut args: JsonObject,
+) -> Result<Value, String> {
     // The original's documented `offset`: pages go by cursor here.
     match args.remove("offset") {
         None | Some(Value::Null) => {}
@@ -434,7 +445,8 @@ async fn list_sessions(state: &AppState, mut args: JsonObject) -> Result<Value, 
             );
         }
     }
-    let filter = parse_session_filter(&args)?;
+    let mut filter = parse_session_filter(&args)?;
+    filter.components = visible.0.clone();
     let page = state
         .store
         .list_sessions(filter)
@@ -443,7 +455,11 @@ async fn list_sessions(state: &AppState, mut args: JsonObject) -> Result<Value, 
     serde_json::to_value(page).map_err(|e| e.to_string())
 }
 
-async fn get_session(state: &AppState, args: &JsonObject) -> Result<Value, String> {
+async fn get_session(
+    state: &AppState,
+    visible: &Visibility,
+    args: &JsonObject,
+) -> Result<Value, String> {
     let Some(id) = args.get("session_id").and_then(Value::as_str) else {
         return Ok(tool_error(None, "session_id: is required"));
     };
@@ -453,9 +469,8 @@ async fn get_session(state: &AppState, args: &JsonObject) -> Result<Value, Strin
             "session_id: may contain only letters, digits, '-' and '_'",
         ));
     }
-    match state
-        .store
-        .get_session(id)
+    // An invisible session answers like a missing one.
+    match crate::query::visible_session(state, visible, id)
         .await
         .map_err(|e| e.to_string())?
     {
@@ -464,8 +479,13 @@ async fn get_session(state: &AppState, args: &JsonObject) -> Result<Value, Strin
     }
 }
 
-async fn list_events(state: &AppState, args: JsonObject) -> Result<Value, String> {
-    let filter = parse_event_filter(&args)?;
+async fn list_events(
+    state: &AppState,
+    visible: &Visibility,
+    args: JsonObject,
+) -> Result<Value, String> {
+    let mut filter = parse_event_filter(&args)?;
+    filter.components = visible.0.clone();
     let events = state
         .store
         .list_events(filter)
@@ -474,8 +494,13 @@ async fn list_events(state: &AppState, args: JsonObject) -> Result<Value, String
     Ok(json!({ "events": events }))
 }
 
-async fn analytics_sessions(state: &AppState, args: &JsonObject) -> Result<Value, String> {
-    let params = crate::analytics::parse_analytics_params(args, chrono::Utc::now())?;
+async fn analytics_sessions(
+    state: &AppState,
+    visible: &Visibility,
+    args: &JsonObject,
+) -> Result<Value, String> {
+    let params =
+        crate::analytics::parse_analytics_params(args, chrono::Utc::now())?.visible_to(visible);
     crate::analytics::session_stats_value(state, &params)
         .await
         .map_err(|e| e.to_string())

@@ -13,6 +13,7 @@ use session_buddy_events::{
 };
 use session_buddy_store::{DEFAULT_PAGE, EventFilter, MAX_PAGE, SessionFilter};
 
+use crate::auth::Visibility;
 use crate::{AppError, AppState, VERSION};
 
 const FILTER_KEYS: &[&str] = &[
@@ -125,6 +126,7 @@ pub fn parse_session_filter(params: &Map<String, Value>) -> Result<SessionFilter
         min_duration,
         limit,
         cursor: text("cursor")?,
+        components: None,
     })
 }
 
@@ -134,10 +136,26 @@ fn to_map(q: HashMap<String, String>) -> Map<String, Value> {
 
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<SessionPage>, AppError> {
-    let filter = parse_session_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    let mut filter = parse_session_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    filter.components = visible.0;
     Ok(Json(state.store.list_sessions(filter).await?))
+}
+
+/// The session `id` when it is stored and the caller may see it; an invisible session is
+/// `None`, exactly like a missing one.
+pub(crate) async fn visible_session(
+    state: &AppState,
+    visible: &Visibility,
+    id: &str,
+) -> Result<Option<session_buddy_events::Session>, AppError> {
+    Ok(state
+        .store
+        .get_session(id)
+        .await?
+        .filter(|s| visible.sees(&s.component)))
 }
 
 fn checked_id(id: &str) -> Result<(), AppError> {
@@ -153,10 +171,11 @@ fn checked_id(id: &str) -> Result<(), AppError> {
 
 pub(crate) async fn get_session(
     State(state): State<AppState>,
+    visible: Visibility,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
     checked_id(&id)?;
-    match state.store.get_session(&id).await? {
+    match visible_session(&state, &visible, &id).await? {
         Some(s) => Ok(Json(s).into_response()),
         None => Err(AppError::NotFound(format!("no session '{id}'"))),
     }
@@ -164,9 +183,15 @@ pub(crate) async fn get_session(
 
 pub(crate) async fn session_events(
     State(state): State<AppState>,
+    visible: Visibility,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     checked_id(&id)?;
+    // A restricted caller sees the timeline of a stored session of its components only (a
+    // pending session's component is not known yet).
+    if visible.components().is_some() && visible_session(&state, &visible, &id).await?.is_none() {
+        return Err(AppError::NotFound(format!("no session '{id}'")));
+    }
     let events = state.store.session_events(&id).await?;
     if events.is_empty() && state.store.get_session(&id).await?.is_none() {
         return Err(AppError::NotFound(format!("no session '{id}'")));
@@ -214,35 +239,39 @@ pub(crate) fn parse_event_filter(params: &Map<String, Value>) -> Result<EventFil
         session_id,
         event_type,
         limit,
+        components: None,
     })
 }
 
 pub(crate) async fn list_events(
     State(state): State<AppState>,
+    visible: Visibility,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, AppError> {
-    let filter = parse_event_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    let mut filter = parse_event_filter(&to_map(q)).map_err(AppError::BadRequest)?;
+    filter.components = visible.0.clone();
     let session_id = filter.session_id.clone();
     let type_filtered = filter.event_type.is_some();
     let events: Vec<StoredEvent> = state.store.list_events(filter).await?;
     if let Some(id) = session_id
         && events.is_empty()
-        && !session_is_known(&state, &id, type_filtered).await?
+        && !session_is_known(&state, &visible, &id, type_filtered).await?
     {
         return Err(AppError::NotFound(format!("no session '{id}'")));
     }
     Ok(Json(json!({ "events": events })))
 }
 
-/// Whether the store knows the session: its start, or (pending) any of its events; a
-/// listing filtered by type can be empty for a known session.
-async fn session_is_known(
+/// Whether the store knows the session and the caller may see it: its start, or (pending)
+/// any of its events; a listing filtered by type can be empty for a known session.
+pub(crate) async fn session_is_known(
     state: &AppState,
+    visible: &Visibility,
     session_id: &str,
     type_filtered: bool,
 ) -> Result<bool, AppError> {
-    if state.store.get_session(session_id).await?.is_some() {
-        return Ok(true);
+    if let Some(s) = state.store.get_session(session_id).await? {
+        return Ok(visible.sees(&s.component));
     }
     if !type_filtered {
         return Ok(false);
@@ -253,6 +282,7 @@ async fn session_is_known(
             session_id: Some(session_id.to_string()),
             event_type: None,
             limit: 1,
+            components: visible.0.clone(),
         })
         .await?;
     Ok(!any.is_empty())
@@ -318,7 +348,12 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     }
 }
 
-pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
+/// `GET /metrics`. The metrics add up every component, so a token bound to components is
+/// refused (403) when `/metrics` needs a token; when it is public, it is public.
+pub(crate) async fn metrics(State(state): State<AppState>, visible: Visibility) -> Response {
+    if let Some(problem) = visible.aggregate_problem() {
+        return AppError::Forbidden(problem).into_response();
+    }
     (
         [(
             header::CONTENT_TYPE,

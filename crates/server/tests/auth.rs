@@ -37,6 +37,7 @@ pub fn claims(sub: &str, scopes: &[&str], component: Option<&str>) -> Claims {
         jti: uuid::Uuid::new_v4().to_string(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         component: component.map(str::to_string),
+        read_components: Vec::new(),
     }
 }
 

@@ -12,7 +12,8 @@ use tokio_postgres::IsolationLevel;
 
 use crate::{PgError, micros};
 
-/// Per component and bucket (`$1`/`$2` the bucket bounds, `$3` the component or NULL).
+/// Per component and bucket (`$1`/`$2` the bucket bounds, `$3` the component or NULL, `$4`
+/// the visible components or NULL).
 const SUMMARY_SQL: &str = concat!(
     "SELECT s.component, b.i,
        count(*),
@@ -29,6 +30,7 @@ const SUMMARY_SQL: &str = concat!(
 FROM unnest($1::int8[], $2::int8[]) WITH ORDINALITY AS b(lo, hi, i)
 JOIN sessions s ON s.started_at >= b.lo AND s.started_at < b.hi
 WHERE ($3::text IS NULL OR s.component = $3)
+  AND ($4::text[] IS NULL OR s.component = ANY($4::text[]))
 GROUP BY s.component, b.i"
 );
 
@@ -38,6 +40,7 @@ const COMMAND_ERRORS_SQL: &str = "SELECT s.component,
        count(*)
 FROM sessions s JOIN events e ON e.session_id = s.session_id
 WHERE ($1::text IS NULL OR s.component = $1) AND s.started_at >= $2 AND s.started_at < $3
+  AND ($4::text[] IS NULL OR s.component = ANY($4::text[]))
   AND s.error_count > 0
   AND e.event_type = 'command' AND e.payload::jsonb -> 'success' = 'false'::jsonb
 GROUP BY 1, 2";
@@ -53,6 +56,7 @@ const SESSION_ERRORS_SQL: &str = concat!(
        count(*)
 FROM sessions
 WHERE ($1::text IS NULL OR component = $1) AND started_at >= $2 AND started_at < $3
+  AND ($4::text[] IS NULL OR component = ANY($4::text[]))
   AND error_count = 0 AND ",
     session_buddy_store::failed_session_sql!(),
     "
@@ -70,7 +74,9 @@ pub(crate) async fn summary(
     let buckets = w.buckets();
     let (lo, hi): (Vec<i64>, Vec<i64>) = buckets.iter().copied().unzip();
     let stmt = conn.prepare_cached(SUMMARY_SQL).await?;
-    let rows = conn.query(&stmt, &[&lo, &hi, &w.component]).await?;
+    let rows = conn
+        .query(&stmt, &[&lo, &hi, &w.component, &w.components])
+        .await?;
     let mut by_component: BTreeMap<String, (ComponentSummary, f64, Option<i64>)> = BTreeMap::new();
     for r in &rows {
         let component: String = r.get(0);
@@ -125,7 +131,10 @@ pub(crate) async fn common_errors(
     let mut tally: BTreeMap<String, BTreeMap<String, i64>> = BTreeMap::new();
     for sql in [COMMAND_ERRORS_SQL, SESSION_ERRORS_SQL] {
         let stmt = tx.prepare_cached(sql).await?;
-        for r in tx.query(&stmt, &[&w.component, &since, &until]).await? {
+        for r in tx
+            .query(&stmt, &[&w.component, &since, &until, &w.components])
+            .await?
+        {
             let error: Option<String> = r.get(1);
             *tally
                 .entry(r.get(0))
@@ -147,9 +156,11 @@ pub(crate) async fn common_errors(
 pub(crate) async fn active(
     conn: &mut Object,
     component: Option<&str>,
+    components: Option<&[String]>,
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<ActiveSessions, PgError> {
+    let visible: Option<Vec<String>> = components.map(<[String]>::to_vec);
     let tx = conn
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
@@ -159,10 +170,14 @@ pub(crate) async fn active(
     let total_stmt = tx
         .prepare_cached(
             "SELECT count(*) FROM sessions
-             WHERE status = 'active' AND ($1::text IS NULL OR component = $1)",
+             WHERE status = 'active' AND ($1::text IS NULL OR component = $1)
+               AND ($2::text[] IS NULL OR component = ANY($2::text[]))",
         )
         .await?;
-    let total: i64 = tx.query_one(&total_stmt, &[&component]).await?.get(0);
+    let total: i64 = tx
+        .query_one(&total_stmt, &[&component, &visible])
+        .await?
+        .get(0);
     let stmt = tx
         .prepare_cached(
             "SELECT session_id, component, started_at, cwd,
@@ -170,12 +185,15 @@ pub(crate) async fn active(
                          THEN metadata::jsonb ->> 'project' END
              FROM sessions
              WHERE status = 'active' AND ($1::text IS NULL OR component = $1)
+               AND ($3::text[] IS NULL OR component = ANY($3::text[]))
              ORDER BY started_at DESC, session_id DESC
              LIMIT $2",
         )
         .await?;
     let now_us = now.timestamp_micros();
-    let rows = tx.query(&stmt, &[&component, &(limit as i64)]).await?;
+    let rows = tx
+        .query(&stmt, &[&component, &(limit as i64), &visible])
+        .await?;
     tx.commit().await?;
     Ok(ActiveSessions {
         total: count(total),

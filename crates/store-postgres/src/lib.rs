@@ -193,8 +193,9 @@ impl Store for PostgresStore {
     async fn quality_by_component(
         &self,
         since: DateTime<Utc>,
+        components: Option<Vec<String>>,
     ) -> Result<BTreeMap<String, ComponentQuality>> {
-        Ok(read::quality_by_component(&self.conn().await?, since).await?)
+        Ok(read::quality_by_component(&self.conn().await?, since, components.as_deref()).await?)
     }
 
     async fn analytics_summary(&self, window: AnalyticsWindow) -> Result<Vec<ComponentSummary>> {
@@ -211,10 +212,18 @@ impl Store for PostgresStore {
     async fn analytics_active(
         &self,
         component: Option<String>,
+        components: Option<Vec<String>>,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<ActiveSessions> {
-        Ok(analytics::active(&mut self.conn().await?, component.as_deref(), limit, now).await?)
+        Ok(analytics::active(
+            &mut self.conn().await?,
+            component.as_deref(),
+            components.as_deref(),
+            limit,
+            now,
+        )
+        .await?)
     }
 
     async fn health(&self) -> Result<StoreHealth> {

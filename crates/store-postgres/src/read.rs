@@ -131,6 +131,11 @@ pub(crate) async fn session_events(
         .collect())
 }
 
+/// `$4`: the events of stored sessions of the visible components only (a text array; NULL:
+/// every event).
+const VISIBLE_EVENTS: &str = "AND ($4::text[] IS NULL OR session_id IN (SELECT session_id
+     FROM sessions WHERE component = ANY($4::text[])))";
+
 pub(crate) async fn list_events(
     conn: &Object,
     filter: &EventFilter,
@@ -140,17 +145,22 @@ pub(crate) async fn list_events(
     let sql = match &filter.session_id {
         Some(_) => format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = $1
-             AND ($2::text IS NULL OR event_type = $2) ORDER BY ts, id LIMIT $3"
+             AND ($2::text IS NULL OR event_type = $2) {VISIBLE_EVENTS}
+             ORDER BY ts, id LIMIT $3"
         ),
         // The latest by their own time, ties by arrival.
         None => format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE $1::text IS NULL
-             AND ($2::text IS NULL OR event_type = $2) ORDER BY ts DESC, id DESC LIMIT $3"
+             AND ($2::text IS NULL OR event_type = $2) {VISIBLE_EVENTS}
+             ORDER BY ts DESC, id DESC LIMIT $3"
         ),
     };
     let stmt = conn.prepare_cached(&sql).await?;
     Ok(conn
-        .query(&stmt, &[&filter.session_id, &event_type, &limit])
+        .query(
+            &stmt,
+            &[&filter.session_id, &event_type, &limit, &filter.components],
+        )
         .await?
         .iter()
         .map(stored_event_from_row)
@@ -200,6 +210,7 @@ pub(crate) async fn active_by_component(conn: &Object) -> Result<BTreeMap<String
 pub(crate) async fn quality_by_component(
     conn: &Object,
     since: DateTime<Utc>,
+    components: Option<&[String]>,
 ) -> Result<BTreeMap<String, ComponentQuality>, PgError> {
     let stmt = conn
         .prepare_cached(concat!(
@@ -210,12 +221,15 @@ pub(crate) async fn quality_by_component(
             "),
                     count(*) FILTER (WHERE status = 'abandoned'),
                     coalesce(sum(command_count), 0)::BIGINT, coalesce(sum(error_count), 0)::BIGINT
-             FROM sessions WHERE started_at >= $1 GROUP BY component"
+             FROM sessions WHERE started_at >= $1
+               AND ($2::text[] IS NULL OR component = ANY($2::text[]))
+             GROUP BY component"
         ))
         .await?;
     let n = |r: &Row, i: usize| r.get::<_, i64>(i).max(0) as u64;
+    let visible: Option<Vec<String>> = components.map(<[String]>::to_vec);
     Ok(conn
-        .query(&stmt, &[&since.timestamp_micros()])
+        .query(&stmt, &[&since.timestamp_micros(), &visible])
         .await?
         .iter()
         .map(|r| {

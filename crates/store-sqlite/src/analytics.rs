@@ -65,20 +65,32 @@ GROUP BY error"
 const ACTIVE_COUNT_SQL: &str = "SELECT count(*) FROM sessions WHERE status = 'active'";
 const ACTIVE_COUNT_COMPONENT_SQL: &str =
     "SELECT count(*) FROM sessions WHERE status = 'active' AND component = ?1";
+/// The active sessions of the visible components (`?1`: a JSON array of names).
+const ACTIVE_COUNT_VISIBLE_SQL: &str = "SELECT count(*) FROM sessions WHERE status = 'active'
+     AND component IN (SELECT value FROM json_each(?1))";
 
-/// The newest active sessions (`?1` = component or NULL, `?2` = limit).
+/// The newest active sessions (`?1` = component or NULL, `?2` = limit, `?3` = the visible
+/// components as a JSON array, or NULL for every one).
 const ACTIVE_SQL: &str = "SELECT session_id, component, started_at, cwd,
        CASE WHEN json_type(metadata, '$.project') = 'text'
             THEN json_extract(metadata, '$.project') END AS project
 FROM sessions
 WHERE status = 'active' AND (?1 IS NULL OR component = ?1)
+  AND (?3 IS NULL OR component IN (SELECT value FROM json_each(?3)))
 ORDER BY started_at DESC, session_id DESC
 LIMIT ?2";
 
-/// The components to look at: the one asked for, or every one.
+/// The components to look at: the one asked for, or every one, of those the window may show.
 fn components(conn: &Connection, w: &AnalyticsWindow) -> Result<Vec<String>> {
     if let Some(c) = &w.component {
-        return Ok(vec![c.clone()]);
+        return Ok(if w.shows(c) {
+            vec![c.clone()]
+        } else {
+            Vec::new()
+        });
+    }
+    if let Some(visible) = &w.components {
+        return Ok(visible.clone());
     }
     let mut stmt = conn.prepare_cached(COMPONENTS_SQL)?;
     let names = stmt
@@ -173,21 +185,27 @@ pub(super) fn common_errors(
 pub(super) fn active(
     conn: &Connection,
     component: Option<&str>,
+    components: Option<&[String]>,
     limit: usize,
     now: DateTime<Utc>,
 ) -> Result<ActiveSessions> {
     let tx = conn.unchecked_transaction()?;
-    let total: i64 = match component {
-        Some(c) => tx
+    let visible = crate::read::visible_param(components);
+    let total: i64 = match (component, &visible) {
+        (Some(c), _) if components.is_some_and(|v| !v.iter().any(|x| x == c)) => 0,
+        (Some(c), _) => tx
             .prepare_cached(ACTIVE_COUNT_COMPONENT_SQL)?
             .query_row([c], |r| r.get(0))?,
-        None => tx
+        (None, Some(v)) => tx
+            .prepare_cached(ACTIVE_COUNT_VISIBLE_SQL)?
+            .query_row([v], |r| r.get(0))?,
+        (None, None) => tx
             .prepare_cached(ACTIVE_COUNT_SQL)?
             .query_row([], |r| r.get(0))?,
     };
     let now_us = now.timestamp_micros();
     let mut stmt = tx.prepare_cached(ACTIVE_SQL)?;
-    let rows = stmt.query_map(params![component, limit as i64], |r| {
+    let rows = stmt.query_map(params![component, limit as i64, visible], |r| {
         let started: i64 = r.get(2)?;
         let cwd: String = r.get(3)?;
         Ok(ActiveSession {
@@ -214,7 +232,8 @@ pub fn analytics_sql(name: &str) -> Option<String> {
     );
     Some(match name {
         "active_sessions" => format!(
-            "-- ?1 = component or NULL, ?2 = limit; duration_seconds = now - started_at.\n\
+            "-- ?1 = component or NULL, ?2 = limit, ?3 = the caller's visible components (a JSON \
+             array) or NULL; duration_seconds = now - started_at.\n\
              {ACTIVE_SQL};\n"
         ),
         "session_stats" => format!(

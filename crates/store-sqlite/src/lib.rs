@@ -218,8 +218,9 @@ impl Store for SqliteStore {
     async fn quality_by_component(
         &self,
         since: DateTime<Utc>,
+        components: Option<Vec<String>>,
     ) -> session_buddy_store::Result<BTreeMap<String, ComponentQuality>> {
-        self.read(move |c| read::quality_by_component(c, since))
+        self.read(move |c| read::quality_by_component(c, since, components.as_deref()))
             .await
     }
 
@@ -241,11 +242,14 @@ impl Store for SqliteStore {
     async fn analytics_active(
         &self,
         component: Option<String>,
+        components: Option<Vec<String>>,
         limit: usize,
         now: DateTime<Utc>,
     ) -> session_buddy_store::Result<ActiveSessions> {
-        self.read(move |c| analytics::active(c, component.as_deref(), limit, now))
-            .await
+        self.read(move |c| {
+            analytics::active(c, component.as_deref(), components.as_deref(), limit, now)
+        })
+        .await
     }
 
     async fn health(&self) -> session_buddy_store::Result<StoreHealth> {

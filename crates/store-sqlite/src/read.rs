@@ -67,6 +67,13 @@ fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent>
     })
 }
 
+/// A visibility restriction as one SQL parameter: a JSON array of component names, which the
+/// statements read with `component IN (SELECT value FROM json_each(?N))`; NULL: every
+/// component. One parameter keeps each statement fixed (and cached) whatever the list.
+pub(crate) fn visible_param(components: Option<&[String]>) -> Option<String> {
+    components.map(|c| serde_json::Value::from(c.to_vec()).to_string())
+}
+
 pub(crate) fn list_sessions(conn: &Connection, f: &SessionFilter) -> Result<SessionPage> {
     let (tail, args) = session_buddy_store::session_page_query(f, '?')?;
     let args = args.into_iter().map(|a| match a {
@@ -98,23 +105,29 @@ pub(crate) fn session_events(c: &Connection, id: &str) -> Result<Vec<StoredEvent
     .collect::<rusqlite::Result<_>>()?)
 }
 
+/// `?4`: the events of stored sessions of the visible components only ([`visible_param`]).
+const VISIBLE_EVENTS: &str = "AND (?4 IS NULL OR session_id IN (SELECT session_id FROM sessions
+     WHERE component IN (SELECT value FROM json_each(?4))))";
+
 pub(crate) fn list_events(c: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
     let limit = filter.limit.clamp(1, MAX_PAGE) as i64;
     let event_type = filter.event_type.map(|t| t.as_str().to_string());
     let sql = match (&filter.session_id, &event_type) {
         (Some(_), _) => format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1
-             AND (?2 IS NULL OR event_type = ?2) ORDER BY ts, rowid LIMIT ?3"
+             AND (?2 IS NULL OR event_type = ?2) {VISIBLE_EVENTS} ORDER BY ts, rowid LIMIT ?3"
         ),
         // The latest by their own time, ties by arrival.
         (None, _) => format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE ?1 IS NULL
-             AND (?2 IS NULL OR event_type = ?2) ORDER BY ts DESC, rowid DESC LIMIT ?3"
+             AND (?2 IS NULL OR event_type = ?2) {VISIBLE_EVENTS}
+             ORDER BY ts DESC, rowid DESC LIMIT ?3"
         ),
     };
+    let visible = visible_param(filter.components.as_deref());
     Ok(c.prepare_cached(&sql)?
         .query_map(
-            params![filter.session_id, event_type, limit],
+            params![filter.session_id, event_type, limit, visible],
             stored_event_from_row,
         )?
         .collect::<rusqlite::Result<_>>()?)
@@ -136,6 +149,7 @@ pub(crate) fn active_by_component(c: &Connection) -> Result<BTreeMap<String, u64
 pub(crate) fn quality_by_component(
     c: &Connection,
     since: DateTime<Utc>,
+    components: Option<&[String]>,
 ) -> Result<BTreeMap<String, ComponentQuality>> {
     let mut stmt = c.prepare_cached(concat!(
         "SELECT component, count(*),
@@ -145,9 +159,12 @@ pub(crate) fn quality_by_component(
         "),
                 sum(status = 'abandoned'),
                 sum(command_count), sum(error_count)
-         FROM sessions WHERE started_at >= ?1 GROUP BY component"
+         FROM sessions WHERE started_at >= ?1
+           AND (?2 IS NULL OR component IN (SELECT value FROM json_each(?2)))
+         GROUP BY component"
     ))?;
-    let rows = stmt.query_map([since.timestamp_micros()], |r| {
+    let visible = visible_param(components);
+    let rows = stmt.query_map(params![since.timestamp_micros(), visible], |r| {
         Ok((
             r.get::<_, String>(0)?,
             ComponentQuality {

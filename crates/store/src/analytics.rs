@@ -25,6 +25,9 @@ pub struct AnalyticsWindow {
     pub until: DateTime<Utc>,
     /// One component only.
     pub component: Option<String>,
+    /// Only these components (the caller's visibility, a component-bound `read` token);
+    /// `None`: every component.
+    pub components: Option<Vec<String>>,
 }
 
 impl AnalyticsWindow {
@@ -34,7 +37,15 @@ impl AnalyticsWindow {
             since: now - TimeDelta::days(i64::from(days)),
             until: now,
             component,
+            components: None,
         }
+    }
+
+    /// Whether `component` is one this window may show (its visibility restriction).
+    pub fn shows(&self, component: &str) -> bool {
+        self.components
+            .as_ref()
+            .is_none_or(|v| v.iter().any(|c| c == component))
     }
 
     /// The start of each trend bucket, oldest first, ending at `until`: one per day, or wider
@@ -284,7 +295,7 @@ pub async fn report(
     let summaries = store.analytics_summary(window.clone()).await?;
     let common = store.analytics_common_errors(window.clone()).await?;
     let active = store
-        .analytics_active(window.component.clone(), 1, now)
+        .analytics_active(window.component.clone(), window.components.clone(), 1, now)
         .await?;
     Ok(Report {
         date_range: date_range.to_string(),
@@ -371,6 +382,7 @@ mod tests {
             since: at("2026-03-01T12:00:00Z"),
             until: at("2026-03-04T00:00:00Z"),
             component: None,
+            components: None,
         };
         let b = w.buckets();
         assert_eq!(b.len(), 3);
@@ -381,6 +393,7 @@ mod tests {
             since: at("2020-01-01T00:00:00Z"),
             until: at("2026-01-01T00:00:00Z"),
             component: None,
+            components: None,
         };
         assert!(long.buckets().len() as i64 <= MAX_BUCKETS);
         assert_eq!(long.buckets()[0].0, long.since.timestamp_micros());

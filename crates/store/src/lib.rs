@@ -272,6 +272,9 @@ pub struct SessionFilter {
     pub limit: usize,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Only sessions of these components (the caller's visibility, a component-bound `read`
+    /// token); `None`: every component, `Some(empty)`: none.
+    pub components: Option<Vec<String>>,
 }
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -283,6 +286,10 @@ pub struct EventFilter {
     pub session_id: Option<String>,
     pub event_type: Option<EventType>,
     pub limit: usize,
+    /// Only events of stored sessions of these components (the caller's visibility); a
+    /// pending event, whose start is not stored, has no known component and is left out.
+    /// `None`: every event.
+    pub components: Option<Vec<String>>,
 }
 
 /// What `/health` and `/readyz` say about storage.
@@ -400,10 +407,12 @@ pub trait Store: Send + Sync + 'static {
     /// Active sessions per component.
     async fn active_by_component(&self) -> Result<BTreeMap<String, u64>>;
 
-    /// Quality inputs per component over sessions started since `since`.
+    /// Quality inputs per component over sessions started since `since`, of `components`
+    /// only when given (the caller's visibility).
     async fn quality_by_component(
         &self,
         since: DateTime<Utc>,
+        components: Option<Vec<String>>,
     ) -> Result<BTreeMap<String, ComponentQuality>>;
 
     /// Analytics: per-component aggregates of the sessions started in `window`, with a
@@ -419,10 +428,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<BTreeMap<String, String>>;
 
     /// Analytics: the active sessions, newest start first (at most `limit`), their age at
-    /// `now`, and how many there are in all.
+    /// `now`, and how many there are in all; of `components` only when given (the caller's
+    /// visibility).
     async fn analytics_active(
         &self,
         component: Option<String>,
+        components: Option<Vec<String>>,
         limit: usize,
         now: DateTime<Utc>,
     ) -> Result<ActiveSessions>;
@@ -601,6 +612,21 @@ pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<
             " AND duration_us >= ?",
             SqlArg::Int((d * 1e6).round() as i64),
         );
+    }
+    if let Some(visible) = &f.components {
+        if visible.is_empty() {
+            sql.push_str(" AND 1=0");
+        } else {
+            sql.push_str(" AND component IN (");
+            for (i, c) in visible.iter().enumerate() {
+                args.push(SqlArg::Text(c.clone()));
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("{mark}{}", args.len()));
+            }
+            sql.push(')');
+        }
     }
     if let Some(c) = &f.cursor {
         let (us, id) = decode_cursor(c)?;

@@ -255,13 +255,16 @@ pub fn fmt_clock(t: &DateTime<Utc>, utc: bool) -> String {
     }
 }
 
-/// RFC 4180 CSV.
+/// RFC 4180 CSV, the one CSV writer of the workspace (the CLI's `--format csv`, `export`, the
+/// console's downloads). Every cell is [`csv_safe`]: a spreadsheet opening the file never runs
+/// a cell as a formula.
 pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
     let field = |s: &str| {
+        let s = csv_safe(s);
         if s.contains([',', '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
-            s.to_string()
+            s.into_owned()
         }
     };
     let mut out = headers
@@ -277,9 +280,65 @@ pub fn csv(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// A CSV cell a spreadsheet shows as text (formula injection, OWASP "CSV Injection"): a cell
+/// that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'`, unless
+/// it is a plain number (`-3`, `+1.5`, `-2e3`), which stays a number.
+pub fn csv_safe(cell: &str) -> std::borrow::Cow<'_, str> {
+    let risky = cell.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if risky && !is_plain_number(cell) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+/// `[+-]digits[.digits][e[+-]digits]`, nothing else (no spaces, no operators).
+fn is_plain_number(s: &str) -> bool {
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (mantissa, exponent) = match s.split_once(['e', 'E']) {
+        Some((m, e)) => (m, Some(e.strip_prefix(['+', '-']).unwrap_or(e))),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((i, f)) => digits(i) && digits(f),
+        None => digits(mantissa),
+    };
+    mantissa_ok && exponent.is_none_or(digits)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_neutralises_formulas_but_keeps_numbers() {
+        for (cell, shown) in [
+            ("=cmd()", "'=cmd()"),
+            ("=1+2", "'=1+2"),
+            ("+SUM(A1)", "'+SUM(A1)"),
+            ("-2+3", "'-2+3"),
+            ("-", "'-"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("-3", "-3"),
+            ("-3.25", "-3.25"),
+            ("+7", "+7"),
+            ("-1e5", "-1e5"),
+            ("-.5", "'-.5"),
+            ("a=b", "a=b"),
+            ("", ""),
+        ] {
+            assert_eq!(csv_safe(cell), shown, "{cell:?}");
+        }
+        let c = csv(&["cmd", "n"], &[vec!["=cmd()".into(), "-3".into()]]);
+        assert_eq!(c, "cmd,n\r\n'=cmd(),-3\r\n");
+        // Quoting still applies to the neutralised text.
+        let q = csv(&["a"], &[vec!["=HYPERLINK(\"x\",\"y\")".into()]]);
+        assert_eq!(q, "a\r\n\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\"\r\n");
+        // A carriage return first: neutralised and quoted.
+        assert_eq!(csv(&["a"], &[vec!["\rx".into()]]), "a\r\n\"'\rx\"\r\n");
+    }
 
     #[test]
     fn times_for_people() {

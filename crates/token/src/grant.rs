@@ -15,12 +15,16 @@ pub const TTL_MAX: Duration = Duration::from_secs(10 * 366 * 86_400);
 pub const TTL_MAX_TEXT: &str = "10 years";
 
 /// A validated request for a token: who, which scopes (sorted, without repeats), bound to
-/// which component, for how long.
+/// which components (sorted, without repeats), for how long.
+///
+/// The binding applies to every scope the token holds: an `emit` token writes only its one
+/// component's sessions (the `component` claim), a `read` token sees only its components'
+/// (the `read_components` claim); an `admin` token is never bound.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub subject: String,
     pub scopes: Vec<Scope>,
-    pub component: Option<String>,
+    pub components: Vec<String>,
     pub ttl: Duration,
 }
 
@@ -65,12 +69,13 @@ pub fn signing_secret(value: Option<&str>) -> Result<String, String> {
 
 impl Grant {
     /// Checks a request: a subject of 1 to [`SUBJECT_MAX_CHARS`] characters (trimmed), at
-    /// least one scope, a component name (letters, digits, `-`, `_`, at most 64) when bound,
-    /// a lifetime from 1 s to [`TTL_MAX`].
+    /// least one scope, component names (letters, digits, `-`, `_`, at most 64) when bound —
+    /// one for a token that emits, any number for a `read` token, none for an `admin` one —
+    /// and a lifetime from 1 s to [`TTL_MAX`].
     pub fn new(
         subject: &str,
         scopes: &[Scope],
-        component: Option<&str>,
+        components: &[String],
         ttl: Duration,
     ) -> Result<Self, String> {
         let subject = subject.trim();
@@ -85,8 +90,9 @@ impl Grant {
         if scopes.is_empty() {
             return Err("--scope emit|read|admin is required (repeat it for several)".into());
         }
-        if let Some(c) = component
-            && !session_buddy_events::is_valid_name(c)
+        if let Some(c) = components
+            .iter()
+            .find(|c| !session_buddy_events::is_valid_name(c))
         {
             return Err(format!(
                 "--component '{c}' is not a component name (letters, digits, '-' and '_', at \
@@ -97,10 +103,30 @@ impl Grant {
         let mut scopes = scopes.to_vec();
         scopes.sort();
         scopes.dedup();
+        let mut components = components.to_vec();
+        components.sort();
+        components.dedup();
+        if !components.is_empty() {
+            if scopes.contains(&Scope::Admin) {
+                return Err(
+                    "--component cannot bind an admin token: admin sees and writes \
+                            every component; mint an emit or read token instead"
+                        .into(),
+                );
+            }
+            if scopes.contains(&Scope::Emit) && components.len() > 1 {
+                return Err(format!(
+                    "an emit token is bound to one component, not {} ({}); mint one emit \
+                     token per component (a read token may see several)",
+                    components.len(),
+                    components.join(", ")
+                ));
+            }
+        }
         Ok(Self {
             subject: subject.to_string(),
             scopes,
-            component: component.map(str::to_string),
+            components,
             ttl,
         })
     }
@@ -116,7 +142,16 @@ impl Grant {
             exp: now.saturating_add(ttl),
             jti: jti.to_string(),
             scopes: self.scopes.iter().map(|s| s.as_str().to_string()).collect(),
-            component: self.component.clone(),
+            component: if self.scopes.contains(&Scope::Emit) {
+                self.components.first().cloned()
+            } else {
+                None
+            },
+            read_components: if self.scopes.contains(&Scope::Read) {
+                self.components.clone()
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -132,7 +167,7 @@ mod tests {
         let g = Grant::new(
             " ci ",
             &[Scope::Read, Scope::Emit, Scope::Read],
-            Some("crackerjack"),
+            &["crackerjack".to_string()],
             day,
         )
         .unwrap();
@@ -144,17 +179,44 @@ mod tests {
             (Some(1_000), 1_000 + 86_400, "j")
         );
         assert_eq!(c.scopes, ["emit", "read"]);
+        // Both scopes are bound.
+        assert_eq!(c.component.as_deref(), Some("crackerjack"));
+        assert_eq!(c.read_components, ["crackerjack"]);
+
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let read = Grant::new("r", &[Scope::Read], &names(&["oneiric", "akosha"]), day)
+            .unwrap()
+            .claims(0, "j");
+        assert_eq!(read.component, None);
+        assert_eq!(read.read_components, ["akosha", "oneiric"]);
+        let emit = Grant::new("e", &[Scope::Emit], &names(&["akosha"]), day)
+            .unwrap()
+            .claims(0, "j");
+        assert_eq!(emit.component.as_deref(), Some("akosha"));
+        assert!(emit.read_components.is_empty());
 
         let err = |s: &str, sc: &[Scope], comp: Option<&str>, ttl| {
-            Grant::new(s, sc, comp, ttl).unwrap_err()
+            let comp: Vec<String> = comp.into_iter().map(str::to_string).collect();
+            Grant::new(s, sc, &comp, ttl).unwrap_err()
         };
+        let two = names(&["a", "b"]);
+        assert!(
+            Grant::new("a", &[Scope::Emit], &two, day)
+                .unwrap_err()
+                .contains("one component")
+        );
+        assert!(
+            Grant::new("a", &[Scope::Admin], &names(&["a"]), day)
+                .unwrap_err()
+                .contains("admin")
+        );
         assert!(err("", &[Scope::Read], None, day).contains("--subject NAME is required"));
         assert!(err(&"x".repeat(201), &[Scope::Read], None, day).contains("1 to 200"));
-        assert!(Grant::new(&"x".repeat(200), &[Scope::Read], None, day).is_ok());
+        assert!(Grant::new(&"x".repeat(200), &[Scope::Read], &[], day).is_ok());
         assert!(err("a", &[], None, day).contains("--scope"));
         assert!(err("a", &[Scope::Read], Some("a/b"), day).contains("component name"));
         assert!(err("a", &[Scope::Read], None, Duration::ZERO).contains("from 1s to 10 years"));
-        assert!(Grant::new("a", &[Scope::Read], None, TTL_MAX).is_ok());
+        assert!(Grant::new("a", &[Scope::Read], &[], TTL_MAX).is_ok());
         assert!(err("a", &[Scope::Read], None, TTL_MAX + day).contains("10 years"));
     }
 

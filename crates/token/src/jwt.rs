@@ -213,6 +213,7 @@ mod tests {
             jti: "j-1".into(),
             scopes: vec!["emit".into()],
             component: Some("akosha".into()),
+            read_components: Vec::new(),
         }
     }
 

@@ -27,6 +27,7 @@ fn token(scopes: &[&str], exp_in: i64) -> String {
         jti: uuid::Uuid::new_v4().to_string(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         component: None,
+        read_components: Vec::new(),
     };
     session_buddy_server::auth::mint_token(SECRET, &claims).unwrap()
 }

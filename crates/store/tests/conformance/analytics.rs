@@ -11,6 +11,7 @@ fn window(component: Option<&str>) -> AnalyticsWindow {
         since: at("2026-03-01T00:00:00Z"),
         until: at("2026-03-04T00:00:00Z"),
         component: component.map(str::to_string),
+        components: None,
     }
 }
 
@@ -145,6 +146,7 @@ pub async fn analytics_summary_aggregates_the_window_per_component(store: &dyn S
         since: at("2026-02-28T00:00:00Z"),
         until: at("2026-03-05T00:00:00Z"),
         component: Some("gamma".into()),
+        components: None,
     };
     let gamma = store.analytics_summary(wide).await.unwrap();
     assert_eq!(gamma.len(), 1);
@@ -188,6 +190,7 @@ pub async fn analytics_common_errors_take_the_most_frequent_failure(store: &dyn 
         since: at("2026-03-02T00:00:00Z"),
         until: at("2026-03-03T00:00:00Z"),
         component: Some("alpha".into()),
+        components: None,
     };
     assert_eq!(
         store.analytics_common_errors(only_a3).await.unwrap(),
@@ -198,7 +201,7 @@ pub async fn analytics_common_errors_take_the_most_frequent_failure(store: &dyn 
 pub async fn analytics_active_lists_the_newest_with_their_age_and_project(store: &dyn Store) {
     dataset(store).await;
     let now = at("2026-03-04T01:00:00Z");
-    let all = store.analytics_active(None, 10, now).await.unwrap();
+    let all = store.analytics_active(None, None, 10, now).await.unwrap();
     assert_eq!(all.total, 3);
     let rows: Vec<(&str, &str, i64, &str)> = all
         .active_sessions
@@ -225,14 +228,14 @@ pub async fn analytics_active_lists_the_newest_with_their_age_and_project(store:
         at("2026-03-03T11:00:00Z")
     );
     let alpha = store
-        .analytics_active(Some("alpha".into()), 1, now)
+        .analytics_active(Some("alpha".into()), None, 1, now)
         .await
         .unwrap();
     assert_eq!(alpha.total, 2);
     assert_eq!(alpha.active_sessions.len(), 1);
     assert_eq!(alpha.active_sessions[0].session_id, rows[1].3);
     let none = store
-        .analytics_active(Some("beta".into()), 10, now)
+        .analytics_active(Some("beta".into()), None, 10, now)
         .await
         .unwrap();
     assert_eq!((none.total, none.active_sessions.len()), (0, 0));
@@ -305,4 +308,135 @@ pub async fn analytics_shapes_and_report_follow_the_original(store: &dyn Store) 
     assert_eq!(report.active_sessions, 3);
     assert_eq!(report.trend, vec![3, 3, 2]);
     assert_eq!(report.generated_at, now);
+}
+
+/// A visibility restriction (`components`, a component-bound `read` token) holds in every
+/// read: session pages, latest events, quality, and each analytics query.
+pub async fn visibility_restricts_every_read(store: &dyn Store) {
+    dataset(store).await;
+    let beta = || Some(vec!["beta".to_string()]);
+    let seen: Vec<String> = store
+        .list_sessions(SessionFilter {
+            components: beta(),
+            ..all()
+        })
+        .await
+        .unwrap()
+        .sessions
+        .into_iter()
+        .map(|s| s.component)
+        .collect();
+    assert_eq!(seen, ["beta", "beta", "beta"]);
+    let two = store
+        .list_sessions(SessionFilter {
+            components: Some(vec!["beta".into(), "gamma".into()]),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(two.sessions.len(), 5);
+    // Restricted and filtered to a component it may not see: nothing.
+    let none = store
+        .list_sessions(SessionFilter {
+            component: Some("alpha".into()),
+            components: beta(),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert!(none.sessions.is_empty());
+    let empty = store
+        .list_sessions(SessionFilter {
+            components: Some(Vec::new()),
+            ..all()
+        })
+        .await
+        .unwrap();
+    assert!(empty.sessions.is_empty());
+
+    let events = store
+        .list_events(EventFilter {
+            components: beta(),
+            ..all_events()
+        })
+        .await
+        .unwrap();
+    assert!(!events.is_empty());
+    let beta_ids: Vec<String> = listed(
+        store,
+        SessionFilter {
+            component: Some("beta".into()),
+            ..all()
+        },
+    )
+    .await;
+    assert!(
+        events.iter().all(|e| beta_ids.contains(&e.session_id)),
+        "{events:?}"
+    );
+    let alpha_session = listed(
+        store,
+        SessionFilter {
+            component: Some("alpha".into()),
+            ..all()
+        },
+    )
+    .await
+    .remove(0);
+    let hidden = store
+        .list_events(EventFilter {
+            session_id: Some(alpha_session),
+            components: beta(),
+            ..all_events()
+        })
+        .await
+        .unwrap();
+    assert!(hidden.is_empty(), "{hidden:?}");
+
+    let quality = store
+        .quality_by_component(at("2000-01-01T00:00:00Z"), beta())
+        .await
+        .unwrap();
+    assert_eq!(quality.keys().collect::<Vec<_>>(), ["beta"]);
+
+    let restricted = |component: Option<&str>| AnalyticsWindow {
+        components: beta(),
+        ..window(component)
+    };
+    assert_eq!(
+        store.analytics_summary(restricted(None)).await.unwrap(),
+        vec![expected_beta()]
+    );
+    assert!(
+        store
+            .analytics_summary(restricted(Some("alpha")))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let errors = store
+        .analytics_common_errors(restricted(None))
+        .await
+        .unwrap();
+    assert_eq!(errors.keys().collect::<Vec<_>>(), ["beta"]);
+    let now = at("2026-03-04T01:00:00Z");
+    let gamma_only = store
+        .analytics_active(None, Some(vec!["gamma".into()]), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(gamma_only.total, 1);
+    assert!(
+        gamma_only
+            .active_sessions
+            .iter()
+            .all(|s| s.component_name == "gamma")
+    );
+    let alpha_hidden = store
+        .analytics_active(Some("alpha".into()), beta(), 10, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        (alpha_hidden.total, alpha_hidden.active_sessions.len()),
+        (0, 0)
+    );
 }

@@ -387,7 +387,7 @@ pub async fn end_outcome_reflects_exit_signal_reason_and_failed_commands(store: 
     // The stored sessions' failure, as every query counts it (`failed_session_sql!`), is the
     // outcome the end reported to the metrics (`end_effect`): one rule.
     let failed: BTreeMap<String, u64> = store
-        .quality_by_component(at("2000-01-01T00:00:00Z"))
+        .quality_by_component(at("2000-01-01T00:00:00Z"), None)
         .await
         .unwrap()
         .into_iter()
@@ -662,7 +662,7 @@ pub async fn end_before_start_is_merged_when_the_start_arrives(store: &dyn Store
     assert_eq!(active(store).await, counts(&[]));
     assert_eq!(
         store
-            .quality_by_component(at("2000-01-01T00:00:00Z"))
+            .quality_by_component(at("2000-01-01T00:00:00Z"), None)
             .await
             .unwrap(),
         BTreeMap::new()

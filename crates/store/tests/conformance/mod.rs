@@ -65,6 +65,7 @@ macro_rules! conformance_suite {
             analytics::analytics_common_errors_take_the_most_frequent_failure,
             analytics::analytics_active_lists_the_newest_with_their_age_and_project,
             analytics::analytics_shapes_and_report_follow_the_original,
+            analytics::visibility_restricts_every_read,
             reaper::silent_sessions_are_abandoned_by_their_ttl,
             reaper::a_late_real_end_wins,
             reaper::an_event_after_reaping_revives_the_session,

@@ -464,6 +464,7 @@ pub async fn list_events_filters_and_limits(store: &dyn Store) {
             session_id: session_id.map(str::to_string),
             event_type,
             limit,
+            components: None,
         };
 
     // Newest first, everything as stored.
@@ -639,15 +640,21 @@ pub async fn quality_by_component_counts_per_component(store: &dyn Store) {
         ("gamma".to_string(), quality(1, 0, 0, 0, 0)),
     ]
     .into();
-    assert_eq!(store.quality_by_component(since).await.unwrap(), expected);
+    assert_eq!(
+        store.quality_by_component(since, None).await.unwrap(),
+        expected
+    );
 
     let later = at("2026-03-01T03:00:00Z");
     let expected: BTreeMap<String, ComponentQuality> =
         [("alpha".to_string(), quality(3, 2, 1, 2, 0))].into();
-    assert_eq!(store.quality_by_component(later).await.unwrap(), expected);
+    assert_eq!(
+        store.quality_by_component(later, None).await.unwrap(),
+        expected
+    );
     assert_eq!(
         store
-            .quality_by_component(at("2026-03-02T00:00:00Z"))
+            .quality_by_component(at("2026-03-02T00:00:00Z"), None)
             .await
             .unwrap(),
         BTreeMap::new()

@@ -51,6 +51,7 @@ async fn field_of(store: &dyn Store, n: u64, field: &str) -> Option<String> {
             session_id: Some(SESSION.to_string()),
             event_type: Some(EventType::Command),
             limit: 100,
+            components: None,
         })
         .await
         .unwrap();
@@ -149,6 +150,7 @@ pub async fn redact_stored_rewrites_what_older_rules_let_through(store: &dyn Sto
             session_id: Some("ghost-20260301-100000-000005".into()),
             event_type: None,
             limit: 10,
+            components: None,
         })
         .await
         .unwrap();
@@ -216,6 +218,7 @@ pub async fn list_events_without_a_session_follow_event_time_not_arrival(store: 
         session_id: None,
         event_type,
         limit,
+        components: None,
     };
     let got = store.list_events(latest(None, 100)).await.unwrap();
     // Newest time first; of the two at 10:05, the later arrival first.
@@ -237,6 +240,7 @@ pub async fn list_events_without_a_session_follow_event_time_not_arrival(store: 
             session_id: Some(a.to_string()),
             event_type: None,
             limit: 100,
+            components: None,
         })
         .await
         .unwrap();

@@ -54,7 +54,7 @@ pub async fn before_restart(store: &dyn Store) -> BeforeRestart {
         events: store.list_events(all_events()).await.unwrap(),
         active: active(store).await,
         quality: store
-            .quality_by_component(at("2026-01-01T00:00:00Z"))
+            .quality_by_component(at("2026-01-01T00:00:00Z"), None)
             .await
             .unwrap(),
         health: store.health().await.unwrap(),
@@ -79,7 +79,7 @@ pub async fn after_restart(store: &dyn Store, before: BeforeRestart) {
     assert_eq!(active(store).await, counts(&[("alpha", 1)]));
     assert_eq!(
         store
-            .quality_by_component(at("2026-01-01T00:00:00Z"))
+            .quality_by_component(at("2026-01-01T00:00:00Z"), None)
             .await
             .unwrap(),
         before.quality
