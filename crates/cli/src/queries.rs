@@ -39,6 +39,10 @@ pub struct ListSessionsArgs {
     /// Ended sessions that lasted more than SECS seconds.
     #[arg(long = "duration-greater", value_name = "SECS")]
     duration_greater: Option<f64>,
+    /// Sessions whose id, user, host, component or a command name contains TEXT (case
+    /// ignored; at least 3 characters).
+    #[arg(long, short = 'q', value_name = "TEXT")]
+    search: Option<String>,
     /// How many sessions (pages through the server's 1000-per-page limit).
     #[arg(long, default_value_t = 50)]
     limit: usize,
@@ -107,6 +111,7 @@ pub fn list_sessions(args: ListSessionsArgs, utc: bool) -> CmdResult {
     add("user", args.user.clone());
     add("host", args.host.clone());
     add("status", args.status.clone());
+    add("q", args.search.clone());
     let after = args
         .after
         .as_deref()

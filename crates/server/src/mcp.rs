@@ -91,6 +91,7 @@ fn tools() -> Vec<Tool> {
             "after": {"type": "string", "format": "date-time"},
             "before": {"type": "string", "format": "date-time"},
             "min_duration": {"type": "number", "minimum": 0},
+            "q": {"type": "string", "description": "text search: sessions whose id, user, host, component or a command name contains this text, case ignored (at least 3 characters)"},
             "limit": {"type": "integer", "minimum": 1, "maximum": 1000},
             "cursor": {"type": "string"},
             "token": {"type": "string"}

@@ -26,6 +26,7 @@ const FILTER_KEYS: &[&str] = &[
     "after",
     "before",
     "min_duration",
+    "q",
     "limit",
     "cursor",
 ];
@@ -124,10 +125,28 @@ pub fn parse_session_filter(params: &Map<String, Value>) -> Result<SessionFilter
         after: time("after")?,
         before: time("before")?,
         min_duration,
+        q: search_text(params.get("q"))?,
+        search_plan: None,
         limit,
         cursor: text("cursor")?,
         components: None,
     })
+}
+
+/// `q`: a search text, checked by the store's one rule ([`session_buddy_store::search_term`]:
+/// trimmed, empty means no search, at least 3 characters).
+fn search_text(v: Option<&Value>) -> Result<Option<String>, String> {
+    let q = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(_) => return Err("q: must be a string".into()),
+    };
+    match session_buddy_store::search_term(Some(&q)) {
+        Ok(t) => Ok(t.map(str::to_string)),
+        Err(session_buddy_store::StoreError::InvalidQuery(m)) => Err(m),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 fn to_map(q: HashMap<String, String>) -> Map<String, Value> {

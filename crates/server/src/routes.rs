@@ -83,7 +83,7 @@ pub static ROUTES: &[Route] = &[
         method: Method::GET,
         path: "/v1/sessions",
         access: READ,
-        what: "sessions, newest first (?type=&component=&user=&host=&status=&after=&before=&min_duration=&limit=&cursor=)",
+        what: "sessions, newest first (?type=&component=&user=&host=&status=&after=&before=&min_duration=&q=&limit=&cursor=; q: text search)",
         handler: |m| on(m, query::list_sessions),
     },
     Route {

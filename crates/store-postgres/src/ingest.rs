@@ -424,7 +424,7 @@ async fn apply_command(
         ],
     )
     .await?;
-    Ok(())
+    crate::search::index_command(tx, session_id, &c.command).await
 }
 
 async fn apply_end(

@@ -25,6 +25,7 @@ mod ingest;
 mod lease;
 mod migrate;
 mod read;
+mod search;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

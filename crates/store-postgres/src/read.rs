@@ -75,7 +75,14 @@ pub(crate) async fn list_sessions(
     conn: &Object,
     f: &SessionFilter,
 ) -> session_buddy_store::Result<SessionPage> {
-    let (tail, args) = session_buddy_store::session_page_query(f, '$')?;
+    let search = match session_buddy_store::search_term(f.q.as_deref())? {
+        Some(term) => Some(crate::search::clause(match f.search_plan {
+            Some(plan) => plan,
+            None => crate::search::plan(conn, term).await?,
+        })),
+        None => None,
+    };
+    let (tail, args) = session_buddy_store::session_page_query(f, '$', search.as_deref())?;
     let args: Vec<Param> = args
         .into_iter()
         .map(|a| -> Param {
@@ -345,7 +352,10 @@ pub(crate) async fn prune(conn: &mut Object, cutoff: i64, batch: usize) -> Resul
              gone AS (DELETE FROM sessions s USING old WHERE s.session_id = old.session_id
                       RETURNING s.session_id),
              events_gone AS (DELETE FROM events e USING gone WHERE e.session_id = gone.session_id
-                             RETURNING 1)
+                             RETURNING 1),
+             commands_gone AS (DELETE FROM session_commands c USING gone
+                               WHERE c.session_id = gone.session_id
+                                 AND c.command IN (SELECT name FROM command_names))
              SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM events_gone)",
         )
         .await?;

@@ -223,6 +223,9 @@ fn insert_session(
             metadata,
             s.event_id.hyphenated().to_string(),
         ])?;
+    if n == 1 {
+        crate::search::index_session(tx, s)?;
+    }
     Ok(n == 1)
 }
 
@@ -325,7 +328,7 @@ fn apply_command(
         c.timestamp.timestamp_micros(),
         alive_us
     ])?;
-    Ok(())
+    crate::search::index_command(tx, session_id, &c.command)
 }
 
 fn apply_end(

@@ -24,6 +24,7 @@ mod ingest;
 mod maintenance;
 mod migrate;
 mod read;
+mod search;
 mod writer;
 
 use std::collections::BTreeMap;

@@ -75,7 +75,14 @@ pub(crate) fn visible_param(components: Option<&[String]>) -> Option<String> {
 }
 
 pub(crate) fn list_sessions(conn: &Connection, f: &SessionFilter) -> Result<SessionPage> {
-    let (tail, args) = session_buddy_store::session_page_query(f, '?')?;
+    let search = match session_buddy_store::search_term(f.q.as_deref())? {
+        Some(term) => Some(crate::search::clause(match f.search_plan {
+            Some(plan) => plan,
+            None => crate::search::plan(conn, term)?,
+        })),
+        None => None,
+    };
+    let (tail, args) = session_buddy_store::session_page_query(f, '?', search.as_deref())?;
     let args = args.into_iter().map(|a| match a {
         session_buddy_store::SqlArg::Text(t) => SqlValue::Text(t),
         session_buddy_store::SqlArg::Int(i) => SqlValue::Integer(i),

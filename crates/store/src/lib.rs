@@ -269,6 +269,12 @@ pub struct SessionFilter {
     pub before: Option<DateTime<Utc>>,
     /// Ended sessions lasting at least this many seconds.
     pub min_duration: Option<f64>,
+    /// Text search: sessions whose id, user, host, component or one of whose command names
+    /// contains this text, ignoring ASCII case (see [`search_term`]).
+    pub q: Option<String>,
+    /// How the backend finds what `q` matches; `None` (what the API gives): it chooses per
+    /// query. Set by the conformance suite, to check both plans answer alike, and by the bench.
+    pub search_plan: Option<SearchPlan>,
     pub limit: usize,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
@@ -578,7 +584,14 @@ pub enum SqlArg {
 /// keyset cursor, the order and `LIMIT limit+1`, with placeholders written `{mark}1`,
 /// `{mark}2`, … (`?` for SQLite, `$` for PostgreSQL), and their values in order. Every
 /// backend pages the same way, so [`page_of`] can cut the extra row into a cursor.
-pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<SqlArg>)> {
+///
+/// `search` is the backend's condition for [`SessionFilter::q`] (see [`search_clause`]); it is
+/// needed only when the filter searches.
+pub fn session_page_query(
+    f: &SessionFilter,
+    mark: char,
+    search: Option<&str>,
+) -> Result<(String, Vec<SqlArg>)> {
     let mut sql = String::from(" WHERE 1=1");
     let mut args: Vec<SqlArg> = Vec::new();
     let mut add = |clause: &str, v: SqlArg| {
@@ -628,6 +641,7 @@ pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<
             sql.push(')');
         }
     }
+    search_clause(f, mark, search, &mut sql, &mut args)?;
     if let Some(c) = &f.cursor {
         let (us, id) = decode_cursor(c)?;
         args.push(SqlArg::Int(us));
@@ -643,6 +657,107 @@ pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<
         args.len()
     ));
     Ok((sql, args))
+}
+
+/// The shortest text [`SessionFilter::q`] searches for: trigram indexes (SQLite FTS5's
+/// `trigram` tokenizer, PostgreSQL's `pg_trgm`) cannot look up fewer characters.
+pub const SEARCH_MIN_CHARS: usize = 3;
+/// The longest search text.
+pub const SEARCH_MAX_CHARS: usize = 200;
+/// Up to this many matching sessions a backend looks them up by its search index and sorts
+/// them; beyond, matches are common enough that walking the sessions newest first and testing
+/// each finds a page sooner (see [`SearchPlan`]).
+pub const SEARCH_LOOKUP_MAX: i64 = 20_000;
+
+/// The text `q` searches for: trimmed; `None` when empty (an empty search box); refused when
+/// shorter than [`SEARCH_MIN_CHARS`] or longer than [`SEARCH_MAX_CHARS`] characters, or
+/// holding a NUL or another control character. The one rule for every front end and backend.
+pub fn search_term(q: Option<&str>) -> Result<Option<&str>> {
+    let Some(t) = q.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(None);
+    };
+    let n = t.chars().count();
+    if n < SEARCH_MIN_CHARS {
+        return Err(StoreError::InvalidQuery(format!(
+            "q: type at least {SEARCH_MIN_CHARS} characters to search (got {n})"
+        )));
+    }
+    if n > SEARCH_MAX_CHARS || t.chars().any(char::is_control) {
+        return Err(StoreError::InvalidQuery(format!(
+            "q: must be at most {SEARCH_MAX_CHARS} characters without control characters"
+        )));
+    }
+    Ok(Some(t))
+}
+
+/// A `LIKE` pattern matching `term` anywhere, with `%`, `_` and `\` escaped by `\` (the
+/// statements say `ESCAPE '\'`).
+pub fn like_pattern(term: &str) -> String {
+    let mut p = String::with_capacity(term.len() + 2);
+    p.push('%');
+    for c in term.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
+}
+
+/// `term` as one FTS5 phrase (`"…"`, inner quotes doubled): with the trigram tokenizer, a
+/// substring match.
+pub fn fts_phrase(term: &str) -> String {
+    format!("\"{}\"", term.replace('"', "\"\""))
+}
+
+/// How a backend finds the sessions a search matches, chosen per query from how many there
+/// are (counted up to [`SEARCH_LOOKUP_MAX`]): few are looked up by the index and sorted; many
+/// are found by walking the sessions newest first and testing each, which stops after one page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchPlan {
+    Lookup,
+    Walk,
+}
+
+impl SearchPlan {
+    /// The plan for `matches` sessions counted with a cap of [`SEARCH_LOOKUP_MAX`].
+    pub fn for_count(matches: i64) -> Self {
+        if matches < SEARCH_LOOKUP_MAX {
+            SearchPlan::Lookup
+        } else {
+            SearchPlan::Walk
+        }
+    }
+}
+
+/// Appends the text-search condition of `f` (if it searches) to `sql`: the backend's
+/// `search` SQL, in which `{like}` stands for the [`like_pattern`] and `{phrase}` for the
+/// [`fts_phrase`] of the term, each bound as one parameter.
+fn search_clause(
+    f: &SessionFilter,
+    mark: char,
+    search: Option<&str>,
+    sql: &mut String,
+    args: &mut Vec<SqlArg>,
+) -> Result<()> {
+    let Some(term) = search_term(f.q.as_deref())? else {
+        return Ok(());
+    };
+    let mut clause = search
+        .ok_or_else(|| StoreError::InvalidQuery("q: this backend cannot search".into()))?
+        .to_string();
+    for (token, value) in [
+        ("{like}", like_pattern(term)),
+        ("{phrase}", fts_phrase(term)),
+    ] {
+        if clause.contains(token) {
+            args.push(SqlArg::Text(value));
+            clause = clause.replace(token, &format!("{mark}{}", args.len()));
+        }
+    }
+    sql.push_str(&clause);
+    Ok(())
 }
 
 /// The page for `filter` from the rows [`session_page_query`] returned (one more than the

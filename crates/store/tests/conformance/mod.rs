@@ -14,6 +14,7 @@ pub mod reaper;
 pub mod redaction;
 pub mod restart;
 pub mod retention;
+pub mod search;
 pub mod tokens;
 
 use std::collections::BTreeMap;
@@ -82,6 +83,11 @@ macro_rules! conformance_suite {
             redaction::redact_stored_rewrites_what_older_rules_let_through,
             redaction::a_resent_original_stays_a_duplicate_across_redaction,
             redaction::list_events_without_a_session_follow_event_time_not_arrival,
+            search::search_finds_a_substring_of_each_field_ignoring_case,
+            search::search_treats_special_characters_literally,
+            search::search_combines_with_the_filters_and_the_cursor,
+            search::search_of_fewer_than_three_characters_is_refused,
+            search::search_finds_commands_sent_before_the_start_and_forgets_pruned_sessions,
         );
 
         #[tokio::test]

@@ -1,0 +1,76 @@
+//! Text search on PostgreSQL (`SessionFilter::q`, `migrations/0002_search.sql`): the command
+//! pairs ingest keeps, and the conditions a page query adds; the same semantics and the same
+//! two plans as the SQLite backend (`ILIKE` with the text's `%`, `_` and `\` escaped; GIN
+//! trigram indexes on the four session columns instead of an FTS table).
+
+use deadpool_postgres::{Object, Transaction};
+use session_buddy_store::{SEARCH_LOOKUP_MAX, SearchPlan, like_pattern};
+
+use crate::PgError;
+
+/// A command of a stored session: the pair once, its name in the vocabulary.
+pub(crate) async fn index_command(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    command: &str,
+) -> Result<(), PgError> {
+    let pair = tx
+        .prepare_cached(
+            "INSERT INTO session_commands (command, session_id) VALUES ($1, $2)
+             ON CONFLICT DO NOTHING",
+        )
+        .await?;
+    if tx.execute(&pair, &[&command, &session_id]).await? == 1 {
+        let name = tx
+            .prepare_cached("INSERT INTO command_names (name) VALUES ($1) ON CONFLICT DO NOTHING")
+            .await?;
+        tx.execute(&name, &[&command]).await?;
+    }
+    Ok(())
+}
+
+/// The sessions whose commands have a matching name (`{like}`: the pattern).
+const COMMAND_MATCH: &str = "SELECT session_id FROM session_commands WHERE command IN
+    (SELECT name FROM command_names WHERE name ILIKE {like} ESCAPE '\\')";
+
+/// The four columns' test (each served by its trigram index).
+const COLUMNS_MATCH: &str = "session_id ILIKE {like} ESCAPE '\\'
+    OR username ILIKE {like} ESCAPE '\\' OR hostname ILIKE {like} ESCAPE '\\'
+    OR component ILIKE {like} ESCAPE '\\'";
+
+/// How to find the matches of `term`: by counting them, up to [`SEARCH_LOOKUP_MAX`], through
+/// the indexes (a session counted twice only makes a walk likelier).
+pub(crate) async fn plan(conn: &Object, term: &str) -> Result<SearchPlan, PgError> {
+    let sql = format!(
+        "SELECT (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE {} LIMIT $2) a)
+              + (SELECT count(*) FROM ({} LIMIT $2) b)",
+        COLUMNS_MATCH.replace("{like}", "$1"),
+        COMMAND_MATCH.replace("{like}", "$1"),
+    );
+    let stmt = conn.prepare_cached(&sql).await?;
+    let n: i64 = conn
+        .query_one(&stmt, &[&like_pattern(term), &SEARCH_LOOKUP_MAX])
+        .await?
+        .get(0);
+    Ok(SearchPlan::for_count(n))
+}
+
+/// The search condition for [`session_buddy_store::session_page_query`] under `plan`.
+pub(crate) fn clause(plan: SearchPlan) -> String {
+    match plan {
+        // Newest first, each row tested; the command test is one probe of the pairs' key per
+        // matching name.
+        SearchPlan::Walk => format!(
+            " AND ({COLUMNS_MATCH}
+               OR EXISTS (SELECT 1 FROM session_commands c
+                          WHERE c.session_id = sessions.session_id
+                            AND c.command IN (SELECT name FROM command_names
+                                              WHERE name ILIKE {{like}} ESCAPE '\\')))"
+        ),
+        // The matching ids through the trigram indexes and the pairs, then sorted.
+        SearchPlan::Lookup => format!(
+            " AND session_id IN (SELECT session_id FROM sessions WHERE {COLUMNS_MATCH}
+                                 UNION {COMMAND_MATCH})"
+        ),
+    }
+}
