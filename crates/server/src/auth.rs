@@ -66,6 +66,14 @@ impl std::fmt::Debug for AuthOptions {
 #[derive(Debug, Clone)]
 pub struct Principal(pub Arc<Claims>);
 
+/// The components the caller may see (`None`: all): without authentication every one; a
+/// token bound to a component sees that component only (an `admin` token is not restricted).
+pub fn visible_components(principal: Option<&Principal>) -> Option<Vec<String>> {
+    principal
+        .and_then(|p| p.0.bound_component())
+        .map(|c| vec![c.to_string()])
+}
+
 /// What the server knows to authenticate calls: the verifier, the revocation cache and the
 /// rate limiter.
 pub struct Guard {

@@ -6,7 +6,10 @@ use tokio_postgres::NoTls;
 use crate::{MIGRATION_LOCK, PgError};
 
 /// `(version, SQL)`, in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_last_command.sql")),
+];
 
 /// Applies every migration the database lacks, on a connection of its own: the session-level
 /// lock goes with the connection whatever happens.

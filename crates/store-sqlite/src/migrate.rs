@@ -12,6 +12,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_revoked_tokens.sql"),
     include_str!("../migrations/0003_analytics.sql"),
     include_str!("../migrations/0004_events_by_time.sql"),
+    include_str!("../migrations/0005_last_command.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -52,7 +52,7 @@ mod sqlite {
         assert_eq!(health.backend, "sqlite");
         assert_eq!(health.location, db_path(&backend.dir).display().to_string());
         // Every migration in `migrations/` applied, counted by `PRAGMA user_version`.
-        assert_eq!(health.schema_version, 4);
+        assert_eq!(health.schema_version, 5);
     }
 
     #[tokio::test]
@@ -70,7 +70,7 @@ mod sqlite {
         assert_eq!(
             err.to_string(),
             "stored data is corrupt: the database has schema version 99, newer than this \
-             program's 4; upgrade session-buddy"
+             program's 5; upgrade session-buddy"
         );
     }
 }

@@ -7,6 +7,7 @@
 //! through `parse_event`, as the server validates them.
 
 pub mod analytics;
+pub mod feed;
 pub mod imported;
 pub mod ingest;
 pub mod queries;
@@ -81,6 +82,8 @@ macro_rules! conformance_suite {
             redaction::redact_stored_rewrites_what_older_rules_let_through,
             redaction::a_resent_original_stays_a_duplicate_across_redaction,
             redaction::list_events_without_a_session_follow_event_time_not_arrival,
+            feed::feed_returns_the_events_after_a_position_in_order,
+            feed::last_command_is_the_latest_command_stored,
         );
 
         #[tokio::test]
