@@ -213,6 +213,7 @@ pub(crate) mod testdata {
             exit_code: Some(0),
             end_reason: Some("exit".into()),
             metadata: Map::new(),
+            last_command: None,
         }
     }
 

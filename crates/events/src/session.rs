@@ -132,6 +132,9 @@ pub struct Session {
     pub exit_code: Option<i32>,
     pub end_reason: Option<String>,
     pub metadata: Map<String, Value>,
+    /// The name of the latest command stored for this session; null before the first.
+    #[serde(default)]
+    pub last_command: Option<String>,
 }
 
 /// A page of `GET /v1/sessions`.

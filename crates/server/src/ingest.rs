@@ -429,10 +429,14 @@ async fn ingest_task(
         Vec::new()
     } else {
         let now = Utc::now();
-        state
+        let outcomes = state
             .store
             .ingest_from(valid, now, source.origin(state, now))
-            .await?
+            .await?;
+        if outcomes.iter().any(|o| o.status == EventOutcome::Accepted) {
+            state.stream.ingested();
+        }
+        outcomes
     };
     let store_seconds = store_started.elapsed().as_secs_f64();
     if n_valid > 0 {

@@ -17,6 +17,7 @@ mod mcp;
 pub mod metrics;
 mod query;
 pub mod routes;
+pub mod stream;
 pub mod tls;
 
 use std::future::{Future, IntoFuture};
@@ -57,6 +58,8 @@ pub struct ServerOptions {
     /// Retention: sessions that are over and started longer ago than this are deleted, with
     /// their events (`--retention-days`); `None` keeps everything.
     pub retention: Option<Duration>,
+    /// `GET /v1/stream`'s caps and timings.
+    pub stream: stream::StreamOptions,
 }
 
 impl Default for ServerOptions {
@@ -69,6 +72,7 @@ impl Default for ServerOptions {
             legacy_session_ttl: Duration::from_secs(24 * 3600),
             auth: auth::AuthOptions::default(),
             retention: None,
+            stream: stream::StreamOptions::default(),
         }
     }
 }
@@ -126,6 +130,9 @@ pub async fn reap_at(state: &AppState, now: chrono::DateTime<chrono::Utc>) -> us
     let (active_cutoff, legacy_cutoff) = reap_cutoffs(&state.options, now);
     match state.store.reap(active_cutoff, legacy_cutoff).await {
         Ok(reaped) => {
+            state
+                .stream
+                .abandoned(reaped.iter().map(|r| r.session_id.clone()));
             for r in &reaped {
                 state
                     .metrics
@@ -158,6 +165,8 @@ pub struct AppState {
     pub guard: Arc<auth::Guard>,
     /// The `Host` names every route accepts ([`host::accepted_hosts`]); `None`: any.
     pub accepted_hosts: Option<Arc<[String]>>,
+    /// The live stream's hub (`GET /v1/stream`).
+    pub stream: Arc<stream::Hub>,
 }
 
 impl AppState {
@@ -167,6 +176,7 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             guard: Arc::new(auth::Guard::new(&options.auth)),
             accepted_hosts: host::accepted_hosts(&options).map(Arc::from),
+            stream: Arc::new(stream::Hub::new(options.stream.clone())),
             options: Arc::new(options),
         }
     }
@@ -297,9 +307,12 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let background = start_background(&state).await;
     let store = state.store.clone();
+    let hub = state.stream.clone();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
+        // Open streams end now, so they do not hold the drain.
+        hub.shutdown();
         let _ = stopping.send(());
     };
     let server = axum::serve(listener, app(state))
@@ -370,7 +383,8 @@ pub(crate) async fn start_background(state: &AppState) -> Vec<tokio::task::JoinH
             }
         })
     };
-    let mut tasks = vec![refresher, reaper, revocations];
+    let hub = tokio::spawn(stream::run(state.store.clone(), state.stream.clone()));
+    let mut tasks = vec![refresher, reaper, revocations, hub];
     if state.options.retention.is_some() {
         let state = state.clone();
         tasks.push(tokio::spawn(async move {

@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Value, json};
 use session_buddy_events::auth::Scope;
 
-use crate::{AppState, admin, analytics, auth, ingest, query};
+use crate::{AppState, admin, analytics, auth, ingest, query, stream};
 
 /// Who may call a route once the server has a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +99,13 @@ pub static ROUTES: &[Route] = &[
         access: READ,
         what: "a session's timeline",
         handler: |m| on(m, query::session_events),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/stream",
+        access: READ,
+        what: "live changes as server-sent events, one frame per session per second (?component=&user=&host=&after=; Last-Event-ID resumes)",
+        handler: |m| on(m, stream::stream),
     },
     Route {
         method: Method::GET,

@@ -99,7 +99,10 @@ pub async fn serve_tls(
                     }
                 });
             }
-            () = &mut shutdown => break,
+            () = &mut shutdown => {
+                state.stream.shutdown();
+                break;
+            }
         }
     }
     drop(listener);

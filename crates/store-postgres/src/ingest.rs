@@ -410,7 +410,8 @@ async fn apply_command(
             "UPDATE sessions SET command_count = command_count + 1,
                                  error_count = error_count + $2,
                                  last_seen_at = greatest(last_seen_at, $3),
-                                 last_received_at = greatest(last_received_at, $4)
+                                 last_received_at = greatest(last_received_at, $4),
+                                 last_command = $5
              WHERE session_id = $1",
         )
         .await?;
@@ -421,6 +422,7 @@ async fn apply_command(
             &i64::from(!c.success),
             &c.timestamp.timestamp_micros(),
             &alive_us,
+            &c.command,
         ],
     )
     .await?;

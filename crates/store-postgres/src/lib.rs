@@ -21,6 +21,7 @@
 
 mod analytics;
 mod error;
+mod feed;
 mod ingest;
 mod lease;
 mod migrate;
@@ -35,8 +36,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
-    ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter,
-    IngestOutcome, Origin, Pruned, Reaped, Redaction, Result, SessionFilter, Store, StoreHealth,
+    ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter, FeedListener,
+    FeedPage, FeedQuery, IngestOutcome, Origin, Pruned, Reaped, Redaction, Result, SessionFilter,
+    Store, StoreHealth,
 };
 use tokio_postgres::NoTls;
 
@@ -53,6 +55,7 @@ pub struct PostgresStore {
     config: tokio_postgres::Config,
     location: String,
     lease: lease::Lease,
+    announcer: feed::Announcer,
 }
 
 impl PostgresStore {
@@ -80,6 +83,7 @@ impl PostgresStore {
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
         Ok(Self {
+            announcer: feed::Announcer::start(pool.clone()),
             pool,
             lease: lease::Lease::new(config.clone()),
             config,
@@ -168,7 +172,15 @@ impl Store for PostgresStore {
             .map(session_buddy_store::Prepared::new)
             .collect();
         let mut conn = self.conn().await?;
-        Ok(ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros(), origin).await?)
+        let outcomes =
+            ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros(), origin).await?;
+        if outcomes
+            .iter()
+            .any(|o| o.status == session_buddy_events::EventOutcome::Accepted)
+        {
+            self.announcer.committed();
+        }
+        Ok(outcomes)
     }
 
     async fn list_sessions(&self, filter: SessionFilter) -> Result<SessionPage> {
@@ -243,12 +255,25 @@ impl Store for PostgresStore {
         active_cutoff: DateTime<Utc>,
         legacy_cutoff: DateTime<Utc>,
     ) -> Result<Vec<Reaped>> {
-        Ok(read::reap(
+        let reaped = read::reap(
             &self.conn().await?,
             active_cutoff.timestamp_micros(),
             legacy_cutoff.timestamp_micros(),
         )
-        .await?)
+        .await?;
+        if !reaped.is_empty() {
+            let ids: Vec<String> = reaped.iter().map(|r| r.session_id.clone()).collect();
+            feed::announce_abandoned(&self.pool, &ids).await;
+        }
+        Ok(reaped)
+    }
+
+    async fn feed(&self, query: FeedQuery) -> Result<FeedPage> {
+        Ok(feed::feed(&mut self.conn().await?, &query).await?)
+    }
+
+    async fn listen_feed(&self) -> Result<Option<Box<dyn FeedListener>>> {
+        Ok(Some(feed::listen(&self.config, &self.location).await?))
     }
 
     async fn revoke_token(&self, jti: &str, expires_at: Option<DateTime<Utc>>) -> Result<()> {
@@ -298,6 +323,7 @@ impl Store for PostgresStore {
         // Every acknowledged ingest has committed before it was answered; closing only lets
         // the other servers take the reaper lease at once.
         self.lease.release().await;
+        self.announcer.stop();
         self.pool.close();
     }
 }

@@ -17,7 +17,8 @@ use crate::{PgError, micros};
 pub(crate) const SESSION_COLUMNS: &str =
     "session_id, session_type, component, shell_type, component_version, status,
     username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
-    last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata";
+    last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata,
+    last_command";
 
 const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, seq, payload";
 
@@ -53,18 +54,28 @@ fn session_from_row(r: &Row) -> Session {
             .and_then(|c| i32::try_from(c).ok()),
         end_reason: r.get(20),
         metadata,
+        last_command: r.get(22),
     }
 }
 
 fn stored_event_from_row(r: &Row) -> StoredEvent {
-    let payload: String = r.get(6);
+    stored_event_at(r, 0)
+}
+
+/// [`EVENT_COLUMNS`] of `events e`.
+pub(crate) const FEED_COLUMNS: &str =
+    "e.event_id, e.session_id, e.event_type, e.ts, e.received_at, e.seq, e.payload";
+
+/// A stored event from [`EVENT_COLUMNS`] starting at column `at`.
+pub(crate) fn stored_event_at(r: &Row, at: usize) -> StoredEvent {
+    let payload: String = r.get(at + 6);
     StoredEvent {
-        event_id: r.get(0),
-        session_id: r.get(1),
-        event_type: r.get(2),
-        timestamp: micros(r.get(3)),
-        received_at: micros(r.get(4)),
-        seq: r.get::<_, Option<i64>>(5).map(|s| s.max(0) as u64),
+        event_id: r.get(at),
+        session_id: r.get(at + 1),
+        event_type: r.get(at + 2),
+        timestamp: micros(r.get(at + 3)),
+        received_at: micros(r.get(at + 4)),
+        seq: r.get::<_, Option<i64>>(at + 5).map(|s| s.max(0) as u64),
         payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
     }
 }

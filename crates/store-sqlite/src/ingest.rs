@@ -319,14 +319,16 @@ fn apply_command(
         "UPDATE sessions SET command_count = command_count + 1,
                              error_count = error_count + ?2,
                              last_seen_at = max(last_seen_at, ?3),
-                             last_received_at = max(last_received_at, ?4)
+                             last_received_at = max(last_received_at, ?4),
+                             last_command = ?5
          WHERE session_id = ?1",
     )?
     .execute(params![
         session_id,
         i64::from(!c.success),
         c.timestamp.timestamp_micros(),
-        alive_us
+        alive_us,
+        c.command
     ])?;
     crate::search::index_command(tx, session_id, &c.command)
 }

@@ -284,6 +284,13 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn feed(
+        &self,
+        query: session_buddy_store::FeedQuery,
+    ) -> session_buddy_store::Result<session_buddy_store::FeedPage> {
+        self.read(move |c| read::feed(c, &query)).await
+    }
+
     async fn revoke_token(
         &self,
         jti: &str,

@@ -13,6 +13,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_analytics.sql"),
     include_str!("../migrations/0004_events_by_time.sql"),
     include_str!("../migrations/0005_search.sql"),
+    include_str!("../migrations/0006_last_command.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

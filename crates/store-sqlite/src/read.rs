@@ -15,7 +15,8 @@ use crate::Result;
 const SESSION_COLUMNS: &str =
     "session_id, session_type, component, shell_type, component_version, status,
     username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
-    last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata";
+    last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata,
+    last_command";
 
 pub(crate) fn micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
@@ -51,18 +52,24 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         exit_code: r.get(19)?,
         end_reason: r.get(20)?,
         metadata,
+        last_command: r.get(22)?,
     })
 }
 
 fn stored_event_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let payload: String = r.get(6)?;
+    stored_event_at(r, 0)
+}
+
+/// A stored event from [`EVENT_COLUMNS`] starting at column `at`.
+fn stored_event_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<StoredEvent> {
+    let payload: String = r.get(at + 6)?;
     Ok(StoredEvent {
-        event_id: r.get(0)?,
-        session_id: r.get(1)?,
-        event_type: r.get(2)?,
-        timestamp: micros(r.get(3)?),
-        received_at: micros(r.get(4)?),
-        seq: r.get::<_, Option<i64>>(5)?.map(|s| s.max(0) as u64),
+        event_id: r.get(at)?,
+        session_id: r.get(at + 1)?,
+        event_type: r.get(at + 2)?,
+        timestamp: micros(r.get(at + 3)?),
+        received_at: micros(r.get(at + 4)?),
+        seq: r.get::<_, Option<i64>>(at + 5)?.map(|s| s.max(0) as u64),
         payload: serde_json::from_str(&payload).unwrap_or(Value::Null),
     })
 }
@@ -95,6 +102,9 @@ pub(crate) fn list_sessions(conn: &Connection, f: &SessionFilter) -> Result<Sess
 }
 
 const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, seq, payload";
+/// [`EVENT_COLUMNS`] of `events e`.
+const FEED_COLUMNS: &str =
+    "e.event_id, e.session_id, e.event_type, e.ts, e.received_at, e.seq, e.payload";
 
 pub(crate) fn get_session(c: &Connection, id: &str) -> Result<Option<Session>> {
     Ok(c.prepare_cached(&format!(
@@ -238,4 +248,70 @@ pub(crate) fn events_in_time_order(
         stored_event_from_row,
     )?
     .collect::<rusqlite::Result<_>>()?)
+}
+
+/// The change feed: events above `q.after` by rowid (at most `q.limit`), those in the
+/// `recheck` ranges, and the highest rowid, in one read transaction (one snapshot).
+pub(crate) fn feed(
+    c: &Connection,
+    q: &session_buddy_store::FeedQuery,
+) -> Result<session_buddy_store::FeedPage> {
+    let tx = c.unchecked_transaction()?;
+    let limit = q.limit.clamp(1, MAX_PAGE) as i64;
+    let (join, components) = match &q.components {
+        None => (String::new(), Vec::new()),
+        Some(list) => {
+            let marks = (0..list.len())
+                .map(|i| format!("?{}", i + 4))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (
+                format!(
+                    " AND e.session_id IN (SELECT session_id FROM sessions WHERE component IN ({}))",
+                    if list.is_empty() {
+                        "NULL".into()
+                    } else {
+                        marks
+                    }
+                ),
+                list.clone(),
+            )
+        }
+    };
+    let sql = format!(
+        "SELECT e.rowid, {FEED_COLUMNS} FROM events e WHERE e.rowid BETWEEN ?1 AND ?2{join}
+         ORDER BY e.rowid LIMIT ?3"
+    );
+    let mut stmt = tx.prepare_cached(&sql)?;
+    let mut read = |lo: i64, hi: i64| -> Result<Vec<session_buddy_store::FeedEvent>> {
+        let mut args: Vec<SqlValue> = vec![
+            SqlValue::Integer(lo),
+            SqlValue::Integer(hi),
+            SqlValue::Integer(limit),
+        ];
+        args.extend(components.iter().cloned().map(SqlValue::Text));
+        Ok(stmt
+            .query_map(rusqlite::params_from_iter(args), |r| {
+                Ok(session_buddy_store::FeedEvent {
+                    position: r.get(0)?,
+                    event: stored_event_at(r, 1)?,
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?)
+    };
+    let mut events = Vec::new();
+    for &(lo, hi) in &q.recheck {
+        if lo <= hi && hi <= q.after {
+            events.extend(read(lo, hi)?);
+        }
+    }
+    events.extend(read(q.after.saturating_add(1), i64::MAX)?);
+    drop(stmt);
+    events.sort_by_key(|e| e.position);
+    events.dedup_by_key(|e| e.position);
+    let position: i64 = tx.query_row("SELECT coalesce(max(rowid), 0) FROM events", [], |r| {
+        r.get(0)
+    })?;
+    tx.commit()?;
+    Ok(session_buddy_store::FeedPage { events, position })
 }

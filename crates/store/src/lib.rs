@@ -298,6 +298,60 @@ pub struct EventFilter {
     pub components: Option<Vec<String>>,
 }
 
+/// A read of the change feed ([`Store::feed`]): the stored events after a position.
+///
+/// A position is the store's event sequence (SQLite: the `events` rowid; PostgreSQL:
+/// `events.id`). PostgreSQL hands out ids when a transaction inserts and makes them visible
+/// when it commits, so ids do not become visible in order: a reader that passed position 10
+/// may later see 9 commit. A reader therefore remembers the holes it saw for a while and asks
+/// for them again ([`FeedQuery::recheck`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedQuery {
+    /// Events at positions above this one.
+    pub after: i64,
+    /// Position ranges (inclusive) at or below `after` to read again: holes the reader saw.
+    pub recheck: Vec<(i64, i64)>,
+    /// At most this many events above `after` (≤ [`MAX_PAGE`]); the rechecked ones come on top,
+    /// at most as many again.
+    pub limit: usize,
+    /// Only the events of sessions of these components (pending events, whose start is not
+    /// stored, have none and are left out); `None`: every event.
+    pub components: Option<Vec<String>>,
+}
+
+/// One event of the change feed, at its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FeedEvent {
+    pub position: i64,
+    pub event: StoredEvent,
+}
+
+/// What [`Store::feed`] read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeedPage {
+    /// Ascending by position: the rechecked ones found, then those above `after`.
+    pub events: Vec<FeedEvent>,
+    /// The highest position visible when the page was read (0 for an empty store): a new
+    /// reader starts after it.
+    pub position: i64,
+}
+
+/// What another server on the same database announced ([`Store::listen_feed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedNotice {
+    /// New events were committed: read the feed.
+    Events,
+    /// The reaper abandoned these sessions (no event records that).
+    Abandoned(Vec<String>),
+}
+
+/// Notices from the other processes on one database, as they arrive.
+#[async_trait]
+pub trait FeedListener: Send {
+    /// The next notice; an error when the listening connection is lost (listen again).
+    async fn next(&mut self) -> Result<FeedNotice>;
+}
+
 /// What `/health` and `/readyz` say about storage.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StoreHealth {
@@ -456,6 +510,17 @@ pub trait Store: Send + Sync + 'static {
         active_cutoff: DateTime<Utc>,
         legacy_cutoff: DateTime<Utc>,
     ) -> Result<Vec<Reaped>>;
+
+    /// The change feed: the stored events after a position, bounded, optionally only those of
+    /// some components, and the current position ([`FeedQuery`]).
+    async fn feed(&self, query: FeedQuery) -> Result<FeedPage>;
+
+    /// Listens for what other servers on the same database commit and abandon (PostgreSQL's
+    /// `LISTEN`); `None` for a backend that serves one process (SQLite), whose server sees
+    /// every change itself.
+    async fn listen_feed(&self) -> Result<Option<Box<dyn FeedListener>>> {
+        Ok(None)
+    }
 
     /// Records that the token `jti` is revoked; `expires_at` (the token's `exp`, when known)
     /// lets the record be dropped once the token could not be used anyway.

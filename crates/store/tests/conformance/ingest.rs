@@ -40,6 +40,7 @@ pub async fn start_records_every_field_of_a_1_0_start(store: &dyn Store) {
             "component_version": "0.1.0",
             "adapters": ["llamaindex", "prefect", "agno"]
         })),
+        last_command: None,
     };
     assert_eq!(
         store.get_session(MAHAVISHNU).await.unwrap(),
@@ -147,6 +148,7 @@ pub async fn start_records_1_1_fields_and_defaults(store: &dyn Store) {
             exit_code: None,
             end_reason: None,
             metadata: object(json!({"version": "0.9"})),
+            last_command: None,
         }
     );
 

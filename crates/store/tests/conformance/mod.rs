@@ -7,6 +7,7 @@
 //! through `parse_event`, as the server validates them.
 
 pub mod analytics;
+pub mod feed;
 pub mod imported;
 pub mod ingest;
 pub mod queries;
@@ -88,6 +89,8 @@ macro_rules! conformance_suite {
             search::search_combines_with_the_filters_and_the_cursor,
             search::search_of_fewer_than_three_characters_is_refused,
             search::search_finds_commands_sent_before_the_start_and_forgets_pruned_sessions,
+            feed::feed_returns_the_events_after_a_position_in_order,
+            feed::last_command_is_the_latest_command_stored,
         );
 
         #[tokio::test]

@@ -1,0 +1,320 @@
+//! `GET /v1/stream`: one viewer of the hub as server-sent events (docs/api.md).
+//!
+//! Each viewer is a task writing into a small bounded channel that the response body reads:
+//! when the client does not read, the socket fills, the task waits, and the hub's broadcast
+//! moves on without it; the viewer then finds it lagged and sends `resync`. Nothing a viewer
+//! does reaches ingest.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use session_buddy_store::{FeedEvent, FeedQuery, MAX_PAGE};
+use tokio::sync::{broadcast, mpsc, watch};
+
+use super::{Frame, Hub, Permit, resync_text, session_frame, sessions_in_order};
+use crate::auth::Principal;
+use crate::{AppError, AppState};
+
+const KEYS: &[&str] = &["component", "user", "host", "after"];
+/// Seconds a refused viewer is asked to wait.
+const RETRY_AFTER_SECS: u32 = 5;
+
+/// What one viewer sees.
+#[derive(Debug, Clone, Default)]
+struct Filter {
+    component: Option<String>,
+    user: Option<String>,
+    host: Option<String>,
+    /// The caller's visible components (`None`: all).
+    visible: Option<Vec<String>>,
+}
+
+impl Filter {
+    fn matches(&self, component: &str, user: &str, host: &str) -> bool {
+        self.component.as_deref().is_none_or(|c| c == component)
+            && self.user.as_deref().is_none_or(|u| u == user)
+            && self.host.as_deref().is_none_or(|h| h == host)
+            && self
+                .visible
+                .as_ref()
+                .is_none_or(|v| v.iter().any(|c| c == component))
+    }
+
+    fn matches_frame(&self, f: &Frame) -> bool {
+        self.matches(&f.component, &f.username, &f.hostname)
+    }
+
+    /// The components a replay reads from the store.
+    fn components(&self) -> Option<Vec<String>> {
+        match (&self.component, &self.visible) {
+            (Some(c), Some(v)) if !v.contains(c) => Some(Vec::new()),
+            (Some(c), _) => Some(vec![c.clone()]),
+            (None, v) => v.clone(),
+        }
+    }
+}
+
+fn parse(
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<(Filter, Option<i64>), AppError> {
+    if let Some(unknown) = params.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(AppError::BadRequest(format!(
+            "unknown parameter '{unknown}'; known: {}",
+            KEYS.join(", ")
+        )));
+    }
+    let text = |k: &str| -> Result<Option<String>, AppError> {
+        match params.get(k) {
+            None => Ok(None),
+            Some(s) if s.is_empty() => Ok(None),
+            Some(s) if s.len() > 255 || s.contains('\0') => Err(AppError::BadRequest(format!(
+                "{k}: must be at most 255 characters without NUL"
+            ))),
+            Some(s) => Ok(Some(s.clone())),
+        }
+    };
+    let position = |what: &str, s: &str| -> Result<i64, AppError> {
+        s.trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|p| *p >= 0)
+            .ok_or_else(|| {
+                AppError::BadRequest(format!(
+                    "{what}: must be a stream position (a non-negative integer), got '{}'",
+                    s.chars().take(40).collect::<String>()
+                ))
+            })
+    };
+    let resume = match headers.get("last-event-id") {
+        Some(v) => {
+            let v = v
+                .to_str()
+                .map_err(|_| AppError::BadRequest("Last-Event-ID: not printable ASCII".into()))?;
+            (!v.trim().is_empty())
+                .then(|| position("Last-Event-ID", v))
+                .transpose()?
+        }
+        None => None,
+    };
+    let resume = match resume {
+        Some(p) => Some(p),
+        None => text("after")?.map(|s| position("after", &s)).transpose()?,
+    };
+    Ok((
+        Filter {
+            component: text("component")?,
+            user: text("user")?,
+            host: text("host")?,
+            visible: None,
+        },
+        resume,
+    ))
+}
+
+/// `503` with `Retry-After`.
+fn unavailable(message: String) -> Response {
+    let mut r = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        axum::Json(serde_json::json!({ "error": message })),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    r
+}
+
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    let principal = principal.map(|Extension(p)| p);
+    let (mut filter, resume) = parse(&params, &headers)?;
+    filter.visible = crate::auth::visible_components(principal.as_ref());
+    let hub = state.stream.clone();
+    if !super::ready(&hub) {
+        return Ok(unavailable(
+            "the stream is starting (the change feed is not read yet); retry".into(),
+        ));
+    }
+    let Some(permit) = hub.admit(principal.as_ref().map(|p| p.0.jti.as_str())) else {
+        return Ok(unavailable(format!(
+            "too many open streams (at most {} in all, {} per token); retry later",
+            hub.options().max_streams,
+            hub.options().max_streams_per_token
+        )));
+    };
+    // Subscribe before reading anything, so nothing broadcast from now on is missed.
+    let frames = hub.subscribe();
+    let start = resume.unwrap_or_else(|| hub.mark());
+    let (tx, rx) = mpsc::channel::<Bytes>(16);
+    let viewer = Viewer {
+        state: state.clone(),
+        hub: hub.clone(),
+        filter,
+        tx,
+        stopping: hub.stopping(),
+        mark: start,
+        _permit: permit,
+    };
+    tokio::spawn(viewer.run(frames, resume));
+    let body = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
+
+struct Viewer {
+    state: AppState,
+    hub: Arc<Hub>,
+    filter: Filter,
+    tx: mpsc::Sender<Bytes>,
+    stopping: watch::Receiver<bool>,
+    /// The latest resume mark this viewer has passed.
+    mark: i64,
+    _permit: Permit,
+}
+
+impl Viewer {
+    /// Sends `text`; false when the client is gone or the server stops.
+    async fn send(&mut self, text: String) -> bool {
+        if *self.stopping.borrow() {
+            return false;
+        }
+        tokio::select! {
+            sent = self.tx.send(Bytes::from(text)) => sent.is_ok(),
+            _ = self.stopping.changed() => false,
+        }
+    }
+
+    async fn run(mut self, mut frames: broadcast::Receiver<Arc<Frame>>, resume: Option<i64>) {
+        if !self
+            .send(format!(": connected\nid: {}\n\n", self.mark))
+            .await
+        {
+            return;
+        }
+        if let Some(after) = resume
+            && !self.replay(after).await
+        {
+            return;
+        }
+        let every = self.hub.options().keep_alive;
+        let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        loop {
+            let text = tokio::select! {
+                _ = self.stopping.changed() => return,
+                () = self.tx.closed() => return,
+                _ = keep_alive.tick() => format!(": keep-alive\nid: {}\n\n", self.mark),
+                frame = frames.recv() => match frame {
+                    Ok(frame) => {
+                        self.mark = self.mark.max(frame.mark);
+                        if !self.filter.matches_frame(&frame) {
+                            continue;
+                        }
+                        frame.text.clone()
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::debug!(missed, "a stream viewer fell behind; resync");
+                        self.mark = self.hub.mark();
+                        resync_text("lagged", self.mark)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                },
+            };
+            if !self.send(text).await {
+                return;
+            }
+        }
+    }
+
+    /// Sends the changes after `after` (less the overlap) from the store; `resync` when the
+    /// position is unknown or too far behind. False when the viewer is gone.
+    async fn replay(&mut self, after: i64) -> bool {
+        let store = self.state.store.clone();
+        let options = self.hub.options().clone();
+        let from = after.saturating_sub(options.resume_overlap).max(0);
+        let components = self.filter.components();
+        let mut events: Vec<FeedEvent> = Vec::new();
+        let mut cursor = from;
+        let verdict = loop {
+            let page = match store
+                .feed(FeedQuery {
+                    after: cursor,
+                    recheck: Vec::new(),
+                    limit: MAX_PAGE,
+                    components: components.clone(),
+                })
+                .await
+            {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot replay the stream from the store");
+                    break Some("store_unavailable");
+                }
+            };
+            if after > page.position {
+                break Some("unknown_position");
+            }
+            let full = page.events.len() >= MAX_PAGE;
+            if let Some(last) = page.events.last() {
+                cursor = last.position;
+            }
+            events.extend(page.events);
+            if events.len() > options.replay_max {
+                break Some("too_far_behind");
+            }
+            if !full {
+                break None;
+            }
+        };
+        if let Some(reason) = verdict {
+            self.mark = self.mark.max(self.hub.mark());
+            let text = resync_text(reason, self.mark);
+            return self.send(text).await;
+        }
+        for session_id in sessions_in_order(&events) {
+            let mine: Vec<FeedEvent> = events
+                .iter()
+                .filter(|e| e.event.session_id == session_id)
+                .cloned()
+                .collect();
+            let session = match store.get_session(&session_id).await {
+                Ok(Some(s)) => s,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot replay a session of the stream");
+                    continue;
+                }
+            };
+            if !self
+                .filter
+                .matches(&session.component, &session.username, &session.hostname)
+            {
+                continue;
+            }
+            // The requested position stays the resume point until the replay is over.
+            let frame = session_frame(&session, mine, after);
+            if !self.send(frame.text).await {
+                return false;
+            }
+        }
+        true
+    }
+}
