@@ -5,10 +5,12 @@
 //!   in time and in requests, printing throughput and p50/p99/max latency;
 //! - [`buffer`]: the client's local buffer (enqueue latency, drain rate after an outage);
 //! - [`shell`]: whole shell runs with the server up, down and hanging, tracked and untracked;
-//! - [`seed`]: the query benchmarks' dataset, written through a [`Store`](session_buddy_store::Store).
+//! - [`seed`]: the query benchmarks' dataset, written through a [`Store`](session_buddy_store::Store);
+//! - [`search`]: the text search (`q`) timed through a store, over that dataset.
 
 mod buffer;
 mod load;
+mod search;
 mod seed;
 mod shell;
 
@@ -19,6 +21,7 @@ use anyhow::{Context, anyhow, bail};
 
 pub use buffer::buffer;
 pub use load::{ingest, mcp};
+pub use search::{SearchOptions, search};
 pub use seed::{SeedOptions, seed};
 pub use shell::{ShellOptions, shell};
 

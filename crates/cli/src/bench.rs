@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use session_buddy_bench::{BufferOptions, Common as CommonOptions, IngestOptions, McpOptions};
-use session_buddy_bench::{SeedOptions, ShellOptions};
+use session_buddy_bench::{SearchOptions, SeedOptions, ShellOptions};
 use session_buddy_store_sqlite::SyncMode;
 
 use crate::CmdResult;
@@ -27,6 +27,9 @@ pub enum BenchCommand {
     Shell(ShellBenchArgs),
     /// Load the query benchmarks' dataset straight into a SQLite file (no server needed).
     Seed(SeedArgs),
+    /// Time the text search (list-sessions --search, GET /v1/sessions?q=) through the store,
+    /// over a seeded database (no server needed).
+    Search(SearchArgs),
 }
 
 #[derive(Args)]
@@ -130,6 +133,37 @@ pub struct SeedArgs {
     seed: u64,
 }
 
+#[derive(Args)]
+pub struct SearchArgs {
+    /// The SQLite file [env SESSION_BUDDY_DB_PATH; default $SESSION_BUDDY_HOME/sessions.db].
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_DB_PATH",
+        hide_env = true,
+        conflicts_with = "database_url"
+    )]
+    db_path: Option<PathBuf>,
+    /// A database by URL instead, e.g. postgres://… (sqlite:///path works too).
+    #[arg(long)]
+    database_url: Option<String>,
+    /// A text to search for (repeatable); without it, a set chosen for the seeded dataset, from
+    /// a session id's tail to every session.
+    #[arg(long = "q", value_name = "TEXT")]
+    texts: Vec<String>,
+    /// Runs per text.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// Page size.
+    #[arg(long, default_value_t = 50)]
+    limit: usize,
+    /// Also time each search plan forced (lookup, walk), not only the backend's choice.
+    #[arg(long)]
+    every_plan: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
 pub fn run(command: BenchCommand) -> CmdResult {
     match command {
         BenchCommand::Ingest(a) => session_buddy_bench::ingest(IngestOptions {
@@ -156,6 +190,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
             json: a.json,
         })?,
         BenchCommand::Seed(a) => return seed(a),
+        BenchCommand::Search(a) => return search(a),
     }
     Ok(())
 }
@@ -195,6 +230,33 @@ fn seed(args: SeedArgs) -> CmdResult {
     runtime.block_on(async {
         let store = crate::database::open(&database, create, SyncMode::Normal, 16).await?;
         session_buddy_bench::seed(store, database.to_string(), options).await
+    })?;
+    Ok(())
+}
+
+fn search(args: SearchArgs) -> CmdResult {
+    let database = match (&args.database_url, &args.db_path) {
+        (Some(url), _) => crate::serve::parse_database_url(url)?,
+        (None, Some(path)) => crate::serve::Database::Sqlite(path.clone()),
+        (None, None) => {
+            crate::serve::Database::Sqlite(crate::config::home_dir().join("sessions.db"))
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let options = SearchOptions {
+        texts: args.texts,
+        runs: args.runs,
+        limit: args.limit,
+        every_plan: args.every_plan,
+        json: args.json,
+    };
+    runtime.block_on(async {
+        let store = crate::database::open(&database, Create::Nothing, SyncMode::Normal, 4).await?;
+        session_buddy_bench::search(store, database.to_string(), options).await
     })?;
     Ok(())
 }

@@ -28,6 +28,51 @@ fn get(url: &str, query: &str, token: &str) -> Result<Value, ureq::Error> {
         .map(|mut r| r.body_mut().read_json().unwrap())
 }
 
+/// The migration indexed the old rows for the text search (`q`): each session is found by its
+/// host and by its id's tail in upper case, and by each of its commands' names.
+fn searchable(server: &Server, recorded: &Path) {
+    let tokens: Value =
+        serde_json::from_str(&std::fs::read_to_string(recorded.join("tokens.json")).unwrap())
+            .unwrap();
+    let read = tokens["read"].as_str().unwrap();
+    let ids_for = |q: &str| -> Vec<String> {
+        let page = get(&server.url, &format!("/v1/sessions?limit=1000&q={q}"), read)
+            .unwrap_or_else(|e| panic!("q={q}: {e}"));
+        page["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["session_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let all = get(&server.url, "/v1/sessions?limit=1000", read).unwrap();
+    let sessions = all["sessions"].as_array().unwrap();
+    assert!(!sessions.is_empty());
+    let mut commands = 0;
+    for s in sessions {
+        let id = s["session_id"].as_str().unwrap();
+        let host = s["hostname"].as_str().unwrap();
+        assert!(ids_for(host).iter().any(|i| i == id), "{id} by host {host}");
+        let tail = id[id.len() - 6..].to_uppercase();
+        assert!(ids_for(&tail).contains(&id.to_string()), "{id} by {tail}");
+        let events = get(&server.url, &format!("/v1/sessions/{id}/events"), read).unwrap();
+        for e in events["events"].as_array().into_iter().flatten() {
+            if let Some(name) = e["payload"]["command"].as_str() {
+                assert!(
+                    ids_for(name).iter().any(|i| i == id),
+                    "{id} by command {name}"
+                );
+                commands += 1;
+            }
+        }
+    }
+    assert!(
+        commands > 0,
+        "no session of {} has a command",
+        recorded.display()
+    );
+}
+
 /// Every recorded query answers as recorded; the revoked token is refused.
 fn answers_as_recorded(server: &Server, recorded: &Path) {
     let tokens: Value =
@@ -66,6 +111,7 @@ fn a_sqlite_database_of_an_earlier_release_opens_migrates_and_answers_the_same()
         &["--db-path", db.to_str().unwrap()],
     );
     answers_as_recorded(&server, &fixtures().join("sqlite"));
+    searchable(&server, &fixtures().join("sqlite"));
 }
 
 #[test]
@@ -95,4 +141,5 @@ fn a_postgres_database_of_an_earlier_release_opens_migrates_and_answers_the_same
         &["--database-url", &url],
     );
     answers_as_recorded(&server, &fixtures().join("postgres"));
+    searchable(&server, &fixtures().join("postgres"));
 }

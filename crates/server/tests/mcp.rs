@@ -147,6 +147,17 @@ async fn the_original_payloads_as_tool_arguments() {
     )
     .await;
     assert_eq!(page["sessions"].as_array().unwrap().len(), 1);
+    // `q`: the text search, as GET /v1/sessions has it.
+    let found = call(&client, "list_sessions", json!({"q": "NEIRIC-2026"})).await;
+    let found = found["sessions"].as_array().unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0]["session_id"], "oneiric-20260206-123456-440000");
+    let short = call(&client, "list_sessions", json!({"q": "on"})).await;
+    assert_eq!(short["status"], "error");
+    assert!(
+        short["error"].as_str().unwrap().starts_with("q:"),
+        "{short}"
+    );
     let bad = call(&client, "list_sessions", json!({"limit": 5000})).await;
     assert_eq!(bad["status"], "error");
     assert!(bad["error"].as_str().unwrap().starts_with("limit:"));

@@ -4,7 +4,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use tower::ServiceExt;
 
-use crate::common::{TestServer, end, session_id_of, start};
+use crate::common::{TestServer, command, end, session_id_of, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn filters_and_cursor_pages() {
@@ -111,6 +111,61 @@ async fn filters_and_cursor_pages() {
                 "{query}: {v}"
             );
         }
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn q_searches_ids_users_hosts_components_and_commands() {
+    let server = TestServer::start().await;
+    let a = start("oneiric", "2026-06-01T10:00:00Z");
+    let mut b = start("akosha", "2026-06-01T11:00:00Z");
+    b["user"]["username"] = serde_json::json!("Dana 100%");
+    b["hostname"] = serde_json::json!("db-7.example");
+    let (a_id, b_id) = (session_id_of(&a), session_id_of(&b));
+    let mut c = command(&a_id, 1, "2026-06-01T10:00:05Z", true);
+    c["command"] = serde_json::json!("reload_settings");
+    server.post_events(&[a, b, c]).await;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["session_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    for (query, expected) in [
+        ("q=RELOAD_S", vec![a_id.clone()]),
+        ("q=dana%20100%25", vec![b_id.clone()]),
+        ("q=db-7.", vec![b_id.clone()]),
+        ("q=kosh", vec![b_id.clone()]),
+        ("q=20260601-1", vec![b_id.clone(), a_id.clone()]),
+        ("q=20260601-1&component=oneiric", vec![a_id.clone()]),
+        ("q=0%25_", vec![]),
+        ("q=", vec![b_id.clone(), a_id.clone()]),
+    ] {
+        let (status, v) = server.get(&format!("/v1/sessions?{query}")).await;
+        assert_eq!(status, 200, "{query}: {v}");
+        assert_eq!(ids(&v), expected, "{query}");
+    }
+    let (status, page) = server.get("/v1/sessions?q=2026&limit=1").await;
+    assert_eq!(status, 200);
+    assert_eq!(ids(&page), [b_id.clone()]);
+    let cursor = page["next_cursor"].as_str().unwrap();
+    let (_, next) = server
+        .get(&format!("/v1/sessions?q=2026&limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&next), [a_id]);
+    for query in ["q=ab", "q=%20x%20"] {
+        let (status, v) = server.get(&format!("/v1/sessions?{query}")).await;
+        assert_eq!(status, 400, "{query}: {v}");
+        assert!(
+            v["error"]
+                .as_str()
+                .unwrap()
+                .contains("at least 3 characters"),
+            "{query}: {v}"
+        );
     }
     server.stop().await;
 }
