@@ -383,6 +383,7 @@ pub(crate) async fn start_background(state: &AppState) -> Vec<tokio::task::JoinH
             }
         })
     };
+    stream::prime(state.store.as_ref(), &state.stream).await;
     let hub = tokio::spawn(stream::run(state.store.clone(), state.stream.clone()));
     let mut tasks = vec![refresher, reaper, revocations, hub];
     if state.options.retention.is_some() {

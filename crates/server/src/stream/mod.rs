@@ -242,7 +242,30 @@ struct Follower {
     recent_abandoned: HashMap<String, Instant>,
 }
 
-/// Runs the hub until the server stops (the caller aborts the task).
+/// Reads where the feed ends now: the hub starts there (viewers asking for older positions
+/// are replayed from the store). False when the store cannot answer.
+pub async fn prime(store: &dyn Store, hub: &Hub) -> bool {
+    match store
+        .feed(FeedQuery {
+            after: i64::MAX,
+            limit: 1,
+            ..FeedQuery::default()
+        })
+        .await
+    {
+        Ok(page) => {
+            hub.mark.store(page.position, Ordering::Release);
+            hub.ready.store(true, Ordering::Release);
+            true
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "the stream cannot read the change feed");
+            false
+        }
+    }
+}
+
+/// Runs the hub until the server stops (the caller aborts the task); [`prime`] first.
 pub async fn run(store: Arc<dyn Store>, hub: Arc<Hub>) {
     let mut follower = Follower {
         store: store.clone(),
@@ -253,28 +276,10 @@ pub async fn run(store: Arc<dyn Store>, hub: Arc<Hub>) {
         sent: HashMap::new(),
         recent_abandoned: HashMap::new(),
     };
-    // Start at the end: viewers asking for older positions are replayed from the store.
-    loop {
-        match store
-            .feed(FeedQuery {
-                after: i64::MAX,
-                limit: 1,
-                ..FeedQuery::default()
-            })
-            .await
-        {
-            Ok(page) => {
-                follower.after = page.position;
-                hub.mark.store(page.position, Ordering::Release);
-                hub.ready.store(true, Ordering::Release);
-                break;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "the stream cannot read the change feed; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
+    while !ready(&hub) && !prime(store.as_ref(), &hub).await {
+        tokio::time::sleep(Duration::from_secs(1)).await;
     }
+    follower.after = hub.mark();
     let mut listener: Option<Box<dyn FeedListener>> = None;
     let mut listen_retry = Instant::now();
     let mut stopping = hub.stopping();

@@ -17,7 +17,8 @@ pub struct TestServer {
     pub http: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<std::io::Result<()>>>,
-    _dir: TempDir,
+    options: ServerOptions,
+    dir: TempDir,
 }
 
 impl TestServer {
@@ -27,10 +28,20 @@ impl TestServer {
 
     /// A server with these options (e.g. a secret).
     pub async fn start_with(options: ServerOptions) -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(tempfile::tempdir().unwrap(), options).await
+    }
+
+    /// Stops the server and starts it again on the same database (on another port).
+    pub async fn restart(mut self) -> Self {
+        self.shutdown_and_wait().await;
+        let Self { dir, options, .. } = self;
+        Self::start_in(dir, options).await
+    }
+
+    async fn start_in(dir: TempDir, options: ServerOptions) -> Self {
         let db_path = dir.path().join("sessions.db");
         let store = SqliteStore::open(&db_path, SyncMode::Normal).unwrap();
-        let state = AppState::new(Arc::new(store), options);
+        let state = AppState::new(Arc::new(store), options.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
@@ -43,11 +54,16 @@ impl TestServer {
             http: reqwest::Client::new(),
             shutdown: Some(tx),
             handle: Some(handle),
-            _dir: dir,
+            options,
+            dir,
         }
     }
 
     pub async fn stop(mut self) {
+        self.shutdown_and_wait().await;
+    }
+
+    async fn shutdown_and_wait(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
