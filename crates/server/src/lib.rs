@@ -8,6 +8,7 @@
 mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod console;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -151,6 +152,8 @@ pub struct AppState {
     pub options: Arc<ServerOptions>,
     /// Token verification, revocation cache, rate limits.
     pub guard: Arc<auth::Guard>,
+    /// The web console's login sessions.
+    pub console: Arc<console::ConsoleSessions>,
 }
 
 impl AppState {
@@ -159,12 +162,14 @@ impl AppState {
             store,
             metrics: Arc::new(Metrics::new()),
             guard: Arc::new(auth::Guard::new(&options.auth)),
+            console: Arc::new(console::ConsoleSessions::new()),
             options: Arc::new(options),
         }
     }
 }
 
-/// The whole HTTP surface: the REST routes of [`routes::ROUTES`], MCP at [`routes::MCP_PATH`].
+/// The whole HTTP surface: the REST and console routes of [`routes::ROUTES`], MCP at
+/// [`routes::MCP_PATH`]; every response carries the console's security headers.
 pub fn app(state: AppState) -> Router {
     let mcp = mcp::service(state.clone());
     let router = routes::ROUTES.iter().fold(Router::new(), |router, r| {
@@ -178,6 +183,7 @@ pub fn app(state: AppState) -> Router {
             auth::require_auth,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track_http))
+        .layer(middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 

@@ -27,6 +27,7 @@ const FILTER_KEYS: &[&str] = &[
     "min_duration",
     "limit",
     "cursor",
+    "q",
 ];
 
 /// Parses the session filters of `GET /v1/sessions` (and the MCP `list_sessions` tool) from
@@ -125,6 +126,8 @@ pub fn parse_session_filter(params: &Map<String, Value>) -> Result<SessionFilter
         min_duration,
         limit,
         cursor: text("cursor")?,
+        components: None,
+        q: text("q")?,
     })
 }
 

@@ -272,6 +272,10 @@ pub struct SessionFilter {
     pub limit: usize,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
+    /// Only these components (the caller's visible ones); `None`: all.
+    pub components: Option<Vec<String>>,
+    /// Case-insensitive substring of the session id, user, host or component.
+    pub q: Option<String>,
 }
 
 pub const DEFAULT_PAGE: usize = 50;
@@ -392,6 +396,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// A session's events in time order (its timeline), pending ones included.
     async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>>;
+
+    /// One page of a session's timeline (the order of [`session_events`](Self::session_events)):
+    /// at most `limit` events after the first `offset`.
+    async fn session_timeline(
+        &self,
+        session_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// The store's latest event position (SQLite rowid, PostgreSQL `events.id`), 0 when empty:
+    /// where a live view that rendered now follows `/v1/stream?after=` from.
+    async fn stream_position(&self) -> Result<i64>;
 
     /// With a session id: that session's timeline, oldest first; without: the latest events,
     /// newest first.
@@ -601,6 +618,33 @@ pub fn session_page_query(f: &SessionFilter, mark: char) -> Result<(String, Vec<
             " AND duration_us >= ?",
             SqlArg::Int((d * 1e6).round() as i64),
         );
+    }
+    if let Some(q) = f.q.as_deref().filter(|q| !q.is_empty()) {
+        let mut pattern = String::from("%");
+        for c in q.to_lowercase().chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        add(
+            " AND (LOWER(session_id) LIKE ? ESCAPE '\\' OR LOWER(username) LIKE ? ESCAPE '\\' \
+             OR LOWER(hostname) LIKE ? ESCAPE '\\' OR LOWER(component) LIKE ? ESCAPE '\\')",
+            SqlArg::Text(pattern),
+        );
+    }
+    if let Some(list) = &f.components {
+        if list.is_empty() {
+            sql.push_str(" AND 1=0");
+        } else {
+            let mut marks = Vec::new();
+            for c in list {
+                args.push(SqlArg::Text(c.clone()));
+                marks.push(format!("{mark}{}", args.len()));
+            }
+            sql.push_str(&format!(" AND component IN ({})", marks.join(", ")));
+        }
     }
     if let Some(c) = &f.cursor {
         let (us, id) = decode_cursor(c)?;
