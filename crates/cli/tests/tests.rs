@@ -4,6 +4,7 @@
 mod analytics;
 mod api_paging;
 mod auth;
+mod browser;
 mod common;
 mod config;
 mod crackerjack;

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use session_buddy_events::auth::{Claims, Scope};
@@ -169,7 +169,7 @@ impl Guard {
         Ok(Some(claims))
     }
 
-    fn is_revoked(&self, jti: &str) -> bool {
+    pub(crate) fn is_revoked(&self, jti: &str) -> bool {
         self.revoked.read().map(|r| r.contains(jti)).unwrap_or(true)
     }
 
@@ -245,6 +245,13 @@ impl RateLimiter {
     }
 }
 
+/// The components `principal` may see (contract 1); `None`: all of them. Tokens cannot be
+/// bound to components for reading yet, so every caller sees every component.
+pub fn visible_components(principal: Option<&Principal>) -> Option<Vec<String>> {
+    let _ = principal;
+    None
+}
+
 /// The bearer token of `headers`: `Ok(None)` when there is no `Authorization` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();
@@ -297,7 +304,8 @@ pub(crate) async fn require_auth(
     let matched = req
         .extensions()
         .get::<MatchedPath>()
-        .map(MatchedPath::as_str);
+        .map(|m| m.as_str().to_string());
+    let matched = matched.as_deref();
     let Some(scope) = crate::routes::required(
         req.method(),
         matched,
@@ -306,6 +314,21 @@ pub(crate) async fn require_auth(
     ) else {
         return next.run(req).await;
     };
+    let (method, no_bearer) = (
+        req.method().clone(),
+        req.headers().get(AUTHORIZATION).is_none(),
+    );
+    if no_bearer && crate::routes::cookie_allowed(&method, matched) {
+        if let Some((principal, session)) = crate::console::console_principal(&state, req.headers())
+        {
+            req.extensions_mut().insert(principal);
+            req.extensions_mut().insert(session);
+            return next.run(req).await;
+        }
+        if crate::routes::is_console_page(&method, matched) && method != Method::POST {
+            return axum::response::Redirect::to("/login").into_response();
+        }
+    }
     let claims = match bearer(req.headers()).and_then(|t| guard.authenticate(t)) {
         Ok(Some(c)) => c,
         Ok(None) => return next.run(req).await,

@@ -8,6 +8,7 @@
 mod admin;
 pub mod analytics;
 pub mod auth;
+pub mod console;
 mod error;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
@@ -167,6 +168,8 @@ pub struct AppState {
     pub accepted_hosts: Option<Arc<[String]>>,
     /// The live stream's hub (`GET /v1/stream`).
     pub stream: Arc<stream::Hub>,
+    /// The web console's login sessions.
+    pub console: Arc<console::ConsoleSessions>,
 }
 
 impl AppState {
@@ -177,13 +180,15 @@ impl AppState {
             guard: Arc::new(auth::Guard::new(&options.auth)),
             accepted_hosts: host::accepted_hosts(&options).map(Arc::from),
             stream: Arc::new(stream::Hub::new(options.stream.clone())),
+            console: Arc::new(console::ConsoleSessions::new()),
             options: Arc::new(options),
         }
     }
 }
 
-/// The whole HTTP surface: the REST routes of [`routes::ROUTES`], MCP at [`routes::MCP_PATH`],
-/// every one behind the `Host` check ([`host`]), then authentication.
+/// The whole HTTP surface: the REST and console routes of [`routes::ROUTES`], MCP at
+/// [`routes::MCP_PATH`], every one behind the `Host` check ([`host`]), then authentication;
+/// every response carries the console's security headers.
 pub fn app(state: AppState) -> Router {
     let mcp = mcp::service(state.clone());
     let router = routes::ROUTES.iter().fold(Router::new(), |router, r| {
@@ -201,6 +206,7 @@ pub fn app(state: AppState) -> Router {
             host::check_host,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), track_http))
+        .layer(middleware::from_fn(console::security_headers))
         .with_state(state)
 }
 

@@ -188,6 +188,8 @@ pub struct Metrics {
     /// only the reaper-lease holder exports them, so summing over servers does not multiply
     /// them.
     store_gauges: AtomicBool,
+    /// When this server started (the status page's uptime and average ingest rate).
+    started: std::time::Instant,
 }
 
 impl Default for Metrics {
@@ -327,6 +329,7 @@ impl Metrics {
             reaper_abandoned,
             reaper_last_run,
             store_gauges: AtomicBool::new(true),
+            started: std::time::Instant::now(),
         }
     }
 
@@ -479,6 +482,30 @@ impl Metrics {
             "quality_scores": quality,
             "mcp_events_success": total(&self.emit_success),
             "mcp_events_failure": total(&self.emit_failure),
+        })
+    }
+
+    /// What the console's status page shows, from the same series as `/metrics`: events
+    /// ingested by outcome, sessions started and ended, and the reaper's runs.
+    pub fn status(&self) -> serde_json::Value {
+        let total =
+            |f: &Labelled<Counter>| -> u64 { f.series().iter().map(|(_, c)| c.get()).sum() };
+        let by_first_label = |f: &Labelled<Counter>| -> BTreeMap<String, u64> {
+            let mut out = BTreeMap::new();
+            for (k, c) in f.series() {
+                *out.entry(k.first().cloned().unwrap_or_default())
+                    .or_default() += c.get();
+            }
+            out
+        };
+        serde_json::json!({
+            "ingest_events": by_first_label(&self.ingest_events),
+            "sessions_started": total(&self.session_start),
+            "sessions_ended": total(&self.session_end),
+            "reaper_runs": by_first_label(&self.reaper_runs),
+            "reaper_abandoned": self.reaper_abandoned.get(),
+            "reaper_last_run": self.reaper_last_run.get(),
+            "uptime_seconds": self.started.elapsed().as_secs_f64(),
         })
     }
 

@@ -29,6 +29,7 @@ const FILTER_KEYS: &[&str] = &[
     "q",
     "limit",
     "cursor",
+    "q",
 ];
 
 /// Parses the session filters of `GET /v1/sessions` (and the MCP `list_sessions` tool) from

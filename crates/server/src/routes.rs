@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Value, json};
 use session_buddy_events::auth::Scope;
 
-use crate::{AppState, admin, analytics, auth, ingest, query, stream};
+use crate::{AppState, admin, analytics, auth, console, ingest, query, stream};
 
 /// Who may call a route once the server has a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +21,9 @@ pub enum Access {
     Scope(Scope),
     /// `/metrics`: public, or `read` with `--metrics-require-auth`.
     Metrics,
+    /// A console page: a console session (cookie, see [`crate::console`]) or a `read`
+    /// token; without either a browser is sent to `/login`.
+    Console,
 }
 
 impl Access {
@@ -30,6 +33,7 @@ impl Access {
             Self::Public => None,
             Self::Scope(s) => Some(s),
             Self::Metrics => metrics_require_auth.then_some(Scope::Read),
+            Self::Console => Some(Scope::Read),
         }
     }
 }
@@ -59,6 +63,32 @@ impl Route {
 const EMIT: Access = Access::Scope(Scope::Emit);
 const READ: Access = Access::Scope(Scope::Read);
 const ADMIN: Access = Access::Scope(Scope::Admin);
+
+/// The live feed (`GET /v1/stream`): besides a `read` token, a console session may read it.
+pub const STREAM_PATH: &str = "/v1/stream";
+
+/// Whether a console session (cookie) may stand in for a token on this call: the console's
+/// own routes and the stream only — never ingest, admin or the other `/v1` routes.
+pub(crate) fn cookie_allowed(method: &Method, matched: Option<&str>) -> bool {
+    let Some(matched) = matched else {
+        return false;
+    };
+    (matched == STREAM_PATH && (method == Method::GET || method == Method::HEAD))
+        || ROUTES
+            .iter()
+            .any(|r| r.path == matched && r.serves(method) && r.access == Access::Console)
+}
+
+/// Whether the route is a console page (a browser without a session goes to `/login`).
+pub(crate) fn is_console_page(method: &Method, matched: Option<&str>) -> bool {
+    matched.is_some_and(|m| {
+        ROUTES
+            .iter()
+            .any(|r| r.path == m && r.serves(method) && r.access == Access::Console)
+    })
+}
+
+const CONSOLE: Access = Access::Console;
 
 /// The path of the MCP endpoint (streamable HTTP; each tool call checks its own scope).
 pub const MCP_PATH: &str = "/mcp";
@@ -218,6 +248,83 @@ pub static ROUTES: &[Route] = &[
         access: Access::Metrics,
         what: "Prometheus metrics",
         handler: |m| on(m, query::metrics),
+    },
+    Route {
+        method: Method::GET,
+        path: "/",
+        access: CONSOLE,
+        what: "console: the live view of the active sessions (follows /v1/stream)",
+        handler: |m| on(m, console::live_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions",
+        access: CONSOLE,
+        what: "console: the sessions, searchable (the filters of /v1/sessions and q)",
+        handler: |m| on(m, console::sessions_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions.csv",
+        access: CONSOLE,
+        what: "console: the sessions the list shows, as CSV",
+        handler: |m| on(m, console::sessions_csv),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions.json",
+        access: CONSOLE,
+        what: "console: the sessions the list shows, as JSON",
+        handler: |m| on(m, console::sessions_json),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions/{id}",
+        access: CONSOLE,
+        what: "console: a session's record and timeline (?page=)",
+        handler: |m| on(m, console::session_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/analytics",
+        access: CONSOLE,
+        what: "console: the analytics as charts and tables (?days=&component=)",
+        handler: |m| on(m, console::analytics_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/status",
+        access: CONSOLE,
+        what: "console: server, storage, ingest and reaper status",
+        handler: |m| on(m, console::status_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/login",
+        access: Access::Public,
+        what: "console: the login form (with a secret)",
+        handler: |m| on(m, console::login_form),
+    },
+    Route {
+        method: Method::POST,
+        path: "/login",
+        access: Access::Public,
+        what: "console: exchange a read token for a console session (form: csrf, token)",
+        handler: |m| on(m, console::login_submit),
+    },
+    Route {
+        method: Method::POST,
+        path: "/logout",
+        access: CONSOLE,
+        what: "console: end the console session (form: csrf)",
+        handler: |m| on(m, console::logout),
+    },
+    Route {
+        method: Method::GET,
+        path: "/assets/{file}",
+        access: Access::Public,
+        what: "console: the embedded stylesheet and script, by content hash",
+        handler: |m| on(m, console::serve_asset),
     },
 ];
 

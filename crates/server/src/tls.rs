@@ -68,7 +68,7 @@ pub async fn serve_tls(
 ) -> std::io::Result<()> {
     let background = crate::start_background(&state).await;
     let acceptor = TlsAcceptor::from(tls);
-    let router = app(state.clone());
+    let router = app(state.clone()).layer(axum::Extension(crate::console::OverTls));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {

@@ -4,6 +4,7 @@
 mod analytics;
 mod auth;
 mod common;
+mod console;
 mod fixtures;
 mod fuzz_corpus;
 mod hostile;

@@ -154,6 +154,34 @@ pub(crate) async fn session_events(
 const VISIBLE_EVENTS: &str = "AND ($4::text[] IS NULL OR session_id IN (SELECT session_id
      FROM sessions WHERE component = ANY($4::text[])))";
 
+pub(crate) async fn session_timeline(
+    conn: &Object,
+    session_id: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<StoredEvent>, PgError> {
+    let (offset, limit) = (offset as i64, limit.clamp(1, MAX_PAGE) as i64);
+    let stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = $1 ORDER BY ts, id \
+             LIMIT $2 OFFSET $3"
+        ))
+        .await?;
+    Ok(conn
+        .query(&stmt, &[&session_id, &limit, &offset])
+        .await?
+        .iter()
+        .map(stored_event_from_row)
+        .collect())
+}
+
+pub(crate) async fn stream_position(conn: &Object) -> Result<i64, PgError> {
+    let stmt = conn
+        .prepare_cached("SELECT COALESCE(MAX(id), 0)::bigint FROM events")
+        .await?;
+    Ok(conn.query_one(&stmt, &[]).await?.get(0))
+}
+
 pub(crate) async fn list_events(
     conn: &Object,
     filter: &EventFilter,

@@ -205,6 +205,21 @@ impl Store for SqliteStore {
         self.read(move |c| read::session_events(c, &id)).await
     }
 
+    async fn session_timeline(
+        &self,
+        session_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> session_buddy_store::Result<Vec<StoredEvent>> {
+        let id = session_id.to_string();
+        self.read(move |c| read::session_timeline(c, &id, offset, limit))
+            .await
+    }
+
+    async fn stream_position(&self) -> session_buddy_store::Result<i64> {
+        self.read(read::stream_position).await
+    }
+
     async fn list_events(
         &self,
         filter: EventFilter,

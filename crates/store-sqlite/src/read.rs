@@ -126,6 +126,28 @@ pub(crate) fn session_events(c: &Connection, id: &str) -> Result<Vec<StoredEvent
 const VISIBLE_EVENTS: &str = "AND (?4 IS NULL OR session_id IN (SELECT session_id FROM sessions
      WHERE component IN (SELECT value FROM json_each(?4))))";
 
+pub(crate) fn session_timeline(
+    c: &Connection,
+    id: &str,
+    offset: usize,
+    limit: usize,
+) -> Result<Vec<StoredEvent>> {
+    let (offset, limit) = (offset as i64, limit.clamp(1, MAX_PAGE) as i64);
+    Ok(c.prepare_cached(&format!(
+        "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY ts, rowid \
+         LIMIT ?2 OFFSET ?3"
+    ))?
+    .query_map(params![id, limit, offset], stored_event_from_row)?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn stream_position(c: &Connection) -> Result<i64> {
+    Ok(
+        c.prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM events")?
+            .query_row([], |r| r.get(0))?,
+    )
+}
+
 pub(crate) fn list_events(c: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
     let limit = filter.limit.clamp(1, MAX_PAGE) as i64;
     let event_type = filter.event_type.map(|t| t.as_str().to_string());

@@ -460,6 +460,19 @@ pub trait Store: Send + Sync + 'static {
     /// A session's events in time order (its timeline), pending ones included.
     async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>>;
 
+    /// One page of a session's timeline (the order of [`session_events`](Self::session_events)):
+    /// at most `limit` events after the first `offset`.
+    async fn session_timeline(
+        &self,
+        session_id: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>>;
+
+    /// The store's latest event position (SQLite rowid, PostgreSQL `events.id`), 0 when empty:
+    /// where a live view that rendered now follows `/v1/stream?after=` from.
+    async fn stream_position(&self) -> Result<i64>;
+
     /// With a session id: that session's timeline, oldest first; without: the latest events,
     /// newest first.
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>>;

@@ -6,28 +6,14 @@ use std::fmt::Write as _;
 use chrono::{DateTime, Local, NaiveDate, TimeDelta, Utc};
 use serde_json::Value;
 
+use session_buddy_html::{column_chart, escape, row_chart};
+
 use crate::text;
 
 /// At most this many days in the sessions-per-day chart (the latest ones).
 const MAX_DAYS: i64 = 366;
 /// Components shown by name in the by-component chart; the rest are summed as "(others)".
 const MAX_COMPONENTS: usize = 20;
-
-/// `&`, `<`, `>`, `"` and `'` as entities: safe in text and in quoted attributes.
-pub(crate) fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// The file of a session's page: its id, with anything but `[A-Za-z0-9_.-]` replaced.
 pub(crate) fn page_file(session_id: &str) -> String {
@@ -106,86 +92,6 @@ fn page(title: &str, body: &str) -> String {
          <title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
         escape(title)
     )
-}
-
-/// A vertical bar chart: one `<rect class="bar">` per entry, in order.
-pub(crate) fn column_chart(title: &str, bars: &[(String, f64)]) -> String {
-    let (w, h, left, bottom, top) = (760.0, 220.0, 40.0, 30.0, 10.0);
-    let plot_w = w - left - 10.0;
-    let plot_h = h - bottom - top;
-    let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
-    let slot = plot_w / bars.len().max(1) as f64;
-    let bar_w = (slot * 0.8).max(1.0);
-    let mut svg = format!(
-        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {h}\" width=\"100%\" \
-         xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>\n",
-        escape(title)
-    );
-    let _ = writeln!(
-        svg,
-        "<line x1=\"{left}\" y1=\"{y}\" x2=\"{x2}\" y2=\"{y}\" stroke=\"#999\"/>\
-         <text x=\"{tx}\" y=\"{ty}\" text-anchor=\"end\">{max}</text>\
-         <text x=\"{tx}\" y=\"{y}\" text-anchor=\"end\">0</text>",
-        y = top + plot_h,
-        x2 = w - 10.0,
-        tx = left - 4.0,
-        ty = top + 10.0,
-    );
-    let label_every = bars.len().div_ceil(8).max(1);
-    for (i, (label, value)) in bars.iter().enumerate() {
-        let bh = if max > 0.0 { value / max * plot_h } else { 0.0 };
-        let x = left + i as f64 * slot + (slot - bar_w) / 2.0;
-        let _ = writeln!(
-            svg,
-            "<rect class=\"bar\" x=\"{x:.2}\" y=\"{:.2}\" width=\"{bar_w:.2}\" height=\"{bh:.2}\">\
-             <title>{}: {value}</title></rect>",
-            top + plot_h - bh,
-            escape(label)
-        );
-        if i % label_every == 0 || i + 1 == bars.len() {
-            let _ = writeln!(
-                svg,
-                "<text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"middle\">{}</text>",
-                x + bar_w / 2.0,
-                h - 10.0,
-                escape(label)
-            );
-        }
-    }
-    svg.push_str("</svg>\n");
-    svg
-}
-
-/// A horizontal bar chart with a label and a value per row.
-pub(crate) fn row_chart(title: &str, bars: &[(String, f64)]) -> String {
-    let (w, row, left) = (760.0, 22.0, 180.0);
-    let h = row * bars.len().max(1) as f64 + 10.0;
-    let plot_w = w - left - 70.0;
-    let max = bars.iter().map(|b| b.1).fold(0.0_f64, f64::max);
-    let mut svg = format!(
-        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {w} {h}\" width=\"100%\" \
-         xmlns=\"http://www.w3.org/2000/svg\"><title>{}</title>\n",
-        escape(title)
-    );
-    for (i, (label, value)) in bars.iter().enumerate() {
-        let y = 5.0 + i as f64 * row;
-        let bw = if max > 0.0 { value / max * plot_w } else { 0.0 };
-        let _ = writeln!(
-            svg,
-            "<text x=\"{:.2}\" y=\"{:.2}\" text-anchor=\"end\">{label}</text>\
-             <rect class=\"bar\" x=\"{left}\" y=\"{y:.2}\" width=\"{bw:.2}\" height=\"{:.2}\">\
-             <title>{label}: {value}</title></rect>\
-             <text x=\"{:.2}\" y=\"{:.2}\">{value}</text>",
-            left - 6.0,
-            y + row * 0.65,
-            row - 6.0,
-            left + bw + 4.0,
-            y + row * 0.65,
-            label = escape(label),
-        );
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// Sessions started per local day, every day from the first to the last (at most the last
@@ -333,14 +239,11 @@ pub(crate) fn index_page(recs: &[Rec], info: &IndexInfo<'_>) -> String {
         .map(|(d, n)| (d.format("%Y-%m-%d").to_string(), n as f64))
         .collect();
     b.push_str("<h2>Sessions per day</h2>\n");
-    b.push_str(&column_chart("Sessions started per day", &days));
+    b.push_str(column_chart("Sessions started per day", &days).as_str());
     b.push_str("<h2>Sessions by component</h2>\n");
-    b.push_str(&row_chart("Sessions by component", &by_component(recs)));
+    b.push_str(row_chart("Sessions by component", &by_component(recs)).as_str());
     b.push_str("<h2>Session duration</h2>\n");
-    b.push_str(&column_chart(
-        "Ended sessions by duration",
-        &duration_histogram(recs),
-    ));
+    b.push_str(column_chart("Ended sessions by duration", &duration_histogram(recs)).as_str());
 
     let _ = writeln!(
         b,
@@ -534,11 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn escaping_covers_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<script>alert("x&y")</script> 'q'"#),
-            "&lt;script&gt;alert(&quot;x&amp;y&quot;)&lt;/script&gt; &#39;q&#39;"
-        );
+    fn page_files_are_safe_names() {
         assert_eq!(page_file("a/../b c"), "a_.._b_c.html");
         assert_eq!(
             page_file("oneiric-20260206-123456-440000"),
@@ -559,7 +458,7 @@ mod tests {
             .iter()
             .map(|(d, n)| (d.to_string(), *n as f64))
             .collect();
-        let svg = column_chart("per day", &bars);
+        let svg = column_chart("per day", &bars).into_string();
         assert_eq!(svg.matches("<rect class=\"bar\"").count(), 4);
         assert!(
             svg.contains("height=\"0.00\""),
