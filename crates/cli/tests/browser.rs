@@ -516,6 +516,7 @@ fn login_with_good_wrong_expired_and_revoked_tokens() {
         jti: uuid::Uuid::new_v4().to_string(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         component: None,
+        read_components: Vec::new(),
     };
     let mint =
         |c: &session_buddy_events::auth::Claims| session_buddy_token::mint(secret, c).unwrap();

@@ -245,13 +245,6 @@ impl RateLimiter {
     }
 }
 
-/// The components `principal` may see (contract 1); `None`: all of them. Tokens cannot be
-/// bound to components for reading yet, so every caller sees every component.
-pub fn visible_components(principal: Option<&Principal>) -> Option<Vec<String>> {
-    let _ = principal;
-    None
-}
-
 /// The bearer token of `headers`: `Ok(None)` when there is no `Authorization` header.
 pub(crate) fn bearer(headers: &HeaderMap) -> Result<Option<&str>, TokenError> {
     let mut values = headers.get_all(AUTHORIZATION).iter();

@@ -49,9 +49,7 @@ impl Viewer {
     }
 
     fn sees(&self, component: &str) -> bool {
-        self.components
-            .as_ref()
-            .is_none_or(|list| list.iter().any(|c| c == component))
+        crate::auth::may_see(self.components.as_deref(), component)
     }
 
     fn fail(&self, status: StatusCode, title: &str, message: &str) -> Response {
@@ -891,7 +889,7 @@ pub(crate) async fn analytics_page(
             );
         }
     };
-    let quality = match analytics::quality_inputs(&state, now).await {
+    let quality = match analytics::quality_inputs(&state, now, v.components.clone()).await {
         Ok((_, q)) => q,
         Err(e) => {
             return v.fail(
