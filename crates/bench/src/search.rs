@@ -45,26 +45,26 @@ fn default_texts(newest_id: Option<&str>) -> Vec<(String, &'static str)> {
         }
         // `component-YYYYMMDD-HHMMSS-xxxxxx`: the date and hour.
         let parts: Vec<&str> = id.rsplitn(3, '-').collect();
-        if let [_, time, rest] = parts[..] {
-            if let Some(date) = rest.rsplit('-').next() {
+        if let [_, time, rest] = parts[..]
+            && let Some(date) = rest.rsplit('-').next()
+        {
+            texts.insert(
+                2,
+                (
+                    format!("{date}-{}", &time[..2.min(time.len())]),
+                    "an hour of ids",
+                ),
+            );
+            // A whole day a month back: common, but none among the newest sessions.
+            if let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y%m%d") {
+                let old = day - chrono::TimeDelta::days(30);
                 texts.insert(
-                    2,
+                    3,
                     (
-                        format!("{date}-{}", &time[..2.min(time.len())]),
-                        "an hour of ids",
+                        old.format("%Y%m%d-").to_string(),
+                        "a day of ids, a month back",
                     ),
                 );
-                // A whole day a month back: common, but none among the newest sessions.
-                if let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y%m%d") {
-                    let old = day - chrono::TimeDelta::days(30);
-                    texts.insert(
-                        3,
-                        (
-                            old.format("%Y%m%d-").to_string(),
-                            "a day of ids, a month back",
-                        ),
-                    );
-                }
             }
         }
     }
