@@ -3,7 +3,7 @@
 //!
 //! A search matches a session whose id, user, host or component contains the text (ASCII case
 //! ignored, `LIKE` with the text's `%`, `_` and `\` escaped), or one of whose commands has a
-//! name that does. How the matches are found depends on how many there are
+//! name that does (a component's matches are among its sessions' ids, which begin with it). How the matches are found depends on how many there are
 //! ([`SearchPlan::choose`]): few are looked up in `session_text` (FTS5, trigrams) and
 //! `session_commands`, then sorted; many, common among the newest sessions, are found by
 //! walking the sessions newest first and testing each, which stops after a page.
@@ -14,18 +14,12 @@ use session_buddy_store::{SEARCH_COUNT_MAX, SEARCH_SAMPLE, SearchPlan, fts_phras
 
 use crate::Result;
 
-/// A new session's searchable fields.
+/// A new session's searchable fields (its component is the start of its id).
 pub(crate) fn index_session(tx: &Transaction<'_>, s: &SessionStartEvent) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO session_text (session_id, username, hostname, component)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO session_text (session_id, username, hostname) VALUES (?1, ?2, ?3)",
     )?
-    .execute(params![
-        s.session_id(),
-        s.user.username,
-        s.hostname,
-        s.component_name
-    ])?;
+    .execute(params![s.session_id(), s.user.username, s.hostname])?;
     Ok(())
 }
 
