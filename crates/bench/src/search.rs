@@ -45,13 +45,24 @@ fn default_texts(newest_id: Option<&str>) -> Vec<(String, &'static str)> {
         }
         // `component-YYYYMMDD-HHMMSS-xxxxxx`: the date and hour.
         let parts: Vec<&str> = id.rsplitn(3, '-').collect();
-        if let [_, time, rest] = parts[..] {
-            if let Some(date) = rest.rsplit('-').next() {
+        if let [_, time, rest] = parts[..]
+            && let Some(date) = rest.rsplit('-').next()
+        {
+            texts.insert(
+                2,
+                (
+                    format!("{date}-{}", &time[..2.min(time.len())]),
+                    "an hour of ids",
+                ),
+            );
+            // A whole day a month back: common, but none among the newest sessions.
+            if let Ok(day) = chrono::NaiveDate::parse_from_str(date, "%Y%m%d") {
+                let old = day - chrono::TimeDelta::days(30);
                 texts.insert(
-                    2,
+                    3,
                     (
-                        format!("{date}-{}", &time[..2.min(time.len())]),
-                        "an hour of ids",
+                        old.format("%Y%m%d-").to_string(),
+                        "a day of ids, a month back",
                     ),
                 );
             }
@@ -170,6 +181,8 @@ mod tests {
         let qs: Vec<&str> = texts.iter().map(|(q, _)| q.as_str()).collect();
         assert_eq!(qs[1], "abc123");
         assert_eq!(qs[2], "20260401-13");
+        assert_eq!(qs[3], "20260302-");
+        assert_eq!(qs[3], "20260302-");
         assert_eq!(default_texts(None).len(), 6);
     }
 }

@@ -345,6 +345,40 @@ fn list_sessions_output_file_takes_the_format_of_its_extension() {
     assert!(std::fs::read_to_string(&csv).unwrap().starts_with('['));
 }
 
+#[test]
+fn list_sessions_search_finds_by_command_and_component_and_refuses_short_text() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    dataset(&server);
+    let ids = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["list-sessions", "--format", "json"];
+        all.extend_from_slice(args);
+        let o = server.cli(&all);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["component"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // a1's failed command is `crack`.
+    assert_eq!(ids(&["--search", "CRAC"]), ["alpha"]);
+    assert_eq!(ids(&["-q", "alph"]), ["alpha", "alpha"]);
+    assert_eq!(ids(&["-q", "alph", "--limit", "1"]), ["alpha"]);
+    assert_eq!(
+        ids(&["-q", "gamma", "--status", "ended"]),
+        Vec::<String>::new()
+    );
+    let o = server.cli(&["list-sessions", "-q", "ab"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("at least 3 characters"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 /// The text output says what it knows: the trend's dates are those of its data, it fits the
 /// terminal, durations read as durations and `-` where nothing is over, the report's statistics
 /// show the trend, `errors` honours `--limit`, and an empty range is an error.

@@ -150,7 +150,7 @@ async fn q_searches_ids_users_hosts_components_and_commands() {
     }
     let (status, page) = server.get("/v1/sessions?q=2026&limit=1").await;
     assert_eq!(status, 200);
-    assert_eq!(ids(&page), [b_id.clone()]);
+    assert_eq!(ids(&page), [b_id.as_str()]);
     let cursor = page["next_cursor"].as_str().unwrap();
     let (_, next) = server
         .get(&format!("/v1/sessions?q=2026&limit=1&cursor={cursor}"))

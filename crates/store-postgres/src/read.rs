@@ -89,7 +89,7 @@ pub(crate) async fn list_sessions(
     let search = match session_buddy_store::search_term(f.q.as_deref())? {
         Some(term) => Some(crate::search::clause(match f.search_plan {
             Some(plan) => plan,
-            None => crate::search::plan(conn, term).await?,
+            None => crate::search::plan(conn, term, f.limit).await?,
         })),
         None => None,
     };

@@ -4,7 +4,7 @@
 //! trigram indexes on the four session columns instead of an FTS table).
 
 use deadpool_postgres::{Object, Transaction};
-use session_buddy_store::{SEARCH_LOOKUP_MAX, SearchPlan, like_pattern};
+use session_buddy_store::{SEARCH_COUNT_MAX, SEARCH_SAMPLE, SearchPlan, like_pattern};
 
 use crate::PgError;
 
@@ -38,21 +38,37 @@ const COLUMNS_MATCH: &str = "session_id ILIKE {like} ESCAPE '\\'
     OR username ILIKE {like} ESCAPE '\\' OR hostname ILIKE {like} ESCAPE '\\'
     OR component ILIKE {like} ESCAPE '\\'";
 
-/// How to find the matches of `term`: by counting them, up to [`SEARCH_LOOKUP_MAX`], through
-/// the indexes (a session counted twice only makes a walk likelier).
-pub(crate) async fn plan(conn: &Object, term: &str) -> Result<SearchPlan, PgError> {
+/// The row test of the walk (`{like}`: the pattern).
+const ROW_MATCHES: &str = " AND (session_id ILIKE {like} ESCAPE '\\'
+    OR username ILIKE {like} ESCAPE '\\' OR hostname ILIKE {like} ESCAPE '\\'
+    OR component ILIKE {like} ESCAPE '\\'
+    OR EXISTS (SELECT 1 FROM session_commands c
+               WHERE c.session_id = sessions.session_id
+                 AND c.command IN (SELECT name FROM command_names
+                                   WHERE name ILIKE {like} ESCAPE '\\')))";
+
+/// How to find the matches of `term` for a page of `limit`: they are counted, up to
+/// [`SEARCH_COUNT_MAX`], through the indexes (a session counted twice only makes a walk
+/// likelier), and among the [`SEARCH_SAMPLE`] newest sessions.
+pub(crate) async fn plan(conn: &Object, term: &str, limit: usize) -> Result<SearchPlan, PgError> {
     let sql = format!(
         "SELECT (SELECT count(*) FROM (SELECT 1 FROM sessions WHERE {} LIMIT $2) a)
-              + (SELECT count(*) FROM ({} LIMIT $2) b)",
+              + (SELECT count(*) FROM ({} LIMIT $2) b),
+                (SELECT count(*) FROM (SELECT session_id, username, hostname, component
+                    FROM sessions ORDER BY started_at DESC, session_id DESC LIMIT $3) AS sessions
+                 WHERE true{})",
         COLUMNS_MATCH.replace("{like}", "$1"),
         COMMAND_MATCH.replace("{like}", "$1"),
+        ROW_MATCHES.replace("{like}", "$1"),
     );
     let stmt = conn.prepare_cached(&sql).await?;
-    let n: i64 = conn
-        .query_one(&stmt, &[&like_pattern(term), &SEARCH_LOOKUP_MAX])
-        .await?
-        .get(0);
-    Ok(SearchPlan::for_count(n))
+    let row = conn
+        .query_one(
+            &stmt,
+            &[&like_pattern(term), &SEARCH_COUNT_MAX, &SEARCH_SAMPLE],
+        )
+        .await?;
+    Ok(SearchPlan::choose(row.get(0), row.get(1), limit))
 }
 
 /// The search condition for [`session_buddy_store::session_page_query`] under `plan`.
@@ -60,13 +76,7 @@ pub(crate) fn clause(plan: SearchPlan) -> String {
     match plan {
         // Newest first, each row tested; the command test is one probe of the pairs' key per
         // matching name.
-        SearchPlan::Walk => format!(
-            " AND ({COLUMNS_MATCH}
-               OR EXISTS (SELECT 1 FROM session_commands c
-                          WHERE c.session_id = sessions.session_id
-                            AND c.command IN (SELECT name FROM command_names
-                                              WHERE name ILIKE {{like}} ESCAPE '\\')))"
-        ),
+        SearchPlan::Walk => ROW_MATCHES.to_string(),
         // The matching ids through the trigram indexes and the pairs, then sorted.
         SearchPlan::Lookup => format!(
             " AND session_id IN (SELECT session_id FROM sessions WHERE {COLUMNS_MATCH}

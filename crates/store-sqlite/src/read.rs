@@ -85,7 +85,7 @@ pub(crate) fn list_sessions(conn: &Connection, f: &SessionFilter) -> Result<Sess
     let search = match session_buddy_store::search_term(f.q.as_deref())? {
         Some(term) => Some(crate::search::clause(match f.search_plan {
             Some(plan) => plan,
-            None => crate::search::plan(conn, term)?,
+            None => crate::search::plan(conn, term, f.limit)?,
         })),
         None => None,
     };

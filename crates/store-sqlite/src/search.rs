@@ -3,29 +3,23 @@
 //!
 //! A search matches a session whose id, user, host or component contains the text (ASCII case
 //! ignored, `LIKE` with the text's `%`, `_` and `\` escaped), or one of whose commands has a
-//! name that does. How the matches are found depends on how many there are
-//! ([`SearchPlan`], counted up to [`SEARCH_LOOKUP_MAX`]): few are looked up in `session_text`
-//! (FTS5, trigrams) and `session_commands`, then sorted; many are found by walking the sessions
-//! newest first and testing each, which stops after a page.
+//! name that does (a component's matches are among its sessions' ids, which begin with it). How the matches are found depends on how many there are
+//! ([`SearchPlan::choose`]): few are looked up in `session_text` (FTS5, trigrams) and
+//! `session_commands`, then sorted; many, common among the newest sessions, are found by
+//! walking the sessions newest first and testing each, which stops after a page.
 
 use rusqlite::{Connection, Transaction, params};
 use session_buddy_events::SessionStartEvent;
-use session_buddy_store::{SEARCH_LOOKUP_MAX, SearchPlan, fts_phrase, like_pattern};
+use session_buddy_store::{SEARCH_COUNT_MAX, SEARCH_SAMPLE, SearchPlan, fts_phrase, like_pattern};
 
 use crate::Result;
 
-/// A new session's searchable fields.
+/// A new session's searchable fields (its component is the start of its id).
 pub(crate) fn index_session(tx: &Transaction<'_>, s: &SessionStartEvent) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO session_text (session_id, username, hostname, component)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO session_text (session_id, username, hostname) VALUES (?1, ?2, ?3)",
     )?
-    .execute(params![
-        s.session_id(),
-        s.user.username,
-        s.hostname,
-        s.component_name
-    ])?;
+    .execute(params![s.session_id(), s.user.username, s.hostname])?;
     Ok(())
 }
 
@@ -70,22 +64,26 @@ const ROW_MATCHES: &str = " AND (session_id LIKE {like} ESCAPE '\\'
     OR EXISTS (SELECT 1 FROM session_commands c WHERE c.session_id = sessions.session_id
         AND c.command IN (SELECT name FROM command_names WHERE name LIKE {like} ESCAPE '\\')))";
 
-/// How to find the matches of `term`: by counting them, up to [`SEARCH_LOOKUP_MAX`], in the
-/// indexes (the FTS rows and the command pairs; a session counted twice only makes a walk
-/// likelier).
-pub(crate) fn plan(conn: &Connection, term: &str) -> Result<SearchPlan> {
-    let n: i64 = conn
+/// How to find the matches of `term` for a page of `limit`: they are counted, up to
+/// [`SEARCH_COUNT_MAX`], in the indexes (the FTS rows and the command pairs; a session
+/// counted twice only makes a walk likelier), and among the [`SEARCH_SAMPLE`] newest sessions.
+pub(crate) fn plan(conn: &Connection, term: &str, limit: usize) -> Result<SearchPlan> {
+    let (matches, sample_hits): (i64, i64) = conn
         .prepare_cached(&format!(
             "SELECT (SELECT count(*) FROM (SELECT 1 FROM session_text
                         WHERE session_text MATCH ?1 LIMIT ?3))
-                  + (SELECT count(*) FROM ({} LIMIT ?3))",
-            COMMAND_MATCH.replace("{like}", "?2")
+                  + (SELECT count(*) FROM ({} LIMIT ?3)),
+                    (SELECT count(*) FROM (SELECT session_id, username, hostname, component
+                        FROM sessions ORDER BY started_at DESC, session_id DESC LIMIT ?4) AS sessions
+                     WHERE 1=1{})",
+            COMMAND_MATCH.replace("{like}", "?2"),
+            ROW_MATCHES.replace("{like}", "?2"),
         ))?
         .query_row(
-            params![fts_phrase(term), like_pattern(term), SEARCH_LOOKUP_MAX],
-            |r| r.get(0),
+            params![fts_phrase(term), like_pattern(term), SEARCH_COUNT_MAX, SEARCH_SAMPLE],
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-    Ok(SearchPlan::for_count(n))
+    Ok(SearchPlan::choose(matches, sample_hits, limit))
 }
 
 /// The search condition for [`session_buddy_store::session_page_query`] under `plan`. The

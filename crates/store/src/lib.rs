@@ -742,10 +742,12 @@ pub fn session_page_query(
 pub const SEARCH_MIN_CHARS: usize = 3;
 /// The longest search text.
 pub const SEARCH_MAX_CHARS: usize = 200;
-/// Up to this many matching sessions a backend looks them up by its search index and sorts
-/// them; beyond, matches are common enough that walking the sessions newest first and testing
-/// each finds a page sooner (see [`SearchPlan`]).
-pub const SEARCH_LOOKUP_MAX: i64 = 20_000;
+/// A backend counts the sessions a search matches through its indexes up to this many (the
+/// count's cost grows with it); see [`SearchPlan::choose`].
+pub const SEARCH_COUNT_MAX: i64 = 20_000;
+/// How many of the newest sessions a backend tests one by one to see how common the matches
+/// are where a walk would start; see [`SearchPlan::choose`].
+pub const SEARCH_SAMPLE: i64 = 1_000;
 
 /// The text `q` searches for: trimmed; `None` when empty (an empty search box); refused when
 /// shorter than [`SEARCH_MIN_CHARS`] or longer than [`SEARCH_MAX_CHARS`] characters, or
@@ -789,9 +791,11 @@ pub fn fts_phrase(term: &str) -> String {
     format!("\"{}\"", term.replace('"', "\"\""))
 }
 
-/// How a backend finds the sessions a search matches, chosen per query from how many there
-/// are (counted up to [`SEARCH_LOOKUP_MAX`]): few are looked up by the index and sorted; many
-/// are found by walking the sessions newest first and testing each, which stops after one page.
+/// How a backend finds the sessions a search matches, chosen per query by
+/// [`SearchPlan::choose`]: `Lookup` takes the matching ids from the indexes and sorts them
+/// (its cost grows with the number of matches); `Walk` walks the sessions newest first and
+/// tests each until the page is full (its cost grows with how rare the matches are among the
+/// newest sessions).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchPlan {
     Lookup,
@@ -799,12 +803,17 @@ pub enum SearchPlan {
 }
 
 impl SearchPlan {
-    /// The plan for `matches` sessions counted with a cap of [`SEARCH_LOOKUP_MAX`].
-    pub fn for_count(matches: i64) -> Self {
-        if matches < SEARCH_LOOKUP_MAX {
-            SearchPlan::Lookup
-        } else {
+    /// The plan for a page of `limit` when the indexes count `matches` sessions (up to
+    /// [`SEARCH_COUNT_MAX`]) and `sample_hits` of the [`SEARCH_SAMPLE`] newest sessions match.
+    /// A walk tests about `(limit + 1) × SEARCH_SAMPLE / sample_hits` rows, a lookup sorts
+    /// `matches`, each about three times dearer per row: the cheaper wins. With no hit in the
+    /// sample (the matches are rare or old) a walk could test every session, so it is a lookup.
+    pub fn choose(matches: i64, sample_hits: i64, limit: usize) -> Self {
+        let walk_rows = (limit.clamp(1, MAX_PAGE) as i64 + 1) * SEARCH_SAMPLE;
+        if sample_hits > 0 && walk_rows < matches.saturating_mul(sample_hits).saturating_mul(3) {
             SearchPlan::Walk
+        } else {
+            SearchPlan::Lookup
         }
     }
 }
