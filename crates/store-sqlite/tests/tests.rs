@@ -52,7 +52,7 @@ mod sqlite {
         assert_eq!(health.backend, "sqlite");
         assert_eq!(health.location, db_path(&backend.dir).display().to_string());
         // Every migration in `migrations/` applied, counted by `PRAGMA user_version`.
-        assert_eq!(health.schema_version, 5);
+        assert_eq!(health.schema_version, 6);
     }
 
     #[tokio::test]
