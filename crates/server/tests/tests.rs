@@ -12,4 +12,5 @@ mod mcp;
 mod metrics;
 mod queries;
 mod redaction;
+mod security;
 mod tls;
