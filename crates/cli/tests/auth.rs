@@ -404,3 +404,129 @@ fn a_secured_server_serves_tokens_and_honours_revocations() {
     );
     assert!(o.status.success(), "{}", stderr(&o));
 }
+
+#[test]
+fn a_read_token_created_for_akosha_sees_only_akosha_and_csv_cells_are_not_formulas() {
+    let home = tempfile::tempdir().unwrap();
+    // Several components for a read token; one only for an emit token; none for admin.
+    let o = token_cmd(
+        home.path(),
+        Some(SECRET),
+        &[
+            "create",
+            "--subject",
+            "x",
+            "--scope",
+            "emit",
+            "--component",
+            "a",
+            "--component",
+            "b",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("one component"), "{}", stderr(&o));
+    let o = token_cmd(
+        home.path(),
+        Some(SECRET),
+        &[
+            "create",
+            "--subject",
+            "x",
+            "--scope",
+            "admin",
+            "--component",
+            "a",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("admin"), "{}", stderr(&o));
+    let two = create(
+        home.path(),
+        &[
+            "--subject",
+            "dash",
+            "--scope",
+            "read",
+            "--component",
+            "oneiric",
+            "--component",
+            "akosha",
+        ],
+    );
+    let o = token_cmd(home.path(), Some(SECRET), &["verify", &two]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let claims: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(
+        claims["read_components"],
+        serde_json::json!(["akosha", "oneiric"])
+    );
+    assert!(claims.get("component").is_none(), "{claims}");
+    assert!(
+        stderr(&o).contains("reads bound to components akosha, oneiric"),
+        "{}",
+        stderr(&o)
+    );
+
+    let (mut child, url, _) = serve(
+        home.path(),
+        &[("SESSION_BUDDY_SECRET", SECRET)],
+        &["--port", "0"],
+    );
+    let admin = create(home.path(), &["--subject", "root", "--scope", "admin"]);
+    let akosha = create(
+        home.path(),
+        &[
+            "--subject",
+            "ak",
+            "--scope",
+            "read",
+            "--component",
+            "akosha",
+        ],
+    );
+    let everyone = create(home.path(), &["--subject", "all", "--scope", "read"]);
+    let mut hostile = start_event("akosha", "2026-03-03T10:00:00Z");
+    hostile["environment"]["cwd"] = serde_json::json!("=cmd()");
+    let events = [
+        hostile,
+        start_event("crackerjack", "2026-03-03T10:00:01Z"),
+        start_event("oneiric", "2026-03-03T10:00:02Z"),
+    ];
+    let r = ureq::post(format!("{url}/v1/events"))
+        .header("authorization", &format!("Bearer {admin}"))
+        .send_json(events)
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let list = |token: &str, format: &str| {
+        let o = bin()
+            .env("SESSION_BUDDY_HOME", home.path())
+            .env("SESSION_BUDDY_URL", &url)
+            .env("SESSION_BUDDY_TOKEN", token)
+            .args(["list-sessions", "--format", format])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let components = |token: &str| -> Vec<String> {
+        let listed: Value = serde_json::from_str(&list(token, "json")).unwrap();
+        let mut c: Vec<String> = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["component"].as_str().unwrap().to_string())
+            .collect();
+        c.sort();
+        c
+    };
+    assert_eq!(components(&akosha), ["akosha"]);
+    assert_eq!(components(&two), ["akosha", "oneiric"]);
+    assert_eq!(components(&everyone), ["akosha", "crackerjack", "oneiric"]);
+    // The CSV shows the hostile cwd as text, never as a formula.
+    let csv = list(&akosha, "csv");
+    assert!(csv.contains(",'=cmd(),"), "{csv}");
+    assert!(!csv.contains(",=cmd()"), "{csv}");
+    let _ = child.kill();
+    let _ = child.wait();
+}

@@ -80,7 +80,8 @@ fn fastblocks_and_token_create_mint_and_refuse_alike() {
     assert_eq!(
         claims[0],
         json!({"sub": "ci-bot", "aud": "session-buddy", "iss": "session-buddy",
-               "scopes": ["emit", "read"], "component": "crackerjack"})
+               "scopes": ["emit", "read"], "component": "crackerjack",
+               "read_components": ["crackerjack"]})
     );
 
     // The same bad input, the same refusal (the one grant validation's words).

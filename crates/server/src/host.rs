@@ -11,7 +11,8 @@
 //!   never attaches one to a rebound page's request.
 //!
 //! A refused request gets 421 Misdirected Request with a JSON error naming the host and the
-//! flag to pass.
+//! flag to pass. A request without any name (HTTP/1.0 without `Host`) passes: a browser always
+//! sends the name it resolved, so a rebinding page cannot send none.
 
 use axum::extract::{Request, State};
 use axum::http::header::HOST;
@@ -101,12 +102,9 @@ pub(crate) async fn check_host(
             ))
             .into_response()
         }
-        None => AppError::MisdirectedHost(
-            "the request has no Host header; this server answers only requests naming \
-             loopback or an --allowed-host name"
-                .into(),
-        )
-        .into_response(),
+        // No name at all (HTTP/1.0, an in-process call): nothing a rebinding page could have
+        // chosen, since browsers always send the name they resolved.
+        None => next.run(req).await,
     }
 }
 

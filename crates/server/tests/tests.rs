@@ -14,4 +14,5 @@ mod metrics;
 mod queries;
 mod redaction;
 mod stream;
+mod security;
 mod tls;
