@@ -24,3 +24,4 @@ mod shell_machine;
 mod shell_text;
 mod shells;
 mod track;
+mod watch;
