@@ -5,6 +5,8 @@
 //!   in time and in requests, printing throughput and p50/p99/max latency;
 //! - [`buffer`]: the client's local buffer (enqueue latency, drain rate after an outage);
 //! - [`shell`]: whole shell runs with the server up, down and hanging, tracked and untracked;
+//! - [`stream`]: ingest with and without open `GET /v1/stream` viewers, and the latency
+//!   from ingest to a viewer's frame;
 //! - [`seed`]: the query benchmarks' dataset, written through a [`Store`](session_buddy_store::Store);
 //! - [`search`]: the text search (`q`) timed through a store, over that dataset.
 
@@ -13,6 +15,7 @@ mod load;
 mod search;
 mod seed;
 mod shell;
+mod stream;
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -24,6 +27,7 @@ pub use load::{ingest, mcp};
 pub use search::{SearchOptions, search};
 pub use seed::{SeedOptions, seed};
 pub use shell::{ShellOptions, shell};
+pub use stream::{StreamOptions, stream};
 
 #[derive(Debug, Clone)]
 pub struct Common {

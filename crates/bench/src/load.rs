@@ -27,7 +27,7 @@ pub fn mcp(options: McpOptions) -> anyhow::Result<()> {
     runtime()?.block_on(mcp_async(options))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // A random starting point, so two bench runs in the same second do not reuse ids.
     NEXT_EVENT.store(
         (uuid::Uuid::new_v4().as_u128() as u64) & 0xff_ffff,
@@ -47,7 +47,7 @@ struct WorkerResult {
     first_error: Option<String>,
 }
 
-struct Connection {
+pub(crate) struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
     host: String,
     /// `Authorization` for a server with a secret: `SESSION_BUDDY_TOKEN`.
@@ -55,7 +55,7 @@ struct Connection {
 }
 
 impl Connection {
-    async fn open(addr: SocketAddr, host: &str) -> anyhow::Result<Self> {
+    pub(crate) async fn open(addr: SocketAddr, host: &str) -> anyhow::Result<Self> {
         let stream = TcpStream::connect(addr)
             .await
             .with_context(|| format!("cannot connect to {addr}; is the server running?"))?;
@@ -72,7 +72,7 @@ impl Connection {
         })
     }
 
-    async fn post(
+    pub(crate) async fn post(
         &mut self,
         path: &str,
         content_type: &str,
@@ -100,12 +100,12 @@ impl Connection {
     }
 }
 
-static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
+pub(crate) static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh start event. The last 24 bits of its id count up, so two bench sessions of one
 /// component in one second never map to the same session id (which the server would
 /// rightly reject as a different start claiming an existing id).
-fn start_event(i: u64) -> String {
+pub(crate) fn start_event(i: u64) -> String {
     let id = uuid::Uuid::from_u128(
         (uuid::Uuid::new_v4().as_u128() & !0xff_ffff) | u128::from((i as u32) & 0xff_ffff),
     );
@@ -118,7 +118,7 @@ fn start_event(i: u64) -> String {
     )
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub(crate) fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -190,6 +190,51 @@ async fn ingest_async(a: IngestOptions) -> anyhow::Result<()> {
     if a.connections == 0 || a.connections > 1024 {
         bail!("--connections must be from 1 to 1024");
     }
+    let (elapsed, results) = ingest_load(&a).await?;
+    report(
+        "ingest",
+        "events",
+        json!({"connections": a.connections, "batch": a.batch, "url": a.common.url}),
+        elapsed,
+        results,
+        a.common.json,
+    )
+}
+
+/// Events accepted per second by an ingest load (`bench stream` compares two).
+pub(crate) struct IngestRun {
+    pub events: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub seconds: f64,
+}
+
+impl IngestRun {
+    pub fn rate(&self) -> f64 {
+        self.events as f64 / self.seconds.max(1e-9)
+    }
+}
+
+/// Runs the ingest load of `a` and sums it up.
+pub(crate) async fn ingest_run(a: &IngestOptions) -> anyhow::Result<IngestRun> {
+    let (elapsed, results) = ingest_load(a).await?;
+    let mut run = IngestRun {
+        events: 0,
+        errors: 0,
+        first_error: None,
+        seconds: elapsed.as_secs_f64(),
+    };
+    for r in results {
+        run.events += r.units;
+        run.errors += r.errors;
+        run.first_error = run.first_error.or(r.first_error);
+    }
+    Ok(run)
+}
+
+/// The ingest load: `connections` workers posting batches of starts until the deadline or
+/// the request budget.
+async fn ingest_load(a: &IngestOptions) -> anyhow::Result<(Duration, Vec<WorkerResult>)> {
     let (addr, host) = loopback_target(&a.common.url)?;
     let budget = Arc::new(AtomicI64::new(a.common.max_requests));
     let mut conns = Vec::with_capacity(a.connections);
@@ -254,15 +299,7 @@ async fn ingest_async(a: IngestOptions) -> anyhow::Result<()> {
     for t in tasks {
         results.push(t.await?);
     }
-    let elapsed = started.elapsed();
-    report(
-        "ingest",
-        "events",
-        json!({"connections": a.connections, "batch": a.batch, "url": a.common.url}),
-        elapsed,
-        results,
-        a.common.json,
-    )
+    Ok((started.elapsed(), results))
 }
 
 /// A JSON-RPC answer from a body that is JSON or SSE (`data:` lines).

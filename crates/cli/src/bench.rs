@@ -30,6 +30,27 @@ pub enum BenchCommand {
     /// Time the text search (list-sessions --search, GET /v1/sessions?q=) through the store,
     /// over a seeded database (no server needed).
     Search(SearchArgs),
+    /// Ingest with no viewer, then with N open /v1/stream viewers, side by side, and the
+    /// latency from ingest to a viewer's frame (p50/p99).
+    Stream(StreamBenchArgs),
+}
+
+#[derive(Args)]
+pub struct StreamBenchArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Concurrent ingest connections, one request in flight on each.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Events per request (1..=1000).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Stream viewers open during the second phase.
+    #[arg(long, default_value_t = 200)]
+    viewers: usize,
+    /// How often a probe start is posted to time ingest → frame.
+    #[arg(long, default_value = "200ms", value_parser = parse_duration)]
+    probe_every: Duration,
 }
 
 #[derive(Args)]
@@ -191,6 +212,17 @@ pub fn run(command: BenchCommand) -> CmdResult {
         })?,
         BenchCommand::Seed(a) => return seed(a),
         BenchCommand::Search(a) => return search(a),
+        BenchCommand::Stream(a) => {
+            session_buddy_bench::stream(session_buddy_bench::StreamOptions {
+                ingest: IngestOptions {
+                    common: a.common.into(),
+                    connections: a.connections,
+                    batch: a.batch,
+                },
+                viewers: a.viewers,
+                probe_every: a.probe_every,
+            })?
+        }
     }
     Ok(())
 }

@@ -15,6 +15,7 @@ mod redact;
 mod serve;
 mod token;
 mod track;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -57,6 +58,9 @@ enum Command {
     ShowSession(queries::ShowSessionArgs),
     /// List events: a session's timeline, or the latest events.
     ListEvents(queries::ListEventsArgs),
+    /// Follow changes as they happen: a line per shell start, command and end (NDJSON with
+    /// --format json); reconnects by itself and resumes where it was.
+    Watch(watch::WatchArgs),
     /// Session analytics: sessions, duration, components, errors, active, report, sql.
     Analytics {
         #[command(subcommand)]
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
         Command::ListSessions(args) => queries::list_sessions(args, utc),
         Command::ShowSession(args) => queries::show_session(args, utc),
         Command::ListEvents(args) => queries::list_events(args, utc),
+        Command::Watch(args) => watch::run(args, utc),
         Command::Analytics { command } => analytics::run(command, utc),
         Command::Health(args) => queries::health(args),
         Command::Schema { command } => schema(command),

@@ -25,3 +25,4 @@ mod shell_machine;
 mod shell_text;
 mod shells;
 mod track;
+mod watch;

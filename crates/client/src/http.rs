@@ -177,6 +177,52 @@ impl ServerApi {
         self.answer(response)
     }
 
+    /// GETs `path` as a stream of server-sent events (`GET /v1/stream`), sending `Last-Event-ID`
+    /// when `last_event_id` is given: the body of a 2xx answer, read as it arrives. Only
+    /// connecting and the answer's head are bounded (the body lasts as long as the stream);
+    /// the caller decides when a silent stream is dead.
+    pub fn event_stream(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        last_event_id: Option<&str>,
+    ) -> Result<ureq::Body, ApiError> {
+        self.check()?;
+        let mut request = self
+            .agent
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Accept", "text/event-stream");
+        for (k, v) in query {
+            request = request.query(k, v);
+        }
+        if let Some(t) = &self.token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request
+            .config()
+            .timeout_global(None)
+            .timeout_recv_response(Some(Duration::from_secs(30)))
+            .timeout_recv_body(None)
+            .build()
+            .call()
+            .map_err(|e| self.unreachable(&e))?;
+        if (200..300).contains(&response.status().as_u16()) {
+            return Ok(response.into_body());
+        }
+        let status = response.status().as_u16();
+        Err(match self.answer(response) {
+            Err(e) => e,
+            Ok(_) => ApiError::Refused {
+                status,
+                message: format!("HTTP {status}"),
+            },
+        })
+    }
+
     /// POSTs `body` as JSON to `path`: the JSON answer of a 2xx status, else why not.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         self.check()?;

@@ -210,7 +210,10 @@ async fn a_slow_reader_never_delays_ingest() {
     for batch in 0..4 {
         let starts: Vec<Value> = (0..1000)
             .map(|i| {
-                let mut st = start("oneiric", "2026-03-01T10:00:00Z");
+                // A second each: session ids of one second share 24 bits of randomness.
+                let at = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:00:00Z").unwrap()
+                    + chrono::TimeDelta::seconds(batch * 1000 + i);
+                let mut st = start("oneiric", &at.to_rfc3339());
                 st["metadata"] = json!({"padding": "x".repeat(512), "n": batch * 1000 + i});
                 st
             })

@@ -215,3 +215,81 @@ async fn the_reaper_lease_moves_when_its_holder_stops() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `GET /v1/stream` on `server`, read until a `session` frame satisfies `want`.
+struct Viewer {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl Viewer {
+    async fn open(http: &reqwest::Client, server: &Server) -> Self {
+        let response = http
+            .get(format!("{}/v1/stream", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        Self {
+            response,
+            buffer: String::new(),
+        }
+    }
+
+    async fn until(&mut self, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            while let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                if !block.starts_with("event: session") {
+                    continue;
+                }
+                let data = block
+                    .lines()
+                    .find_map(|l| l.strip_prefix("data: "))
+                    .unwrap();
+                let frame: Value = serde_json::from_str(data).unwrap();
+                if want(&frame) {
+                    return frame;
+                }
+            }
+            let chunk = tokio::time::timeout_at(deadline, self.response.chunk())
+                .await
+                .expect("no wanted frame within the bound")
+                .unwrap()
+                .expect("the stream ended");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_on_one_server_sees_what_the_other_ingests_and_reaps() {
+    if !pg::available() {
+        return;
+    }
+    let db = pg::fresh_database().await;
+    let (a, b) = (Server::start(&db).await, Server::start(&db).await);
+    let http = reqwest::Client::new();
+    let mut on_a = Viewer::open(&http, &a).await;
+    let mut on_b = Viewer::open(&http, &b).await;
+
+    let st = start(7);
+    let id = session_id(&st);
+    assert_eq!(post(&http, &b, &[st]).await[0]["status"], "accepted");
+    let is = |status: &'static str| {
+        let id = id.clone();
+        move |f: &Value| {
+            f["session"]["session_id"] == id.as_str() && f["session"]["status"] == status
+        }
+    };
+    let frame = on_a.until(is("active")).await;
+    assert_eq!(frame["events"][0]["event_type"], "session_start");
+
+    // Silent past the 2 s TTL: one of the two servers (the lease holder) abandons it, and
+    // the viewers of both see it, so the other server learned it from the database.
+    on_a.until(is("abandoned")).await;
+    on_b.until(is("abandoned")).await;
+    a.stop().await;
+    b.stop().await;
+}

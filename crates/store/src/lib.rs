@@ -517,7 +517,8 @@ pub trait Store: Send + Sync + 'static {
     /// active session that showed no life since `active_cutoff` (sessions that announced
     /// heartbeats) or `legacy_cutoff` (sessions that did not): life is the server's receipt of
     /// a live event, an imported event's own time ([`Origin`]). A real end that arrives later
-    /// wins.
+    /// wins. A backend shared by several servers tells the others which sessions it abandoned
+    /// ([`FeedNotice::Abandoned`]): no event records an abandonment.
     async fn reap(
         &self,
         active_cutoff: DateTime<Utc>,

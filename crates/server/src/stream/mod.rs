@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use serde_json::{Value, json};
 use session_buddy_events::Session;
 use session_buddy_store::{FeedEvent, FeedListener, FeedNotice, FeedQuery, Store};
@@ -40,6 +41,8 @@ const FEED_PAGE: usize = 1000;
 const PAGES_PER_ROUND: usize = 20;
 /// Events a frame lists at most (the latest); earlier ones are counted in `events_omitted`.
 pub const FRAME_EVENTS_MAX: usize = 100;
+/// Session records read at once when frames go out.
+const RECORD_READS: usize = 8;
 /// Abandoned session ids waiting for the hub at most.
 const ABANDONED_MAX: usize = 100_000;
 
@@ -434,11 +437,25 @@ impl Follower {
             .cloned()
             .collect();
         let mut frames = Vec::with_capacity(due.len());
-        for id in due {
+        // The records are read a few at a time (the store has a pool of readers).
+        let store = self.store.clone();
+        let records: Vec<(String, session_buddy_store::Result<Option<Session>>)> =
+            futures_util::stream::iter(due)
+                .map(|id| {
+                    let store = store.clone();
+                    async move {
+                        let record = store.get_session(&id).await;
+                        (id, record)
+                    }
+                })
+                .buffered(RECORD_READS)
+                .collect()
+                .await;
+        for (id, record) in records {
             let Some(pending) = self.pending.remove(&id) else {
                 continue;
             };
-            match self.store.get_session(&id).await {
+            match record {
                 Ok(Some(session)) => {
                     self.sent.insert(id, now);
                     frames.push((session, pending));
