@@ -5,9 +5,11 @@
 //!   in time and in requests, printing throughput and p50/p99/max latency;
 //! - [`buffer`]: the client's local buffer (enqueue latency, drain rate after an outage);
 //! - [`shell`]: whole shell runs with the server up, down and hanging, tracked and untracked;
+//! - [`console`]: the web console's pages over loopback and its first-load size;
 //! - [`seed`]: the query benchmarks' dataset, written through a [`Store`](session_buddy_store::Store).
 
 mod buffer;
+mod console;
 mod load;
 mod seed;
 mod shell;
@@ -18,6 +20,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 
 pub use buffer::buffer;
+pub use console::{ConsoleOptions, console};
 pub use load::{ingest, mcp};
 pub use seed::{SeedOptions, seed};
 pub use shell::{ShellOptions, shell};

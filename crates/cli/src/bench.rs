@@ -27,6 +27,28 @@ pub enum BenchCommand {
     Shell(ShellBenchArgs),
     /// Load the query benchmarks' dataset straight into a SQLite file (no server needed).
     Seed(SeedArgs),
+    /// The web console: each page's time over loopback and the first load's size.
+    Console(ConsoleArgs),
+}
+
+#[derive(Args)]
+pub struct ConsoleArgs {
+    /// The server (loopback only), e.g. over `bench seed`'s sessions.
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_URL",
+        default_value = "http://127.0.0.1:8678"
+    )]
+    url: String,
+    /// Requests per page.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// A read token, when the server has a secret.
+    #[arg(long, env = "SESSION_BUDDY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -156,6 +178,14 @@ pub fn run(command: BenchCommand) -> CmdResult {
             json: a.json,
         })?,
         BenchCommand::Seed(a) => return seed(a),
+        BenchCommand::Console(a) => {
+            session_buddy_bench::console(session_buddy_bench::ConsoleOptions {
+                url: a.url,
+                runs: a.runs,
+                token: a.token,
+                json: a.json,
+            })?
+        }
     }
     Ok(())
 }
