@@ -20,8 +20,9 @@ use super::{Nav, error_page, html_response, layout, query_string, time};
 use crate::auth::{Principal, visible_components};
 use crate::{AppState, analytics, query};
 
-/// Active sessions the live view shows at most (the newest).
-pub const LIVE_LIMIT: usize = 500;
+/// Active sessions the live view shows at most (the newest): keeps the first load under
+/// 300 KB however many are active (the list has them all).
+pub const LIVE_LIMIT: usize = 200;
 /// Sessions per page of the list unless `limit` says otherwise.
 pub const LIST_PAGE: usize = 50;
 /// Timeline events per page of a session's page.
