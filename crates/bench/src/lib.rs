@@ -5,12 +5,14 @@
 //!   in time and in requests, printing throughput and p50/p99/max latency;
 //! - [`buffer`]: the client's local buffer (enqueue latency, drain rate after an outage);
 //! - [`shell`]: whole shell runs with the server up, down and hanging, tracked and untracked;
+//! - [`console`]: the web console's pages over loopback and its first-load size;
 //! - [`stream`]: ingest with and without open `GET /v1/stream` viewers, and the latency
 //!   from ingest to a viewer's frame;
 //! - [`seed`]: the query benchmarks' dataset, written through a [`Store`](session_buddy_store::Store);
 //! - [`search`]: the text search (`q`) timed through a store, over that dataset.
 
 mod buffer;
+mod console;
 mod load;
 mod search;
 mod seed;
@@ -23,6 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, anyhow, bail};
 
 pub use buffer::buffer;
+pub use console::{ConsoleOptions, console};
 pub use load::{ingest, mcp};
 pub use search::{SearchOptions, search};
 pub use seed::{SeedOptions, seed};

@@ -33,6 +33,28 @@ pub enum BenchCommand {
     /// Ingest with no viewer, then with N open /v1/stream viewers, side by side, and the
     /// latency from ingest to a viewer's frame (p50/p99).
     Stream(StreamBenchArgs),
+    /// The web console: each page's time over loopback and the first load's size.
+    Console(ConsoleArgs),
+}
+
+#[derive(Args)]
+pub struct ConsoleArgs {
+    /// The server (loopback only), e.g. over `bench seed`'s sessions.
+    #[arg(
+        long,
+        env = "SESSION_BUDDY_URL",
+        default_value = "http://127.0.0.1:8678"
+    )]
+    url: String,
+    /// Requests per page.
+    #[arg(long, default_value_t = 20)]
+    runs: usize,
+    /// A read token, when the server has a secret.
+    #[arg(long, env = "SESSION_BUDDY_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -221,6 +243,14 @@ pub fn run(command: BenchCommand) -> CmdResult {
                 },
                 viewers: a.viewers,
                 probe_every: a.probe_every,
+            })?
+        }
+        BenchCommand::Console(a) => {
+            session_buddy_bench::console(session_buddy_bench::ConsoleOptions {
+                url: a.url,
+                runs: a.runs,
+                token: a.token,
+                json: a.json,
             })?
         }
     }

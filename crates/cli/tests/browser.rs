@@ -371,7 +371,7 @@ fn the_sessions_list_filters_and_pages() {
     assert_eq!(seen, alpha, "newest first, each once");
     // The CLI's keywords in the time filter; the filters stay in the URL.
     browser.go(&format!(
-        "{}/sessions?component=beta&after=today",
+        "{}/sessions?component=beta&after=yesterday",
         server.url
     ));
     assert_eq!(
@@ -383,7 +383,7 @@ fn the_sessions_list_filters_and_pages() {
             "return document.querySelector('#filters input[name=after]').value;",
             json!([])
         ),
-        json!("today")
+        json!("yesterday")
     );
 }
 

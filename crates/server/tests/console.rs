@@ -528,3 +528,20 @@ async fn a_console_cookie_reads_the_console_only_and_logout_ends_it() {
     assert_eq!(r.status(), 200, "a read token opens a console page too");
     server.stop().await;
 }
+
+#[tokio::test]
+async fn analytics_show_error_rates_in_percent_once() {
+    let server = TestServer::start().await;
+    let s = start("oneiric", &chrono::Utc::now().to_rfc3339());
+    let id = session_id_of(&s);
+    server
+        .post_events(&[s, end(&id, &chrono::Utc::now().to_rfc3339(), 1)])
+        .await;
+    let (_, _, html) = page(&server, "/analytics?days=1").await;
+    assert!(
+        html.contains("data-field=\"error_rate\" data-value=\"100\""),
+        "{html}"
+    );
+    assert!(html.contains(">100.0%<") && !html.contains("10000.0%"));
+    server.stop().await;
+}

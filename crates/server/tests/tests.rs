@@ -13,6 +13,6 @@ mod mcp;
 mod metrics;
 mod queries;
 mod redaction;
-mod stream;
 mod security;
+mod stream;
 mod tls;

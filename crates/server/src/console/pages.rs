@@ -20,8 +20,9 @@ use super::{Nav, error_page, html_response, layout, query_string, time};
 use crate::auth::{Principal, visible_components};
 use crate::{AppState, analytics, query};
 
-/// Active sessions the live view shows at most (the newest).
-pub const LIVE_LIMIT: usize = 500;
+/// Active sessions the live view shows at most (the newest): keeps the first load under
+/// 300 KB however many are active (the list has them all).
+pub const LIVE_LIMIT: usize = 200;
 /// Sessions per page of the list unless `limit` says otherwise.
 pub const LIST_PAGE: usize = 50;
 /// Timeline events per page of a session's page.
@@ -839,8 +840,14 @@ pub(crate) async fn session_page(
 /// The window selector's choices (days), as `session-buddy analytics --days`.
 const DAY_CHOICES: &[u32] = &[1, 7, 14, 30, 90, 180, 365];
 
-fn pct(rate: f64) -> String {
-    format!("{:.1}%", rate * 100.0)
+/// A share (0 … 1) as a percentage.
+fn pct(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// A rate the analytics already give in percent (`error_rate`).
+fn percent(rate: f64) -> String {
+    format!("{rate:.1}%")
 }
 
 /// `GET /analytics?days=N&component=X`: the analytics of `/v1/analytics/*`, computed by the
@@ -1033,7 +1040,7 @@ pub(crate) async fn analytics_page(
             "error_rate",
             "Error rate",
             s.error_rate.to_string(),
-            pct(s.error_rate),
+            percent(s.error_rate),
         );
         m.close("tr");
     }
@@ -1095,7 +1102,7 @@ pub(crate) async fn analytics_page(
     let rates: Vec<(String, f64)> = report
         .error_rates
         .iter()
-        .map(|(c, e)| (c.clone(), (e.error_rate * 1000.0).round() / 10.0))
+        .map(|(c, e)| (c.clone(), (e.error_rate * 10.0).round() / 10.0))
         .collect();
     m.append(&row_chart("Failed sessions per component, percent", &rates));
     m.open("div", &[("class", Some("scroll"))]);
@@ -1106,7 +1113,7 @@ pub(crate) async fn analytics_page(
         m.el("th", &[("scope", Some("row"))], c);
         td(&mut m, "num", "Failed", &e.failed_sessions.to_string());
         td(&mut m, "num", "Sessions", &e.total_sessions.to_string());
-        td(&mut m, "num", "Rate", &pct(e.error_rate));
+        td(&mut m, "num", "Rate", &percent(e.error_rate));
         td(
             &mut m,
             "error-text",
