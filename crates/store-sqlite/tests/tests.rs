@@ -70,7 +70,7 @@ mod sqlite {
         assert_eq!(
             err.to_string(),
             "stored data is corrupt: the database has schema version 99, newer than this \
-             program's 5; upgrade session-buddy"
+             program's 6; upgrade session-buddy"
         );
     }
 }
