@@ -204,10 +204,6 @@ impl Store for PostgresStore {
         Ok(read::session_timeline(&self.conn().await?, session_id, offset, limit).await?)
     }
 
-    async fn stream_position(&self) -> Result<i64> {
-        Ok(read::stream_position(&self.conn().await?).await?)
-    }
-
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>> {
         Ok(read::list_events(&self.conn().await?, &filter).await?)
     }

@@ -175,13 +175,6 @@ pub(crate) async fn session_timeline(
         .collect())
 }
 
-pub(crate) async fn stream_position(conn: &Object) -> Result<i64, PgError> {
-    let stmt = conn
-        .prepare_cached("SELECT COALESCE(MAX(id), 0)::bigint FROM events")
-        .await?;
-    Ok(conn.query_one(&stmt, &[]).await?.get(0))
-}
-
 pub(crate) async fn list_events(
     conn: &Object,
     filter: &EventFilter,

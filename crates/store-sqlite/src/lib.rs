@@ -216,10 +216,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn stream_position(&self) -> session_buddy_store::Result<i64> {
-        self.read(read::stream_position).await
-    }
-
     async fn list_events(
         &self,
         filter: EventFilter,

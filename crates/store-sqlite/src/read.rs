@@ -141,13 +141,6 @@ pub(crate) fn session_timeline(
     .collect::<rusqlite::Result<_>>()?)
 }
 
-pub(crate) fn stream_position(c: &Connection) -> Result<i64> {
-    Ok(
-        c.prepare_cached("SELECT COALESCE(MAX(rowid), 0) FROM events")?
-            .query_row([], |r| r.get(0))?,
-    )
-}
-
 pub(crate) fn list_events(c: &Connection, filter: &EventFilter) -> Result<Vec<StoredEvent>> {
     let limit = filter.limit.clamp(1, MAX_PAGE) as i64;
     let event_type = filter.event_type.map(|t| t.as_str().to_string());

@@ -469,10 +469,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<StoredEvent>>;
 
-    /// The store's latest event position (SQLite rowid, PostgreSQL `events.id`), 0 when empty:
-    /// where a live view that rendered now follows `/v1/stream?after=` from.
-    async fn stream_position(&self) -> Result<i64>;
-
     /// With a session id: that session's timeline, oldest first; without: the latest events,
     /// newest first.
     async fn list_events(&self, filter: EventFilter) -> Result<Vec<StoredEvent>>;

@@ -99,16 +99,9 @@ pub(crate) async fn live_page(
     session: Option<Extension<ConsoleSession>>,
 ) -> Response {
     let v = viewer(&principal, &session);
-    let position = match state.store.stream_position().await {
-        Ok(p) => p,
-        Err(e) => {
-            return v.fail(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Storage unavailable",
-                &e.to_string(),
-            );
-        }
-    };
+    // Read before the sessions: the stream then re-sends what changed meanwhile (a row
+    // updated twice), never misses it.
+    let position = state.stream.mark();
     let filter = SessionFilter {
         status: Some(SessionStatus::Active),
         limit: LIVE_LIMIT,

@@ -63,7 +63,7 @@ macro_rules! conformance_suite {
             queries::active_by_component_counts_active_sessions,
             queries::quality_by_component_counts_per_component,
             queries::health_reports_a_migrated_schema,
-            queries::search_components_timeline_pages_and_the_stream_position,
+            queries::timeline_pages_are_the_timeline_in_order,
             analytics::analytics_summary_aggregates_the_window_per_component,
             analytics::analytics_common_errors_take_the_most_frequent_failure,
             analytics::analytics_active_lists_the_newest_with_their_age_and_project,

@@ -671,51 +671,10 @@ pub async fn health_reports_a_migrated_schema(store: &dyn Store) {
     assert_eq!(store.health().await.unwrap(), health);
 }
 
-/// The console's store calls: the `q` and `components` filters, timeline pages and the
-/// stream position.
-pub async fn search_components_timeline_pages_and_the_stream_position(store: &dyn Store) {
-    assert_eq!(store.stream_position().await.unwrap(), 0, "an empty store");
+/// A session's timeline in pages (the console's session page) is the whole timeline in order.
+pub async fn timeline_pages_are_the_timeline_in_order(store: &dyn Store) {
     let ids = five_sessions(store).await;
-    let [s1, s2, s3, s4, s5] = [0, 1, 2, 3, 4].map(|i| ids[i].as_str());
-    let f = all;
-    let q = |q: &str| SessionFilter {
-        q: Some(q.into()),
-        ..f()
-    };
-    assert_eq!(listed(store, q("ALPHA")).await, [s5, s3, s1]);
-    assert_eq!(
-        listed(store, q("bo")).await,
-        [s3, s2],
-        "user, case-insensitive"
-    );
-    assert_eq!(listed(store, q("h2")).await, [s5, s4, s2], "host");
-    assert_eq!(
-        listed(store, q(&s4[s4.len() - 6..])).await,
-        [s4],
-        "session id"
-    );
-    assert!(
-        listed(store, q("%")).await.is_empty(),
-        "LIKE wildcards are literal"
-    );
-    assert!(listed(store, q("_")).await.is_empty());
-    let only = |c: &[&str]| SessionFilter {
-        components: Some(c.iter().map(|s| s.to_string()).collect()),
-        ..f()
-    };
-    assert_eq!(listed(store, only(&["beta", "gamma"])).await, [s4, s2]);
-    assert!(
-        listed(store, only(&[])).await.is_empty(),
-        "no visible component"
-    );
-    let both = SessionFilter {
-        q: Some("ann".into()),
-        ..only(&["alpha"])
-    };
-    assert_eq!(listed(store, both).await, [s5, s1]);
-
-    let after_sessions = store.stream_position().await.unwrap();
-    assert!(after_sessions > 0);
+    let s2 = ids[1].as_str();
     let commands: Vec<_> = (1..=5)
         .map(|i| {
             command(
@@ -728,10 +687,6 @@ pub async fn search_components_timeline_pages_and_the_stream_position(store: &dy
         })
         .collect();
     accept_all(store, &commands, 9).await;
-    assert!(
-        store.stream_position().await.unwrap() > after_sessions,
-        "it grows with ingest"
-    );
     let whole = store.session_events(s2).await.unwrap();
     assert_eq!(whole.len(), 6);
     let mut paged = Vec::new();
