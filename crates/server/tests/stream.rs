@@ -392,7 +392,14 @@ async fn filters_and_bound_tokens_show_only_their_sessions() {
     let s = TestServer::start_with(secured(|_| {})).await;
     let emit = format!("Bearer {}", token(&["emit"], None));
     let reader = format!("Bearer {}", token(&["read"], None));
-    let akosha_reader = format!("Bearer {}", token(&["read"], Some("akosha")));
+    let akosha_reader = {
+        let mut c = crate::auth::claims("tests", &["read"], None);
+        c.read_components = vec!["akosha".into()];
+        format!(
+            "Bearer {}",
+            session_buddy_server::auth::mint_token(crate::auth::SECRET, &c).unwrap()
+        )
+    };
     let mut by_component = Sse::connect(
         &s.url,
         "?component=beta",
