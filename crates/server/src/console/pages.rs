@@ -956,7 +956,8 @@ pub(crate) async fn analytics_page(
     m.text(&format!(". {} active now.", report.active_sessions));
     m.close("p");
 
-    // Sessions per day (trend).
+    // Sessions per day (trend): the CLI's buckets, 24 hours each, the last ending now; each
+    // is named by the day it ends on, so today's sessions stand under today's date.
     let buckets = params.window.buckets();
     let bars: Vec<(String, f64)> = report
         .trend
@@ -965,14 +966,17 @@ pub(crate) async fn analytics_page(
         .map(|(i, n)| {
             let label = buckets
                 .get(i)
-                .and_then(|(start, _)| DateTime::<Utc>::from_timestamp_micros(*start))
+                .and_then(|(_, end)| DateTime::<Utc>::from_timestamp_micros(*end))
                 .map(|t| t.format("%m-%d").to_string())
                 .unwrap_or_default();
             (label, *n as f64)
         })
         .collect();
     m.el("h2", &[], "Sessions per day");
-    m.append(&column_chart("Sessions started per day (UTC)", &bars));
+    m.append(&column_chart(
+        "Sessions started per 24 hours, the last ending now (UTC dates of each one's end)",
+        &bars,
+    ));
 
     // Per-component statistics (the JSON fields of /v1/analytics/sessions).
     m.el("h2", &[], "By component");
