@@ -80,11 +80,11 @@ const ADDED_SINCE: &[&str] = &["last_command"];
 /// `answer` without the [`ADDED_SINCE`] fields of the session records it holds.
 fn as_recorded_then(mut answer: Value) -> Value {
     fn strip(v: &mut Value) {
-        if let Some(o) = v.as_object_mut() {
-            if o.contains_key("session_id") {
-                for f in ADDED_SINCE {
-                    o.remove(*f);
-                }
+        if let Some(o) = v.as_object_mut()
+            && o.contains_key("session_id")
+        {
+            for f in ADDED_SINCE {
+                o.remove(*f);
             }
         }
     }
@@ -114,7 +114,7 @@ fn backfilled(server: &Server, recorded: &Path) {
             .flatten()
             .filter(|e| e["event_type"] == "command")
             .filter_map(|e| e["payload"]["command"].as_str())
-            .last()
+            .next_back()
             .map(str::to_string);
         with_command += usize::from(latest.is_some());
         assert_eq!(
