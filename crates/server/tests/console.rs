@@ -545,3 +545,78 @@ async fn analytics_show_error_rates_in_percent_once() {
     assert!(html.contains(">100.0%<") && !html.contains("10000.0%"));
     server.stop().await;
 }
+
+#[tokio::test]
+async fn a_console_session_of_a_token_bound_to_akosha_shows_akosha_only() {
+    let server = secured().await;
+    let now = chrono::Utc::now();
+    let ts = |secs: i64| {
+        (now - chrono::TimeDelta::seconds(secs))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let other = start("oneiric", &ts(120));
+    let other_id = session_id_of(&other);
+    let mine = start("akosha", &ts(100));
+    let mine_id = session_id_of(&mine);
+    let over = start("oneiric", &ts(300));
+    let over_id = session_id_of(&over);
+    let r = server
+        .http
+        .post(format!("{}/v1/events", server.url))
+        .header(
+            "authorization",
+            format!("Bearer {}", token(&["admin"], None)),
+        )
+        .json(&json!([other, mine, over, end(&over_id, &ts(200), 0)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let mut bound = claims("auditor", &["read"], None);
+    bound.read_components = vec!["akosha".into()];
+    let r = log_in(&server, &mint_token(SECRET, &bound).unwrap()).await;
+    assert_eq!(r.status(), 303);
+    let cookie = session_cookie(&r);
+    let http = no_redirects();
+    let get = |path: String| {
+        let http = http.clone();
+        let cookie = cookie.clone();
+        async move {
+            let r = http.get(path).header(COOKIE, cookie).send().await.unwrap();
+            (r.status(), r.text().await.unwrap())
+        }
+    };
+    for path in [
+        "/",
+        "/sessions",
+        "/sessions?status=active",
+        "/sessions?component=oneiric",
+        "/analytics",
+        "/sessions.csv",
+        "/sessions.json",
+    ] {
+        let (status, body) = get(format!("{}{path}", server.url)).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            !body.contains(&other_id) && !body.contains(&over_id),
+            "{path} shows another component's session: {body}"
+        );
+        if path.contains("component=") {
+            assert!(body.contains("0 sessions shown"), "{path}: {body}");
+        } else {
+            assert!(
+                !body.contains("oneiric"),
+                "{path} shows another component: {body}"
+            );
+        }
+        if !path.contains("component=") && path != "/analytics" {
+            assert!(body.contains(&mine_id), "{path} lacks akosha's session");
+        }
+    }
+    for id in [&other_id, &over_id] {
+        let (status, _) = get(format!("{}/sessions/{id}", server.url)).await;
+        assert_eq!(status, 404, "another component's session page");
+    }
+    let (status, body) = get(format!("{}/sessions/{mine_id}", server.url)).await;
+    assert_eq!(status, 200, "{body}");
+}

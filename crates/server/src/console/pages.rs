@@ -858,8 +858,9 @@ pub(crate) async fn analytics_page(
         .filter(|(k, _)| matches!(k.as_str(), "days" | "component"))
         .map(|(k, val)| (k.clone(), Value::String(val.clone())))
         .collect();
+    // Restricted to what the viewer may see, as the REST analytics are (one rule).
     let params = match analytics::parse_analytics_params(&map, now) {
-        Ok(p) => p,
+        Ok(p) => p.visible_to(&crate::auth::Visibility(v.components.clone())),
         Err(e) => return v.fail(StatusCode::BAD_REQUEST, "Bad analytics window", &e),
     };
     if let Some(c) = &params.window.component
