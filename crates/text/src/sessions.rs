@@ -220,3 +220,70 @@ pub fn session_text(s: &Session, events: &[StoredEvent], utc: bool) -> String {
 fn rfc3339(t: DateTime<Utc>) -> String {
     session_buddy_events::format_timestamp(&t)
 }
+
+/// What one timeline event says, for the pages that show timelines (the console's session
+/// page, fastblocks' report): the same words everywhere, each page lays them out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventSummary {
+    /// A start: `user@host pid N in cwd`; a command: its name and arguments (as redacted);
+    /// an end: `reason R, exit code C, signal S`; anything else: empty.
+    pub what: String,
+    /// A command's success.
+    pub success: Option<bool>,
+    /// A command's duration, in seconds.
+    pub duration_secs: Option<f64>,
+    /// A command's error message.
+    pub error: Option<String>,
+}
+
+/// The [`EventSummary`] of an event of type `event_type` with payload `p`.
+pub fn event_summary(event_type: &str, p: &Value) -> EventSummary {
+    let plain = |v: &Value| match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut out = EventSummary {
+        what: String::new(),
+        success: None,
+        duration_secs: None,
+        error: None,
+    };
+    match event_type {
+        "session_start" => {
+            out.what = format!(
+                "{}@{} pid {} in {}",
+                plain(&p["user"]["username"]),
+                plain(&p["hostname"]),
+                plain(&p["pid"]),
+                plain(&p["environment"]["cwd"])
+            );
+        }
+        "command" => {
+            out.what = plain(&p["command"]);
+            if let Some(args) = p["args"].as_str().filter(|a| !a.is_empty()) {
+                out.what.push(' ');
+                out.what.push_str(args);
+            }
+            out.success = p["success"].as_bool();
+            out.duration_secs = p["duration_ms"].as_f64().map(|ms| ms / 1000.0);
+            out.error = p["error"]
+                .as_str()
+                .filter(|e| !e.is_empty())
+                .map(str::to_string);
+        }
+        "session_end" => {
+            out.what = format!("reason {}", plain(&p["reason"]));
+            if !p["exit_code"].is_null() {
+                out.what
+                    .push_str(&format!(", exit code {}", plain(&p["exit_code"])));
+            }
+            if !p["signal"].is_null() {
+                out.what
+                    .push_str(&format!(", signal {}", plain(&p["signal"])));
+            }
+        }
+        _ => {}
+    }
+    out
+}

@@ -306,45 +306,17 @@ fn plain(v: &Value) -> String {
     }
 }
 
-/// What one timeline event says, in a line.
+/// What one timeline event says, in a line (the words of [`text::sessions::event_summary`]).
 fn event_details(event_type: &str, p: &Value) -> (String, Option<bool>) {
-    match event_type {
-        "session_start" => (
-            format!(
-                "{}@{} pid {} in {}",
-                plain(&p["user"]["username"]),
-                plain(&p["hostname"]),
-                plain(&p["pid"]),
-                plain(&p["environment"]["cwd"])
-            ),
-            None,
-        ),
-        "command" => {
-            let mut s = plain(&p["command"]);
-            if let Some(args) = p["args"].as_str().filter(|a| !a.is_empty()) {
-                s.push(' ');
-                s.push_str(args);
-            }
-            if let Some(ms) = p["duration_ms"].as_f64() {
-                let _ = write!(s, " ({})", text::duration(ms / 1000.0));
-            }
-            if let Some(e) = p["error"].as_str() {
-                let _ = write!(s, ": {e}");
-            }
-            (s, p["success"].as_bool())
-        }
-        "session_end" => {
-            let mut s = format!("reason {}", plain(&p["reason"]));
-            if !p["exit_code"].is_null() {
-                let _ = write!(s, ", exit code {}", plain(&p["exit_code"]));
-            }
-            if !p["signal"].is_null() {
-                let _ = write!(s, ", signal {}", plain(&p["signal"]));
-            }
-            (s, None)
-        }
-        _ => (String::new(), None),
+    let e = text::sessions::event_summary(event_type, p);
+    let mut s = e.what;
+    if let Some(secs) = e.duration_secs {
+        let _ = write!(s, " ({})", text::duration(secs));
     }
+    if let Some(err) = e.error {
+        let _ = write!(s, ": {err}");
+    }
+    (s, e.success)
 }
 
 /// One session's page: its record, its metadata and its timeline (or why there is none).

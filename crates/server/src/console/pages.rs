@@ -604,62 +604,30 @@ fn plain(v: &Value) -> String {
 /// One timeline item: time, kind and what it says.
 fn timeline_item(h: &mut Html, e: &StoredEvent) {
     let p = &e.payload;
-    let (class, kind, what, detail): (&str, &str, String, Option<String>) =
-        match e.event_type.as_str() {
-            "session_start" => (
-                "event start",
-                "start",
-                format!(
-                    "{}@{} pid {} in {}",
-                    plain(&p["user"]["username"]),
-                    plain(&p["hostname"]),
-                    plain(&p["pid"]),
-                    plain(&p["environment"]["cwd"])
-                ),
-                None,
-            ),
-            "command" => {
-                let failed = p["success"].as_bool() == Some(false);
-                let mut what = plain(&p["command"]);
-                if let Some(args) = p["args"].as_str().filter(|a| !a.is_empty()) {
-                    what.push(' ');
-                    what.push_str(args);
-                }
-                let mut detail = match p["success"].as_bool() {
-                    Some(true) => "ok".to_string(),
-                    Some(false) => "failed".to_string(),
-                    None => String::new(),
-                };
-                if let Some(ms) = p["duration_ms"].as_f64() {
-                    detail.push_str(&format!(" in {}", text::hms(ms / 1000.0)));
-                }
-                if let Some(err) = p["error"].as_str().filter(|e| !e.is_empty()) {
-                    detail.push_str(": ");
-                    detail.push_str(err);
-                }
-                (
-                    if failed {
-                        "event command failed"
-                    } else {
-                        "event command"
-                    },
-                    "command",
-                    what,
-                    Some(detail.trim().to_string()),
-                )
-            }
-            "session_end" => {
-                let mut what = format!("reason {}", plain(&p["reason"]));
-                if !p["exit_code"].is_null() {
-                    what.push_str(&format!(", exit code {}", plain(&p["exit_code"])));
-                }
-                if !p["signal"].is_null() {
-                    what.push_str(&format!(", signal {}", plain(&p["signal"])));
-                }
-                ("event end", "end", what, None)
-            }
-            other => ("event", other, String::new(), None),
+    let summary = text::sessions::event_summary(&e.event_type, p);
+    let (class, kind) = match e.event_type.as_str() {
+        "session_start" => ("event start", "start"),
+        "command" if summary.success == Some(false) => ("event command failed", "command"),
+        "command" => ("event command", "command"),
+        "session_end" => ("event end", "end"),
+        other => ("event", other),
+    };
+    let detail = (e.event_type == "command").then(|| {
+        let mut detail = match summary.success {
+            Some(true) => "ok".to_string(),
+            Some(false) => "failed".to_string(),
+            None => String::new(),
         };
+        if let Some(secs) = summary.duration_secs {
+            detail.push_str(&format!(" in {}", text::hms(secs)));
+        }
+        if let Some(err) = &summary.error {
+            detail.push_str(": ");
+            detail.push_str(err);
+        }
+        detail.trim().to_string()
+    });
+    let what = summary.what;
     h.open(
         "li",
         &[("class", Some(class)), ("data-event", Some(&e.event_id))],
