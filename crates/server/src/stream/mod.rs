@@ -106,6 +106,9 @@ pub struct Hub {
     stopping: watch::Sender<bool>,
     open: AtomicUsize,
     per_token: Mutex<HashMap<String, usize>>,
+    /// Held by a stream while it takes its place and its start, and by the follower while it
+    /// skips the feed for want of viewers: a viewer then starts after what was skipped.
+    pub(crate) gate: tokio::sync::Mutex<()>,
 }
 
 impl Hub {
@@ -121,6 +124,7 @@ impl Hub {
             stopping: watch::channel(false).0,
             open: AtomicUsize::new(0),
             per_token: Mutex::new(HashMap::new()),
+            gate: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -349,6 +353,28 @@ impl Follower {
 
     /// Reads what the feed has after `after` and in the remembered holes.
     async fn read(&mut self) -> session_buddy_store::Result<()> {
+        {
+            let _gate = self.hub.gate.lock().await;
+            if self.hub.open_streams() == 0 {
+                // Nobody follows the stream: skip to the feed's end instead of reading every
+                // event, so that ingest pays nothing for a stream nobody watches.
+                let end = self
+                    .store
+                    .feed(FeedQuery {
+                        after: i64::MAX,
+                        recheck: Vec::new(),
+                        limit: 1,
+                        components: None,
+                    })
+                    .await?
+                    .position;
+                self.after = self.after.max(end);
+                self.holes.clear();
+                self.pending.clear();
+                self.hub.mark.store(self.after, Ordering::Release);
+                return Ok(());
+            }
+        }
         let now = Instant::now();
         self.holes
             .retain(|(_, _, since)| now.duration_since(*since) < HOLE_TTL);

@@ -145,6 +145,8 @@ pub(crate) async fn stream(
             "the stream is starting (the change feed is not read yet); retry".into(),
         ));
     }
+    // Under the gate: the follower does not skip the feed between our place and our start.
+    let gate = hub.gate.lock().await;
     let Some(permit) = hub.admit(principal.as_ref().map(|p| p.0.jti.as_str())) else {
         return Ok(unavailable(format!(
             "too many open streams (at most {} in all, {} per token); retry later",
@@ -155,6 +157,7 @@ pub(crate) async fn stream(
     // Subscribe before reading anything, so nothing broadcast from now on is missed.
     let frames = hub.subscribe();
     let start = resume.unwrap_or_else(|| hub.mark());
+    drop(gate);
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let viewer = Viewer {
         state: state.clone(),
