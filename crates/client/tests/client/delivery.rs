@@ -304,11 +304,13 @@ fn the_daemon_sender_stops_when_its_buffer_is_removed_even_if_another_takes_its_
     });
     // The home goes away (a test's temporary directory, a user's cleanup) and a new buffer
     // is made at the same path: the old sender must not deliver the removed buffer for a day.
+    // Its first attempt recorded (asking for the lock here could take it from under the
+    // starting sender).
     assert!(
-        wait_until(Duration::from_secs(30), || try_sender_lock(&home)
-            .unwrap()
-            .is_none()),
-        "the sender never took the lock"
+        wait_until(Duration::from_secs(60), || Buffer::open(&home, cfg.limits)
+            .and_then(|b| b.last_delivery())
+            .is_ok_and(|d| d.is_some())),
+        "the sender never tried"
     );
     std::fs::remove_dir_all(&home).unwrap();
     Buffer::open(&home, cfg.limits).unwrap();
