@@ -221,6 +221,15 @@ fn rfc3339(t: DateTime<Utc>) -> String {
     session_buddy_events::format_timestamp(&t)
 }
 
+/// A JSON value as a page shows it: a string as itself, null as `-`, anything else as JSON.
+pub fn plain(v: &Value) -> String {
+    match v {
+        Value::Null => "-".to_string(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// What one timeline event says, for the pages that show timelines (the console's session
 /// page, fastblocks' report): the same words everywhere, each page lays them out.
 #[derive(Debug, Clone, PartialEq)]
@@ -238,11 +247,6 @@ pub struct EventSummary {
 
 /// The [`EventSummary`] of an event of type `event_type` with payload `p`.
 pub fn event_summary(event_type: &str, p: &Value) -> EventSummary {
-    let plain = |v: &Value| match v {
-        Value::Null => "-".to_string(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
     let mut out = EventSummary {
         what: String::new(),
         success: None,

@@ -9,6 +9,7 @@ use serde_json::Value;
 use session_buddy_html::{column_chart, escape, row_chart};
 
 use crate::text;
+use crate::text::sessions::plain;
 
 /// At most this many days in the sessions-per-day chart (the latest ones).
 const MAX_DAYS: i64 = 366;
@@ -297,14 +298,6 @@ const RECORD_FIELDS: &[&str] = &[
     "exit_code",
     "end_reason",
 ];
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
 
 /// What one timeline event says, in a line (the words of [`text::sessions::event_summary`]).
 fn event_details(event_type: &str, p: &Value) -> (String, Option<bool>) {

@@ -14,6 +14,7 @@ use session_buddy_events::{Session, SessionStatus, StoredEvent, format_timestamp
 use session_buddy_html::{Html, column_chart, row_chart};
 use session_buddy_store::SessionFilter;
 use session_buddy_text as text;
+use session_buddy_text::sessions::plain;
 
 use super::login::ConsoleSession;
 use super::{Nav, error_page, html_response, layout, query_string, time};
@@ -591,14 +592,6 @@ fn record(h: &mut Html, s: &Session) {
     );
     record_row(h, "End reason", &opt(&s.end_reason));
     h.close("dl");
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// One timeline item: time, kind and what it says.
