@@ -1,5 +1,6 @@
-//! The `Host` check (DNS-rebinding protection), one middleware in front of every route, the
-//! MCP endpoint included, with one list of accepted names ([`accepted_hosts`]).
+//! The `Host` check (DNS-rebinding protection), made by the server's one middleware in front
+//! of every route (`edge` in `lib.rs`), the MCP endpoint included, with one list of accepted
+//! names ([`accepted_hosts`]).
 //!
 //! A browser page on another site can reach a loopback server by making its own name resolve
 //! to 127.0.0.1 (DNS rebinding); its requests then carry that name in `Host`. So:
@@ -14,9 +15,8 @@
 //! flag to pass. A request without any name (HTTP/1.0 without `Host`) passes: a browser always
 //! sends the name it resolved, so a rebinding page cannot send none.
 
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::header::HOST;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::{AppError, AppState, ServerOptions};
@@ -71,22 +71,17 @@ pub fn host_is_accepted(host: &str, accepted: &[String]) -> bool {
     })
 }
 
-/// The middleware: refuses a request whose `Host` (or HTTP/2 `:authority`) is not accepted.
-pub(crate) async fn check_host(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let Some(accepted) = state.accepted_hosts.as_deref() else {
-        return next.run(req).await;
-    };
+/// The refusal of a request whose `Host` (or HTTP/2 `:authority`) is not accepted; `None`:
+/// it may pass.
+pub(crate) fn refusal(state: &AppState, req: &Request) -> Option<Response> {
+    let accepted = state.accepted_hosts.as_deref()?;
     let host = req
         .headers()
         .get(HOST)
         .map(|h| h.to_str().map(str::to_string).unwrap_or_default())
         .or_else(|| req.uri().authority().map(|a| a.to_string()));
     match host {
-        Some(h) if host_is_accepted(&h, accepted) => next.run(req).await,
+        Some(h) if host_is_accepted(&h, accepted) => None,
         Some(h) => {
             let shown: String = h
                 .chars()
@@ -94,17 +89,19 @@ pub(crate) async fn check_host(
                 .map(|c| if c.is_control() { '?' } else { c })
                 .collect();
             tracing::warn!(host = %shown, "refused a request for a host this server does not serve (possible DNS rebinding)");
-            AppError::MisdirectedHost(format!(
-                "this server does not answer for host '{shown}' (DNS-rebinding protection); \
-                 it accepts loopback names and the --allowed-host names; to reach it by this \
-                 name, start it with --allowed-host {}",
-                authority(&h).map_or(shown.clone(), |(n, _)| n)
-            ))
-            .into_response()
+            Some(
+                AppError::MisdirectedHost(format!(
+                    "this server does not answer for host '{shown}' (DNS-rebinding protection); \
+                     it accepts loopback names and the --allowed-host names; to reach it by this \
+                     name, start it with --allowed-host {}",
+                    authority(&h).map_or(shown.clone(), |(n, _)| n)
+                ))
+                .into_response(),
+            )
         }
         // No name at all (HTTP/1.0, an in-process call): nothing a rebinding page could have
         // chosen, since browsers always send the name they resolved.
-        None => next.run(req).await,
+        None => None,
     }
 }
 

@@ -201,37 +201,33 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             auth::require_auth,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            host::check_host,
-        ))
-        .layer(middleware::from_fn_with_state(state.clone(), track_http))
-        .layer(middleware::from_fn(console::security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), edge))
         .with_state(state)
 }
 
-async fn track_http(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Every request's first and last stop, one layer (each layer costs every request): the
+/// `Host` check ([`host::refusal`]), the HTTP metrics, the security headers
+/// ([`console::secure`]).
+async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_string();
-    let path = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| {
-            if req.uri().path().starts_with("/mcp") {
-                "/mcp".to_string()
-            } else {
-                "unmatched".to_string()
-            }
-        });
-    let response = next.run(req).await;
+    let method = req.method().clone();
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let path = match &matched {
+        Some(p) => p.as_str(),
+        None if req.uri().path().starts_with("/mcp") => "/mcp",
+        None => "unmatched",
+    };
+    let response = match host::refusal(&state, &req) {
+        Some(refused) => refused,
+        None => next.run(req).await,
+    };
     state.metrics.http(
-        &method,
-        &path,
+        method.as_str(),
+        path,
         response.status().as_u16(),
         started.elapsed().as_secs_f64(),
     );
-    response
+    console::secure(response)
 }
 
 /// Loads the gauges that come from the store (so they are true after a restart), then keeps

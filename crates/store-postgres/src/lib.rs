@@ -191,6 +191,10 @@ impl Store for PostgresStore {
         Ok(read::get_session(&self.conn().await?, session_id).await?)
     }
 
+    async fn get_sessions(&self, session_ids: &[String]) -> Result<Vec<Session>> {
+        Ok(read::get_sessions(&self.conn().await?, session_ids).await?)
+    }
+
     async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>> {
         Ok(read::session_events(&self.conn().await?, session_id).await?)
     }

@@ -132,6 +132,23 @@ pub(crate) async fn get_session(
         .map(session_from_row))
 }
 
+pub(crate) async fn get_sessions(
+    conn: &Object,
+    session_ids: &[String],
+) -> Result<Vec<Session>, PgError> {
+    let stmt = conn
+        .prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE session_id = ANY($1)"
+        ))
+        .await?;
+    Ok(conn
+        .query(&stmt, &[&session_ids])
+        .await?
+        .iter()
+        .map(session_from_row)
+        .collect())
+}
+
 pub(crate) async fn session_events(
     conn: &Object,
     session_id: &str,

@@ -223,9 +223,7 @@ fn insert_session(
             metadata,
             s.event_id.hyphenated().to_string(),
         ])?;
-    if n == 1 {
-        crate::search::index_session(tx, s)?;
-    }
+    // Its searchable fields are indexed behind ingest (`search::Indexer`).
     Ok(n == 1)
 }
 

@@ -197,6 +197,15 @@ impl Store for SqliteStore {
         self.read(move |c| read::get_session(c, &id)).await
     }
 
+    async fn get_sessions(
+        &self,
+        session_ids: &[String],
+    ) -> session_buddy_store::Result<Vec<Session>> {
+        let ids = serde_json::to_string(session_ids)
+            .map_err(|e| session_buddy_store::StoreError::Backend(Box::new(e)))?;
+        self.read(move |c| read::get_sessions(c, &ids)).await
+    }
+
     async fn session_events(
         &self,
         session_id: &str,

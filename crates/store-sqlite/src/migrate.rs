@@ -14,6 +14,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_events_by_time.sql"),
     include_str!("../migrations/0005_search.sql"),
     include_str!("../migrations/0006_last_command.sql"),
+    include_str!("../migrations/0007_search_behind_ingest.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

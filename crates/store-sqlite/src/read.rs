@@ -114,6 +114,16 @@ pub(crate) fn get_session(c: &Connection, id: &str) -> Result<Option<Session>> {
     .optional()?)
 }
 
+/// `ids`: a JSON array of session ids.
+pub(crate) fn get_sessions(c: &Connection, ids: &str) -> Result<Vec<Session>> {
+    Ok(c.prepare_cached(&format!(
+        "SELECT {SESSION_COLUMNS} FROM sessions
+         WHERE session_id IN (SELECT value FROM json_each(?1))"
+    ))?
+    .query_map([ids], session_from_row)?
+    .collect::<rusqlite::Result<_>>()?)
+}
+
 pub(crate) fn session_events(c: &Connection, id: &str) -> Result<Vec<StoredEvent>> {
     Ok(c.prepare_cached(&format!(
         "SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY ts, rowid"

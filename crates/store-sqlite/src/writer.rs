@@ -1,7 +1,9 @@
 //! The writer thread: the only write connection, group commit of ingest requests and jobs
-//! (reaper, retention, revocations, redaction) run alone in order with them.
+//! (reaper, retention, revocations, redaction) run alone in order with them, and between
+//! them the search index's steps (`search::Indexer`).
 
 use std::sync::mpsc;
+use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, TransactionBehavior};
@@ -10,6 +12,7 @@ use tokio::sync::oneshot;
 
 use crate::Result;
 use crate::ingest::ingest_events;
+use crate::search::Indexer;
 use session_buddy_store::Prepared;
 
 /// Most events one group commit takes.
@@ -31,17 +34,39 @@ pub(crate) enum Request {
 
 pub(crate) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>) {
     let mut carried: Option<Request> = None;
+    let mut indexer = match Indexer::load(&conn) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            // Searches still work: every session is then tested directly.
+            tracing::error!(error = %e, "cannot read the search index's state; not indexing");
+            None
+        }
+    };
     loop {
         let first = match carried.take() {
             Some(r) => r,
-            None => match rx.recv() {
-                Ok(r) => r,
-                Err(_) => break,
-            },
+            None => {
+                let due = indexer.as_ref().and_then(|i| i.due_in(Instant::now()));
+                let next = match due {
+                    None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                    Some(wait) => rx.recv_timeout(wait),
+                };
+                match next {
+                    Ok(r) => r,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Some(i) = indexer.as_mut() {
+                            i.run_due(&mut conn, Instant::now());
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
         };
         let first = match first {
             Request::Job(job) => {
                 job(&mut conn);
+                observe(&mut indexer, &mut conn);
                 continue;
             }
             Request::Ingest(r) => r,
@@ -62,10 +87,29 @@ pub(crate) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Request>) {
             }
         }
         commit_group(&mut conn, group);
+        observe(&mut indexer, &mut conn);
     }
-    // Channel closed: every request sent before has been answered. Checkpoint so the WAL
-    // does not have to be replayed at the next start.
+    // Channel closed: every request sent before has been answered. The search index catches
+    // up (a few thousand sessions at most), then a checkpoint, so the WAL does not have to be
+    // replayed at the next start.
+    if let Some(i) = indexer.as_mut()
+        && let Err(e) = i.catch_up(&mut conn)
+    {
+        tracing::warn!(error = %e, "cannot bring the search index up to date; it will at the next start");
+    }
     let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);");
+}
+
+/// After a commit or a job: where `events` ends, and an indexing step if one is due.
+fn observe(indexer: &mut Option<Indexer>, conn: &mut Connection) {
+    let Some(i) = indexer.as_mut() else { return };
+    let now = Instant::now();
+    match i.observe(conn, now) {
+        Ok(()) => i.run_due(conn, now),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read where the events end; search index waits")
+        }
+    }
 }
 
 fn commit_group(conn: &mut Connection, group: Vec<IngestRequest>) {

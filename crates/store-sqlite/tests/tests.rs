@@ -52,7 +52,80 @@ mod sqlite {
         assert_eq!(health.backend, "sqlite");
         assert_eq!(health.location, db_path(&backend.dir).display().to_string());
         // Every migration in `migrations/` applied, counted by `PRAGMA user_version`.
-        assert_eq!(health.schema_version, 6);
+        assert_eq!(health.schema_version, 7);
+    }
+
+    /// `indexed_through` and the rows of `session_text`, read beside the store.
+    fn search_index_state(dir: &TempDir) -> (i64, i64, i64) {
+        let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
+        conn.query_row(
+            "SELECT (SELECT indexed_through FROM search_state),
+                    (SELECT coalesce(max(rowid), 0) FROM events),
+                    (SELECT count(*) FROM session_text)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_search_index_follows_ingest_and_finds_alike_before_and_after() {
+        use crate::conformance::{accept_all, all, listed, start, uuid};
+        use session_buddy_store::{SearchPlan, SessionFilter};
+
+        let backend = fresh().await;
+        let mut ids = Vec::new();
+        for i in 0..30u64 {
+            let mut v = start("alpha", &uuid(0xd000 + i), "2026-04-01T10:00:00Z");
+            v["user"]["username"] = serde_json::json!(format!("user-{i:02}"));
+            ids.push(
+                accept_all(backend.store(), &[v], 1)
+                    .await
+                    .remove(0)
+                    .session_id,
+            );
+        }
+        let lookup = |q: &str| SessionFilter {
+            q: Some(q.into()),
+            search_plan: Some(SearchPlan::Lookup),
+            ..all()
+        };
+        // Found by the lookup while its sessions wait behind the index, and once indexed.
+        let before = listed(backend.store(), lookup("user-1")).await;
+        assert_eq!(before.len(), 10, "{before:?}");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let (through, end, rows) = search_index_state(&backend.dir);
+            if through == end {
+                assert_eq!(rows, 30);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not indexed: {through} < {end}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(listed(backend.store(), lookup("user-1")).await, before);
+        let tail = &ids[7][ids[7].len() - 6..];
+        assert_eq!(
+            listed(backend.store(), lookup(tail)).await,
+            [ids[7].as_str()]
+        );
+
+        // What a closing store had not indexed yet, it indexes as it closes.
+        let v = start("beta", &uuid(0xe001), "2026-04-01T11:00:00Z");
+        let late = accept_all(backend.store(), &[v], 1)
+            .await
+            .remove(0)
+            .session_id;
+        let backend = restart(backend).await;
+        let (through, end, rows) = search_index_state(&backend.dir);
+        assert_eq!((through, rows), (end, 31));
+        assert_eq!(
+            listed(backend.store(), lookup("beta")).await,
+            [late.as_str()]
+        );
     }
 
     #[tokio::test]
@@ -70,7 +143,7 @@ mod sqlite {
         assert_eq!(
             err.to_string(),
             "stored data is corrupt: the database has schema version 99, newer than this \
-             program's 6; upgrade session-buddy"
+             program's 7; upgrade session-buddy"
         );
     }
 }

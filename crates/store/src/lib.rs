@@ -457,6 +457,10 @@ pub trait Store: Send + Sync + 'static {
 
     async fn get_session(&self, session_id: &str) -> Result<Option<Session>>;
 
+    /// The stored sessions among `session_ids` (unknown ids are left out), in no particular
+    /// order; one query however many (the stream reads a round's records with it).
+    async fn get_sessions(&self, session_ids: &[String]) -> Result<Vec<Session>>;
+
     /// A session's events in time order (its timeline), pending ones included.
     async fn session_events(&self, session_id: &str) -> Result<Vec<StoredEvent>>;
 

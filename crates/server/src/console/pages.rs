@@ -153,6 +153,7 @@ pub(crate) async fn live_page(
         &summary,
     );
     let position = position.to_string();
+    let limit = LIVE_LIMIT.to_string();
     m.open("div", &[("class", Some("scroll"))]);
     m.open(
         "table",
@@ -160,6 +161,7 @@ pub(crate) async fn live_page(
             ("id", Some("live")),
             ("class", Some("records")),
             ("data-position", Some(&position)),
+            ("data-limit", Some(&limit)),
         ],
     );
     m.raw("<thead><tr><th scope=\"col\">Session</th><th scope=\"col\">Host</th><th scope=\"col\">Component</th>\

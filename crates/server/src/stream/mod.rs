@@ -9,8 +9,16 @@
 //!   read past is remembered for [`HOLE_TTL`] and asked for again at every read.
 //! - **Coalescing.** Events are grouped per session; a session gets at most one frame per
 //!   [`COALESCE`] (its first change goes out at once, later ones within that second).
-//! - **Broadcast.** Frames are serialised once and sent through a bounded `broadcast`
-//!   channel; a viewer that falls [`StreamOptions::buffer`] frames behind gets `resync`.
+//! - **Rounds.** The hub reads the feed and sends frames at most once per
+//!   [`StreamOptions::round`], however often ingest wakes it: a round's frames are serialised
+//!   once and broadcast together ([`Batch`]) through a bounded `broadcast` channel, so a
+//!   viewer writes one chunk per round, not one per frame. A viewer that falls
+//!   [`StreamOptions::buffer`] rounds behind gets `resync` (`lagged`).
+//! - **Budget.** A viewer is sent at most [`StreamOptions::viewer_bytes_per_second`] (a
+//!   token bucket with a second's burst); a round that does not fit is replaced by one
+//!   `resync` (`busy`), and nothing more goes to that viewer until its budget is full again.
+//!   What no viewer can read is never written: a live view under a flood of new sessions
+//!   costs a bounded number of bytes, not a copy of the flood.
 //! - **Resume mark.** Each frame carries the hub's mark: every event at or below it has been
 //!   broadcast (nothing pending, no hole below it), which is the `id:` a viewer resumes from.
 
@@ -21,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
+use axum::body::Bytes;
 use serde_json::{Value, json};
 use session_buddy_events::Session;
 use session_buddy_store::{FeedEvent, FeedListener, FeedNotice, FeedQuery, Store};
@@ -41,8 +49,8 @@ const FEED_PAGE: usize = 1000;
 const PAGES_PER_ROUND: usize = 20;
 /// Events a frame lists at most (the latest); earlier ones are counted in `events_omitted`.
 pub const FRAME_EVENTS_MAX: usize = 100;
-/// Session records read at once when frames go out.
-const RECORD_READS: usize = 8;
+/// Session records read by one query when frames go out.
+const RECORD_READS: usize = 500;
 /// Abandoned session ids waiting for the hub at most.
 const ABANDONED_MAX: usize = 100_000;
 
@@ -54,8 +62,14 @@ pub struct StreamOptions {
     pub max_streams: usize,
     /// Open streams per token (by its `jti`); 256 lets 200 live views share one token.
     pub max_streams_per_token: usize,
-    /// Frames a viewer may fall behind before it gets `resync` (the broadcast's capacity).
+    /// Rounds a viewer may fall behind before it gets `resync` (the broadcast's capacity;
+    /// each entry is one round's frames).
     pub buffer: usize,
+    /// The least time between two rounds of the hub (read the feed, send frames).
+    pub round: Duration,
+    /// Bytes a viewer is sent per second at most (burst: one second's worth); beyond,
+    /// `resync` with reason `busy`.
+    pub viewer_bytes_per_second: usize,
     /// A comment line this often, so proxies and clients see the stream is alive.
     pub keep_alive: Duration,
     /// The feed is read at least this often even with no wake-up.
@@ -72,7 +86,9 @@ impl Default for StreamOptions {
         Self {
             max_streams: 1024,
             max_streams_per_token: 256,
-            buffer: 1024,
+            buffer: 16,
+            round: Duration::from_millis(200),
+            viewer_bytes_per_second: 256 * 1024,
             keep_alive: Duration::from_secs(15),
             poll: Duration::from_secs(5),
             resume_overlap: 256,
@@ -81,16 +97,22 @@ impl Default for StreamOptions {
     }
 }
 
-/// One frame as broadcast: what viewers filter on, and its text.
+/// One frame: what viewers filter on, and its text.
 #[derive(Debug)]
 pub(crate) struct Frame {
     pub component: String,
     pub username: String,
     pub hostname: String,
-    /// The hub's mark when it was sent.
-    pub mark: i64,
     /// `event: session` … with `id: <mark>`.
-    pub text: String,
+    pub text: Bytes,
+}
+
+/// One round's frames, broadcast together.
+#[derive(Debug)]
+pub(crate) struct Batch {
+    /// The hub's mark when they were sent (the frames' `id:`).
+    pub mark: i64,
+    pub frames: Vec<Frame>,
 }
 
 /// The stream's state, shared by the hub task and the viewers.
@@ -98,7 +120,7 @@ pub struct Hub {
     options: StreamOptions,
     wake: Notify,
     abandoned: Mutex<Vec<String>>,
-    frames: broadcast::Sender<Arc<Frame>>,
+    frames: broadcast::Sender<Arc<Batch>>,
     /// Every event at or below it has been broadcast.
     mark: AtomicI64,
     /// The feed has been read once (the mark is meaningful).
@@ -164,7 +186,7 @@ impl Hub {
         self.open.load(Ordering::Relaxed)
     }
 
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Frame>> {
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
         self.frames.subscribe()
     }
 
@@ -290,6 +312,7 @@ pub async fn run(store: Arc<dyn Store>, hub: Arc<Hub>) {
     let mut listener: Option<Box<dyn FeedListener>> = None;
     let mut listen_retry = Instant::now();
     let mut stopping = hub.stopping();
+    let mut last_round: Option<Instant> = None;
     loop {
         if listener.is_none() && Instant::now() >= listen_retry {
             match store.listen_feed().await {
@@ -317,6 +340,18 @@ pub async fn run(store: Arc<dyn Store>, hub: Arc<Hub>) {
             }
             None => {}
         }
+        // However often ingest wakes the hub, one round per `round` at most: the wake-ups
+        // in between fold into the next round.
+        if let Some(at) = last_round {
+            let wait = hub.options.round.saturating_sub(at.elapsed());
+            if !wait.is_zero() {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    _ = stopping.changed() => return,
+                }
+            }
+        }
+        last_round = Some(Instant::now());
         let local: Vec<String> = hub
             .abandoned
             .lock()
@@ -463,42 +498,39 @@ impl Follower {
             .cloned()
             .collect();
         let mut frames = Vec::with_capacity(due.len());
-        // The records are read a few at a time (the store has a pool of readers).
-        let store = self.store.clone();
-        let records: Vec<(String, session_buddy_store::Result<Option<Session>>)> =
-            futures_util::stream::iter(due)
-                .map(|id| {
-                    let store = store.clone();
-                    async move {
-                        let record = store.get_session(&id).await;
-                        (id, record)
-                    }
-                })
-                .buffered(RECORD_READS)
-                .collect()
-                .await;
-        for (id, record) in records {
-            let Some(pending) = self.pending.remove(&id) else {
-                continue;
-            };
-            match record {
-                Ok(Some(session)) => {
-                    self.sent.insert(id, now);
-                    frames.push((session, pending));
-                }
-                // Events of a session whose start is not stored: nothing to show yet.
-                Ok(None) => {}
+        // The records are read a chunk at a time, one query each.
+        for chunk in due.chunks(RECORD_READS) {
+            let records = match self.store.get_sessions(chunk).await {
+                Ok(records) => records,
                 Err(e) => {
-                    tracing::warn!(error = %e, session_id = id, "the stream cannot read a session");
-                    self.pending.insert(id, pending);
+                    // They stay pending, for the next round.
+                    tracing::warn!(error = %e, "the stream cannot read the sessions it shows");
+                    continue;
+                }
+            };
+            let mut records: HashMap<String, Session> = records
+                .into_iter()
+                .map(|s| (s.session_id.clone(), s))
+                .collect();
+            for id in chunk {
+                let Some(pending) = self.pending.remove(id) else {
+                    continue;
+                };
+                // Events of a session whose start is not stored: nothing to show yet.
+                if let Some(session) = records.remove(id) {
+                    self.sent.insert(id.clone(), now);
+                    frames.push((session, pending));
                 }
             }
         }
         let mark = self.mark_now();
-        for (session, pending) in frames {
-            let frame = session_frame(&session, pending.events, mark);
+        if !frames.is_empty() {
+            let frames = frames
+                .into_iter()
+                .map(|(session, pending)| session_frame(&session, pending.events, mark))
+                .collect();
             // No viewer is no error.
-            let _ = self.hub.frames.send(Arc::new(frame));
+            let _ = self.hub.frames.send(Arc::new(Batch { mark, frames }));
         }
         self.hub.mark.store(mark, Ordering::Release);
     }
@@ -549,8 +581,7 @@ pub(crate) fn session_frame(session: &Session, mut events: Vec<FeedEvent>, mark:
         component: session.component.clone(),
         username: session.username.clone(),
         hostname: session.hostname.clone(),
-        mark,
-        text: format!("event: session\nid: {mark}\ndata: {data}\n\n"),
+        text: Bytes::from(format!("event: session\nid: {mark}\ndata: {data}\n\n")),
     }
 }
 

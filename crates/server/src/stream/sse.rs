@@ -2,8 +2,9 @@
 //!
 //! Each viewer is a task writing into a small bounded channel that the response body reads:
 //! when the client does not read, the socket fills, the task waits, and the hub's broadcast
-//! moves on without it; the viewer then finds it lagged and sends `resync`. Nothing a viewer
-//! does reaches ingest.
+//! moves on without it; the viewer then finds it lagged and sends `resync`. A round's
+//! matching frames go out as one chunk, within the viewer's byte budget ([`Budget`]).
+//! Nothing a viewer does reaches ingest.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,8 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_buddy_store::{FeedEvent, FeedQuery, MAX_PAGE};
 use tokio::sync::{broadcast, mpsc, watch};
+use tokio::time::Instant;
 
-use super::{Frame, Hub, Permit, resync_text, session_frame, sessions_in_order};
+use super::{Batch, Frame, Hub, Permit, resync_text, session_frame, sessions_in_order};
 use crate::auth::Principal;
 use crate::{AppError, AppState};
 
@@ -166,6 +168,7 @@ pub(crate) async fn stream(
         tx,
         stopping: hub.stopping(),
         mark: start,
+        budget: Budget::new(hub.options().viewer_bytes_per_second, Instant::now()),
         _permit: permit,
     };
     tokio::spawn(viewer.run(frames, resume));
@@ -191,22 +194,109 @@ struct Viewer {
     stopping: watch::Receiver<bool>,
     /// The latest resume mark this viewer has passed.
     mark: i64,
+    budget: Budget,
     _permit: Permit,
+}
+
+/// A viewer's byte budget: a token bucket refilled at `rate` bytes a second, holding a
+/// second's worth at most. After a `busy` resync the viewer is sent nothing until the bucket
+/// is full again, so a flood costs it one resync a second, not one a round.
+#[derive(Debug)]
+struct Budget {
+    rate: f64,
+    left: f64,
+    at: Instant,
+    /// A `busy` resync was sent; waiting for a full bucket.
+    resting: bool,
+}
+
+/// What a viewer does with a round.
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Send,
+    /// Over budget: one `resync` (`busy`), then rest.
+    Busy,
+    /// Resting after `Busy`: drop the round.
+    Skip,
+}
+
+impl Budget {
+    fn new(rate: usize, now: Instant) -> Self {
+        let rate = rate.max(1) as f64;
+        Self {
+            rate,
+            left: rate,
+            at: now,
+            resting: false,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.left = (self.left + elapsed * self.rate).min(self.rate);
+        self.at = now;
+    }
+
+    /// Whether `bytes` may be sent now (and, if so, takes them).
+    fn take(&mut self, bytes: usize, now: Instant) -> Verdict {
+        self.refill(now);
+        if self.resting {
+            if self.left < self.rate {
+                return Verdict::Skip;
+            }
+            self.resting = false;
+        }
+        let bytes = bytes as f64;
+        if bytes <= self.left {
+            self.left -= bytes;
+            Verdict::Send
+        } else {
+            self.resting = true;
+            self.left = 0.0;
+            Verdict::Busy
+        }
+    }
 }
 
 impl Viewer {
     /// Sends `text`; false when the client is gone or the server stops.
-    async fn send(&mut self, text: String) -> bool {
+    async fn send(&mut self, text: impl Into<Bytes>) -> bool {
         if *self.stopping.borrow() {
             return false;
         }
         tokio::select! {
-            sent = self.tx.send(Bytes::from(text)) => sent.is_ok(),
+            sent = self.tx.send(text.into()) => sent.is_ok(),
             _ = self.stopping.changed() => false,
         }
     }
 
-    async fn run(mut self, mut frames: broadcast::Receiver<Arc<Frame>>, resume: Option<i64>) {
+    /// What of a round this viewer sends: its matching frames as one chunk, a `busy`
+    /// resync, or nothing.
+    fn chunk(&mut self, batch: &Batch) -> Option<Bytes> {
+        let mine: Vec<&Frame> = batch
+            .frames
+            .iter()
+            .filter(|f| self.filter.matches_frame(f))
+            .collect();
+        let size: usize = mine.iter().map(|f| f.text.len()).sum();
+        if size == 0 {
+            return None;
+        }
+        match self.budget.take(size, Instant::now()) {
+            Verdict::Skip => None,
+            Verdict::Busy => Some(Bytes::from(resync_text("busy", self.mark))),
+            Verdict::Send if mine.len() == 1 => Some(mine[0].text.clone()),
+            Verdict::Send => {
+                let mut chunk = Vec::with_capacity(size);
+                for f in mine {
+                    chunk.extend_from_slice(&f.text);
+                }
+                Some(Bytes::from(chunk))
+            }
+        }
+    }
+
+    async fn run(mut self, mut frames: broadcast::Receiver<Arc<Batch>>, resume: Option<i64>) {
         if !self
             .send(format!(": connected\nid: {}\n\n", self.mark))
             .await
@@ -224,19 +314,19 @@ impl Viewer {
             let text = tokio::select! {
                 _ = self.stopping.changed() => return,
                 () = self.tx.closed() => return,
-                _ = keep_alive.tick() => format!(": keep-alive\nid: {}\n\n", self.mark),
-                frame = frames.recv() => match frame {
-                    Ok(frame) => {
-                        self.mark = self.mark.max(frame.mark);
-                        if !self.filter.matches_frame(&frame) {
-                            continue;
+                _ = keep_alive.tick() => Bytes::from(format!(": keep-alive\nid: {}\n\n", self.mark)),
+                batch = frames.recv() => match batch {
+                    Ok(batch) => {
+                        self.mark = self.mark.max(batch.mark);
+                        match self.chunk(&batch) {
+                            Some(chunk) => chunk,
+                            None => continue,
                         }
-                        frame.text.clone()
                     }
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
                         tracing::debug!(missed, "a stream viewer fell behind; resync");
                         self.mark = self.hub.mark();
-                        resync_text("lagged", self.mark)
+                        Bytes::from(resync_text("lagged", self.mark))
                     }
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
@@ -319,5 +409,38 @@ impl Viewer {
             }
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{Budget, Instant, Verdict};
+
+    #[test]
+    fn a_budget_sends_within_its_rate_then_one_busy_then_rests_a_second() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(1000, t0);
+        assert_eq!(b.take(600, t0), Verdict::Send);
+        assert_eq!(b.take(300, t0), Verdict::Send);
+        // 100 left: a round of 200 does not fit.
+        assert_eq!(b.take(200, t0), Verdict::Busy);
+        // Resting until the bucket is full again, even for what would fit.
+        assert_eq!(b.take(10, t0 + Duration::from_millis(500)), Verdict::Skip);
+        assert_eq!(b.take(10, t0 + Duration::from_millis(999)), Verdict::Skip);
+        assert_eq!(b.take(10, t0 + Duration::from_millis(1000)), Verdict::Send);
+        // The bucket holds a second's worth at most, however long the viewer was idle.
+        let later = t0 + Duration::from_secs(60);
+        assert_eq!(b.take(1000, later), Verdict::Send);
+        assert_eq!(b.take(1, later), Verdict::Busy);
+    }
+
+    #[test]
+    fn a_round_bigger_than_a_seconds_budget_is_busy_on_a_full_bucket() {
+        let t0 = Instant::now();
+        let mut b = Budget::new(1000, t0);
+        assert_eq!(b.take(1001, t0), Verdict::Busy);
+        assert_eq!(b.take(1, t0 + Duration::from_secs(1)), Verdict::Send);
     }
 }

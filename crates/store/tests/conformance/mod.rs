@@ -58,6 +58,7 @@ macro_rules! conformance_suite {
             queries::cursor_pagination_visits_every_session_once,
             queries::invalid_cursor_is_an_invalid_query,
             queries::get_session_of_unknown_id_is_none,
+            queries::get_sessions_reads_the_stored_ones_at_once,
             queries::session_events_are_the_timeline_in_time_order,
             queries::list_events_filters_and_limits,
             queries::active_by_component_counts_active_sessions,

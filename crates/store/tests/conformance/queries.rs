@@ -375,6 +375,30 @@ pub async fn get_session_of_unknown_id_is_none(store: &dyn Store) {
     assert_eq!(session(store, ONEIRIC).await.session_id, ONEIRIC);
 }
 
+pub async fn get_sessions_reads_the_stored_ones_at_once(store: &dyn Store) {
+    assert!(store.get_sessions(&[]).await.unwrap().is_empty());
+    // A stored session, one with only pending events, an unknown id, and the first twice.
+    accept_all(store, &[oneiric_start(), mahavishnu_end()], 1).await;
+    let other = start_1_1("alpha", &uuid(7), "2026-03-01T10:00:00Z");
+    accept_all(store, &[other], 1).await;
+    let alpha = "alpha-20260301-100000-000007";
+    let asked: Vec<String> = [ONEIRIC, MAHAVISHNU, "nothing", alpha, ONEIRIC]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut got = store.get_sessions(&asked).await.unwrap();
+    got.sort_by(|a, b| a.session_id.cmp(&b.session_id));
+    let ids: Vec<&str> = got.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(ids, [alpha, ONEIRIC]);
+    // The same records as one at a time.
+    for s in &got {
+        assert_eq!(
+            Some(s),
+            store.get_session(&s.session_id).await.unwrap().as_ref()
+        );
+    }
+}
+
 pub async fn session_events_are_the_timeline_in_time_order(store: &dyn Store) {
     let id = "alpha-20260301-100000-000001";
     let first = start_1_1("alpha", &uuid(1), "2026-03-01T10:00:00Z");

@@ -1,6 +1,7 @@
 // Session-Buddy console: local times, running clocks, the live view's stream. No framework.
 "use strict";
 (function () {
+  var loadedAt = Date.now();
   var pad = function (n) { return (n < 10 ? "0" : "") + n; };
 
   function localText(d) {
@@ -93,6 +94,9 @@
       row.classList.add("fresh");
       body.insertBefore(row, body.firstChild);
       localise(row);
+      // The newest `data-limit` stay, as on the server's page.
+      var limit = parseInt(table.getAttribute("data-limit") || "200", 10);
+      while (body.rows.length > limit) body.removeChild(body.rows[body.rows.length - 1]);
     }
     row.querySelector("td.commands").textContent = String(s.command_count || 0);
     var last = lastCommand(frame);
@@ -126,9 +130,15 @@
       tick(table);
       emptyState(table);
     });
-    source.addEventListener("resync", function () {
+    // A resync means changes were missed: reload, but not more than once per 10 s (under a
+    // flood of changes the server says `busy` about once a second).
+    source.addEventListener("resync", function (e) {
       source.close();
-      window.location.reload();
+      var busy = false;
+      try { busy = JSON.parse(e.data).reason === "busy"; } catch (err) { /* reload anyway */ }
+      say(busy ? "Live: more changes than a live view shows; refreshing every 10 s." : "Live: refreshing…");
+      var wait = Math.max(0, loadedAt + 10000 - Date.now());
+      setTimeout(function () { window.location.reload(); }, wait);
     });
   }
 
