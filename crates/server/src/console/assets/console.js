@@ -119,8 +119,19 @@
     var url = "/v1/stream" + (position ? "?after=" + encodeURIComponent(position) : "");
     var source = new EventSource(url);
     var say = function (text) { if (state) state.textContent = text; };
-    source.onopen = function () { say("Live: connected."); };
-    source.onerror = function () { say("Live: reconnecting…"); };
+    // What happened while the connection was down is replayed from the events, but an
+    // abandonment by the reaper is no event: after a reconnection, reload the page (at most
+    // once per 10 s) so the rows are the store's.
+    var dropped = false;
+    var reload = function () {
+      source.close();
+      setTimeout(function () { window.location.reload(); }, Math.max(0, loadedAt + 10000 - Date.now()));
+    };
+    source.onopen = function () {
+      if (dropped) { say("Live: reconnected; refreshing…"); reload(); return; }
+      say("Live: connected.");
+    };
+    source.onerror = function () { dropped = true; say("Live: reconnecting…"); };
     source.addEventListener("session", function (e) {
       var frame;
       try { frame = JSON.parse(e.data); } catch (err) { return; }
@@ -133,12 +144,10 @@
     // A resync means changes were missed: reload, but not more than once per 10 s (under a
     // flood of changes the server says `busy` about once a second).
     source.addEventListener("resync", function (e) {
-      source.close();
       var busy = false;
       try { busy = JSON.parse(e.data).reason === "busy"; } catch (err) { /* reload anyway */ }
       say(busy ? "Live: more changes than a live view shows; refreshing every 10 s." : "Live: refreshing…");
-      var wait = Math.max(0, loadedAt + 10000 - Date.now());
-      setTimeout(function () { window.location.reload(); }, wait);
+      reload();
     });
   }
 
