@@ -75,6 +75,18 @@ impl Html {
         self
     }
 
+    /// `<input type="hidden" name=… value=…>` (a form's fixed value; the value escaped).
+    pub fn hidden(&mut self, name: &'static str, value: &str) -> &mut Self {
+        self.open(
+            "input",
+            &[
+                ("type", Some("hidden")),
+                ("name", Some(name)),
+                ("value", Some(value)),
+            ],
+        )
+    }
+
     /// `<tag attrs>text</tag>`.
     pub fn el(
         &mut self,

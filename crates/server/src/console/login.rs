@@ -231,27 +231,20 @@ fn login_page(status: StatusCode, error: Option<&str>, tls: bool) -> Response {
             ("action", Some("/login")),
         ],
         |h| {
-            h.open(
-                "input",
-                &[
-                    ("type", Some("hidden")),
-                    ("name", Some("csrf")),
-                    ("value", Some(&csrf)),
-                ],
-            )
-            .el("label", &[("for", Some("token"))], "Token")
-            .open(
-                "input",
-                &[
-                    ("id", Some("token")),
-                    ("name", Some("token")),
-                    ("type", Some("password")),
-                    ("autocomplete", Some("off")),
-                    ("required", Some("")),
-                    ("autofocus", Some("")),
-                ],
-            )
-            .el("button", &[("type", Some("submit"))], "Log in");
+            h.hidden("csrf", &csrf)
+                .el("label", &[("for", Some("token"))], "Token")
+                .open(
+                    "input",
+                    &[
+                        ("id", Some("token")),
+                        ("name", Some("token")),
+                        ("type", Some("password")),
+                        ("autocomplete", Some("off")),
+                        ("required", Some("")),
+                        ("autofocus", Some("")),
+                    ],
+                )
+                .el("button", &[("type", Some("submit"))], "Log in");
         },
     );
     let mut response = html_response(status, layout("Log in", Nav::None, None, &main));

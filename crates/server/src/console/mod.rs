@@ -176,15 +176,8 @@ pub(crate) fn layout(title: &str, nav: Nav, csrf: Option<&str>, main: &Html) -> 
                 ("class", Some("logout")),
             ],
             |h| {
-                h.open(
-                    "input",
-                    &[
-                        ("type", Some("hidden")),
-                        ("name", Some("csrf")),
-                        ("value", Some(csrf)),
-                    ],
-                )
-                .el("button", &[("type", Some("submit"))], "Log out");
+                h.hidden("csrf", csrf)
+                    .el("button", &[("type", Some("submit"))], "Log out");
             },
         );
     }

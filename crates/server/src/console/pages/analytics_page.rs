@@ -126,14 +126,7 @@ pub(crate) async fn analytics_page(
     }
     m.close("select");
     if let Some(c) = &params.window.component {
-        m.open(
-            "input",
-            &[
-                ("type", Some("hidden")),
-                ("name", Some("component")),
-                ("value", Some(c)),
-            ],
-        );
+        m.hidden("component", c);
     }
     m.raw("<button type=\"submit\">Show</button></form>");
     m.open("p", &[("class", Some("muted"))]);

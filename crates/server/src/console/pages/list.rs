@@ -119,14 +119,7 @@ fn filter_form(m: &mut Html, q: &HashMap<String, String>) {
         m.close("div");
     }
     if let Some(limit) = q.get("limit").filter(|l| !l.is_empty()) {
-        m.open(
-            "input",
-            &[
-                ("type", Some("hidden")),
-                ("name", Some("limit")),
-                ("value", Some(limit)),
-            ],
-        );
+        m.hidden("limit", limit);
     }
     m.raw("<div class=\"actions\"><button type=\"submit\">Filter</button> <a href=\"/sessions\">Clear</a></div></form>");
 }
@@ -312,38 +305,55 @@ fn attachment(content_type: &'static str, name: &'static str, body: String) -> R
         .into_response()
 }
 
-/// `GET /sessions.csv`: the page the list shows, as CSV (crates/text's writer).
+/// The downloads of what the list shows.
+#[derive(Clone, Copy)]
+enum Download {
+    Csv,
+    Json,
+}
+
+/// The page the list shows as a file: CSV (crates/text's writer) or JSON (as
+/// `GET /v1/sessions` returns it).
+async fn download(
+    state: &AppState,
+    v: &Viewer,
+    q: &HashMap<String, String>,
+    kind: Download,
+) -> Response {
+    let page = match shown_sessions(state, v, q).await {
+        Ok(page) => page,
+        Err(r) => return r,
+    };
+    match kind {
+        Download::Csv => attachment(
+            "text/csv; charset=utf-8",
+            "attachment; filename=\"sessions.csv\"",
+            text::sessions::sessions_csv(&page.sessions),
+        ),
+        Download::Json => attachment(
+            "application/json",
+            "attachment; filename=\"sessions.json\"",
+            serde_json::to_string_pretty(&page).unwrap_or_default(),
+        ),
+    }
+}
+
+/// `GET /sessions.csv`.
 pub(crate) async fn sessions_csv(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     session: Option<Extension<ConsoleSession>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let v = viewer(&principal, &session);
-    match shown_sessions(&state, &v, &q).await {
-        Ok(page) => attachment(
-            "text/csv; charset=utf-8",
-            "attachment; filename=\"sessions.csv\"",
-            text::sessions::sessions_csv(&page.sessions),
-        ),
-        Err(r) => r,
-    }
+    download(&state, &viewer(&principal, &session), &q, Download::Csv).await
 }
 
-/// `GET /sessions.json`: the page the list shows, as `GET /v1/sessions` returns it.
+/// `GET /sessions.json`.
 pub(crate) async fn sessions_json(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     session: Option<Extension<ConsoleSession>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let v = viewer(&principal, &session);
-    match shown_sessions(&state, &v, &q).await {
-        Ok(page) => attachment(
-            "application/json",
-            "attachment; filename=\"sessions.json\"",
-            serde_json::to_string_pretty(&page).unwrap_or_default(),
-        ),
-        Err(r) => r,
-    }
+    download(&state, &viewer(&principal, &session), &q, Download::Json).await
 }
