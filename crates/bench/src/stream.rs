@@ -1,6 +1,8 @@
 //! `bench stream`: what open `GET /v1/stream` viewers cost ingest. One run measures the ingest
-//! load twice, side by side — with no viewer, then with `viewers` viewers reading every frame
-//! — and, during the second, the latency from posting a start to its frame reaching a viewer.
+//! load three times, side by side — with no viewer, with `viewers` viewers reading all they
+//! are sent, with no viewer again (ingest slows as the database grows, so the viewers' phase is
+//! compared with the mean of the two around it) — and, during the second, the latency from
+//! posting a start to its frame reaching a viewer that follows only the probes' host.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -37,6 +39,10 @@ pub fn stream(options: StreamOptions) -> anyhow::Result<()> {
     runtime()?.block_on(stream_async(options))
 }
 
+/// The host of the probes' sessions, which the timing viewer follows (`?host=`): it is sent
+/// the probes' frames only, so the flood never puts it over its byte budget.
+const PROBE_HOST: &str = "bench-probe";
+
 /// What the viewers saw.
 #[derive(Default)]
 struct Seen {
@@ -60,12 +66,18 @@ async fn stream_async(o: StreamOptions) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut viewers = Vec::with_capacity(o.viewers);
     for i in 0..o.viewers {
-        let body = open_viewer(addr, &host)
+        let query = if i == 0 {
+            format!("?host={PROBE_HOST}")
+        } else {
+            String::new()
+        };
+        let body = open_viewer(addr, &host, &query)
             .await
             .with_context(|| format!("cannot open stream viewer {}", i + 1))?;
         let (seen, stop) = (seen.clone(), stop.clone());
-        // One viewer decodes frames to time the probes; the others read bytes as a browser
-        // would, without work of their own that would slow the box.
+        // One viewer, following the probes' host, decodes frames to time them; the others
+        // follow everything and read bytes as a browser would, without work of their own that
+        // would slow the box.
         viewers.push(tokio::spawn(read_viewer(body, i == 0, seen, stop)));
     }
     let prober = {
@@ -81,16 +93,17 @@ async fn stream_async(o: StreamOptions) -> anyhow::Result<()> {
     for v in viewers {
         v.abort();
     }
-    report(&o, &alone, &watched, &seen, probe_errors)
+    let after = ingest_run(&o.ingest).await?;
+    report(&o, [&alone, &watched, &after], &seen, probe_errors)
 }
 
 type Body = hyper::body::Incoming;
 
-async fn open_viewer(addr: SocketAddr, host: &str) -> anyhow::Result<Body> {
+async fn open_viewer(addr: SocketAddr, host: &str, query: &str) -> anyhow::Result<Body> {
     let stream = TcpStream::connect(addr).await?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
-    let mut request = Request::get("/v1/stream")
+    let mut request = Request::get(format!("/v1/stream{query}"))
         .header(HOST, host)
         .header(ACCEPT, "text/event-stream");
     if let Some(t) = std::env::var("SESSION_BUDDY_TOKEN")
@@ -175,7 +188,10 @@ async fn probe(
     let mut tick = tokio::time::interval(every);
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
-        let event = start_event(NEXT_EVENT.fetch_add(1, Ordering::Relaxed));
+        let event = start_event(NEXT_EVENT.fetch_add(1, Ordering::Relaxed)).replace(
+            "\"hostname\":\"bench-host\"",
+            &format!("\"hostname\":\"{PROBE_HOST}\""),
+        );
         let id = serde_json::from_str::<Value>(&event)?["event_id"]
             .as_str()
             .unwrap_or_default()
@@ -197,8 +213,7 @@ async fn probe(
 
 fn report(
     o: &StreamOptions,
-    alone: &IngestRun,
-    watched: &IngestRun,
+    [alone, watched, after]: [&IngestRun; 3],
     seen: &Seen,
     probe_errors: u64,
 ) -> anyhow::Result<()> {
@@ -209,8 +224,9 @@ fn report(
         .unwrap_or_default();
     lat.sort_unstable();
     let lost = seen.probes.lock().map(|p| p.len()).unwrap_or(0);
-    let cost = if alone.rate() > 0.0 {
-        100.0 * (1.0 - watched.rate() / alone.rate())
+    let baseline = (alone.rate() + after.rate()) / 2.0;
+    let cost = if baseline > 0.0 {
+        100.0 * (1.0 - watched.rate() / baseline)
     } else {
         0.0
     };
@@ -225,6 +241,7 @@ fn report(
         },
         "no_viewer": {"events": alone.events, "events_per_second": alone.rate(), "errors": alone.errors},
         "with_viewers": {"events": watched.events, "events_per_second": watched.rate(), "errors": watched.errors},
+        "no_viewer_after": {"events": after.events, "events_per_second": after.rate(), "errors": after.errors},
         "throughput_cost_percent": cost,
         "frame_latency_ms": {
             "probes": lat.len(),
@@ -239,7 +256,11 @@ fn report(
             "resyncs": seen.resyncs.load(Ordering::Relaxed),
             "bytes": seen.bytes.load(Ordering::Relaxed),
         },
-        "first_error": alone.first_error.clone().or(watched.first_error.clone()),
+        "first_error": alone
+            .first_error
+            .clone()
+            .or(watched.first_error.clone())
+            .or(after.first_error.clone()),
     });
     if o.ingest.common.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
@@ -257,14 +278,21 @@ fn report(
             alone.errors
         );
         println!(
-            "  ingest, {:>4} viewers: {:>10.0} events/s ({} events, {} errors)  cost {cost:.1} %",
+            "  ingest, {:>4} viewers: {:>10.0} events/s ({} events, {} errors)",
             o.viewers,
             watched.rate(),
             watched.events,
             watched.errors
         );
         println!(
-            "  ingest → frame: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} probes, {lost} never seen)",
+            "  ingest, no viewer:     {:>10.0} events/s ({} events, {} errors), again",
+            after.rate(),
+            after.events,
+            after.errors
+        );
+        println!("  cost of the viewers:   {cost:.1} % (against the mean of the phases around)");
+        println!(
+            "  ingest → frame (a viewer of the probes' host): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} probes, {lost} never seen)",
             percentile(&lat, 0.50),
             percentile(&lat, 0.99),
             percentile(&lat, 1.0),
@@ -277,7 +305,7 @@ fn report(
             seen.bytes.load(Ordering::Relaxed)
         );
     }
-    if alone.events == 0 || watched.events == 0 {
+    if alone.events == 0 || watched.events == 0 || after.events == 0 {
         bail!("nothing was delivered; is the server at the URL running?");
     }
     Ok(())

@@ -30,8 +30,8 @@ pub enum BenchCommand {
     /// Time the text search (list-sessions --search, GET /v1/sessions?q=) through the store,
     /// over a seeded database (no server needed).
     Search(SearchArgs),
-    /// Ingest with no viewer, then with N open /v1/stream viewers, side by side, and the
-    /// latency from ingest to a viewer's frame (p50/p99).
+    /// Ingest with no viewer, with N open /v1/stream viewers, and with none again, side by
+    /// side, and the latency from ingest to a viewer's frame (p50/p99).
     Stream(StreamBenchArgs),
     /// The web console: each page's time over loopback and the first load's size.
     Console(ConsoleArgs),

@@ -25,16 +25,19 @@
 mod sse;
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 use session_buddy_events::Session;
 use session_buddy_store::{FeedEvent, FeedListener, FeedNotice, FeedQuery, Store};
 use tokio::sync::{Notify, broadcast, watch};
 
+use sse::Filter;
 pub(crate) use sse::stream;
 
 /// A session gets at most one frame per this long.
@@ -127,6 +130,13 @@ pub struct Hub {
     ready: AtomicBool,
     stopping: watch::Sender<bool>,
     open: AtomicUsize,
+    /// What each open viewer follows, and whether it rests after a `busy` resync: the hub
+    /// makes frames only for sessions that a viewer not resting would be sent.
+    listeners: Mutex<HashMap<u64, (Arc<Filter>, bool)>>,
+    next_listener: AtomicU64,
+    /// The feed has been read up to here (a viewer that starts now starts here at the
+    /// latest: frames of events up to it may have been made without its filter).
+    read_through: AtomicI64,
     per_token: Mutex<HashMap<String, usize>>,
     /// Held by a stream while it takes its place and its start, and by the follower while it
     /// skips the feed for want of viewers: a viewer then starts after what was skipped.
@@ -145,6 +155,9 @@ impl Hub {
             ready: AtomicBool::new(false),
             stopping: watch::channel(false).0,
             open: AtomicUsize::new(0),
+            listeners: Mutex::new(HashMap::new()),
+            next_listener: AtomicU64::new(0),
+            read_through: AtomicI64::new(0),
             per_token: Mutex::new(HashMap::new()),
             gate: tokio::sync::Mutex::new(()),
         }
@@ -184,6 +197,57 @@ impl Hub {
     /// Open streams now.
     pub fn open_streams(&self) -> usize {
         self.open.load(Ordering::Relaxed)
+    }
+
+    /// A viewer's filter joins the hub's (under the gate, before it takes its start).
+    pub(crate) fn listen(&self, filter: Arc<Filter>) -> u64 {
+        let id = self.next_listener.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut l) = self.listeners.lock() {
+            l.insert(id, (filter, false));
+        }
+        id
+    }
+
+    /// A viewer has gone.
+    pub(crate) fn unlisten(&self, id: u64) {
+        if let Ok(mut l) = self.listeners.lock() {
+            l.remove(&id);
+        }
+    }
+
+    /// A viewer starts (`true`) or ends (`false`) a rest after a `busy` resync.
+    pub(crate) fn rest(&self, id: u64, on: bool) {
+        if let Ok(mut l) = self.listeners.lock()
+            && let Some(entry) = l.get_mut(&id)
+        {
+            entry.1 = on;
+        }
+    }
+
+    /// The filters of the viewers not resting.
+    fn listening(&self) -> Vec<Arc<Filter>> {
+        self.listeners
+            .lock()
+            .map(|l| {
+                l.values()
+                    .filter(|(_, resting)| !resting)
+                    .map(|(f, _)| f.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether no open viewer would be sent a frame now: none is open, or every one rests.
+    fn nobody_listens(&self) -> bool {
+        self.listeners
+            .lock()
+            .map(|l| l.values().all(|(_, resting)| *resting))
+            .unwrap_or(true)
+    }
+
+    /// Where a viewer that starts now, without a position, starts.
+    pub(crate) fn start_position(&self) -> i64 {
+        self.mark().max(self.read_through.load(Ordering::Acquire))
     }
 
     pub(crate) fn subscribe(&self) -> broadcast::Receiver<Arc<Batch>> {
@@ -390,9 +454,10 @@ impl Follower {
     async fn read(&mut self) -> session_buddy_store::Result<()> {
         {
             let _gate = self.hub.gate.lock().await;
-            if self.hub.open_streams() == 0 {
-                // Nobody follows the stream: skip to the feed's end instead of reading every
-                // event, so that ingest pays nothing for a stream nobody watches.
+            if self.hub.nobody_listens() {
+                // Nobody follows the stream, or every viewer rests after `busy`: skip to the
+                // feed's end instead of reading every event, so that ingest pays nothing for
+                // frames nobody would be sent.
                 let end = self
                     .store
                     .feed(FeedQuery {
@@ -407,6 +472,7 @@ impl Follower {
                 self.holes.clear();
                 self.pending.clear();
                 self.hub.mark.store(self.after, Ordering::Release);
+                self.hub.read_through.store(self.after, Ordering::Release);
                 return Ok(());
             }
         }
@@ -448,6 +514,7 @@ impl Follower {
                 break;
             }
         }
+        self.hub.read_through.store(self.after, Ordering::Release);
         Ok(())
     }
 
@@ -524,11 +591,19 @@ impl Follower {
             }
         }
         let mark = self.mark_now();
+        // Frames only for what a listening viewer would be sent (a session nobody follows
+        // costs its record's read, not its serialisation and broadcast).
+        let listening = self.hub.listening();
+        let frames: Vec<Frame> = frames
+            .into_iter()
+            .filter(|(s, _)| {
+                listening
+                    .iter()
+                    .any(|f| f.matches(&s.component, &s.username, &s.hostname))
+            })
+            .map(|(session, pending)| session_frame(&session, pending.events, mark))
+            .collect();
         if !frames.is_empty() {
-            let frames = frames
-                .into_iter()
-                .map(|(session, pending)| session_frame(&session, pending.events, mark))
-                .collect();
             // No viewer is no error.
             let _ = self.hub.frames.send(Arc::new(Batch { mark, frames }));
         }
@@ -548,20 +623,50 @@ impl Follower {
     }
 }
 
-/// The JSON of one event in a frame (docs/api.md, "GET /v1/stream").
-fn frame_event(e: &FeedEvent) -> Value {
-    let mut v = json!({
-        "position": e.position,
-        "event_id": e.event.event_id,
-        "event_type": e.event.event_type,
-        "timestamp": e.event.timestamp,
-    });
-    for key in ["command", "success", "duration_ms", "error", "exit_code"] {
-        if let Some(x) = e.event.payload.get(key).filter(|x| !x.is_null()) {
-            v[key] = x.clone();
+/// The JSON of one event in a frame (docs/api.md, "GET /v1/stream"), written straight from
+/// the stored event (no intermediate `Value`: the hub writes thousands a second).
+#[derive(Serialize)]
+struct FrameEvent<'a> {
+    position: i64,
+    event_id: &'a str,
+    event_type: &'a str,
+    timestamp: &'a DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    success: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ms: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exit_code: Option<&'a Value>,
+}
+
+impl<'a> FrameEvent<'a> {
+    fn of(e: &'a FeedEvent) -> Self {
+        let field = |key: &str| e.event.payload.get(key).filter(|x| !x.is_null());
+        Self {
+            position: e.position,
+            event_id: &e.event.event_id,
+            event_type: &e.event.event_type,
+            timestamp: &e.event.timestamp,
+            command: field("command"),
+            success: field("success"),
+            duration_ms: field("duration_ms"),
+            error: field("error"),
+            exit_code: field("exit_code"),
         }
     }
-    v
+}
+
+/// A `session` frame's data.
+#[derive(Serialize)]
+struct FrameData<'a> {
+    position: i64,
+    session: &'a Session,
+    events: Vec<FrameEvent<'a>>,
+    events_omitted: usize,
 }
 
 /// A `session` frame: the record, its latest events (at most [`FRAME_EVENTS_MAX`]), `id:`
@@ -570,18 +675,26 @@ pub(crate) fn session_frame(session: &Session, mut events: Vec<FeedEvent>, mark:
     events.sort_by_key(|e| e.position);
     events.dedup_by(|a, b| a.event.event_id == b.event.event_id);
     let omitted = events.len().saturating_sub(FRAME_EVENTS_MAX);
-    let shown: Vec<Value> = events[omitted..].iter().map(frame_event).collect();
-    let data = json!({
-        "position": mark,
-        "session": session,
-        "events": shown,
-        "events_omitted": omitted,
-    });
+    let data = FrameData {
+        position: mark,
+        session,
+        events: events[omitted..].iter().map(FrameEvent::of).collect(),
+        events_omitted: omitted,
+    };
+    let mut text = format!("event: session\nid: {mark}\ndata: ").into_bytes();
+    if let Err(e) = serde_json::to_writer(&mut text, &data) {
+        // Records and stored events always serialise; should one not, say so rather than
+        // send half a frame.
+        tracing::error!(error = %e, session_id = session.session_id, "cannot write a stream frame");
+        text = resync_text("store_unavailable", mark).into_bytes();
+    } else {
+        text.extend_from_slice(b"\n\n");
+    }
     Frame {
         component: session.component.clone(),
         username: session.username.clone(),
         hostname: session.hostname.clone(),
-        text: Bytes::from(format!("event: session\nid: {mark}\ndata: {data}\n\n")),
+        text: Bytes::from(text),
     }
 }
 

@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_buddy_store::{FeedEvent, FeedQuery, MAX_PAGE};
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::time::Instant;
+use tokio::time::{Duration, Instant};
 
 use super::{Batch, Frame, Hub, Permit, resync_text, session_frame, sessions_in_order};
 use crate::auth::Principal;
@@ -29,7 +29,7 @@ const RETRY_AFTER_SECS: u32 = 5;
 
 /// What one viewer sees.
 #[derive(Debug, Clone, Default)]
-struct Filter {
+pub(crate) struct Filter {
     component: Option<String>,
     user: Option<String>,
     host: Option<String>,
@@ -38,7 +38,7 @@ struct Filter {
 }
 
 impl Filter {
-    fn matches(&self, component: &str, user: &str, host: &str) -> bool {
+    pub(crate) fn matches(&self, component: &str, user: &str, host: &str) -> bool {
         self.component.as_deref().is_none_or(|c| c == component)
             && self.user.as_deref().is_none_or(|u| u == user)
             && self.host.as_deref().is_none_or(|h| h == host)
@@ -156,9 +156,11 @@ pub(crate) async fn stream(
             hub.options().max_streams_per_token
         )));
     };
-    // Subscribe before reading anything, so nothing broadcast from now on is missed.
+    // Subscribe before reading anything, so nothing broadcast from now on is missed; the
+    // filter joins the hub's before the start is taken, so no frame after it is left unmade.
     let frames = hub.subscribe();
-    let start = resume.unwrap_or_else(|| hub.mark());
+    let listener = hub.listen(Arc::new(filter.clone()));
+    let start = resume.unwrap_or_else(|| hub.start_position());
     drop(gate);
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     let viewer = Viewer {
@@ -169,6 +171,8 @@ pub(crate) async fn stream(
         stopping: hub.stopping(),
         mark: start,
         budget: Budget::new(hub.options().viewer_bytes_per_second, Instant::now()),
+        counted_resting: false,
+        listener,
         _permit: permit,
     };
     tokio::spawn(viewer.run(frames, resume));
@@ -195,7 +199,17 @@ struct Viewer {
     /// The latest resume mark this viewer has passed.
     mark: i64,
     budget: Budget,
+    /// Marked resting among the hub's listeners ([`Hub::rest`]).
+    counted_resting: bool,
+    /// Its place among the hub's listeners ([`Hub::listen`]).
+    listener: u64,
     _permit: Permit,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        self.hub.unlisten(self.listener);
+    }
 }
 
 /// A viewer's byte budget: a token bucket refilled at `rate` bytes a second, holding a
@@ -235,6 +249,13 @@ impl Budget {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.left = (self.left + elapsed * self.rate).min(self.rate);
         self.at = now;
+    }
+
+    /// When a rest ends (the bucket is full again); `None` when not resting.
+    fn rest_ends(&self) -> Option<Instant> {
+        self.resting.then(|| {
+            self.at + Duration::from_secs_f64(((self.rate - self.left) / self.rate).max(0.0))
+        })
     }
 
     /// Whether `bytes` may be sent now (and, if so, takes them).
@@ -284,7 +305,13 @@ impl Viewer {
         }
         match self.budget.take(size, Instant::now()) {
             Verdict::Skip => None,
-            Verdict::Busy => Some(Bytes::from(resync_text("busy", self.mark))),
+            Verdict::Busy => {
+                if !self.counted_resting {
+                    self.counted_resting = true;
+                    self.hub.rest(self.listener, true);
+                }
+                Some(Bytes::from(resync_text("busy", self.mark)))
+            }
             Verdict::Send if mine.len() == 1 => Some(mine[0].text.clone()),
             Verdict::Send => {
                 let mut chunk = Vec::with_capacity(size);
@@ -311,9 +338,16 @@ impl Viewer {
         let every = self.hub.options().keep_alive;
         let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
+            let rest_ends = self.budget.rest_ends().unwrap_or_else(Instant::now);
             let text = tokio::select! {
                 _ = self.stopping.changed() => return,
                 () = self.tx.closed() => return,
+                // Rested: the hub makes frames for this viewer again.
+                () = tokio::time::sleep_until(rest_ends), if self.counted_resting => {
+                    self.counted_resting = false;
+                    self.hub.rest(self.listener, false);
+                    continue;
+                }
                 _ = keep_alive.tick() => Bytes::from(format!(": keep-alive\nid: {}\n\n", self.mark)),
                 batch = frames.recv() => match batch {
                     Ok(batch) => {
