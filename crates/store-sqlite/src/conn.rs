@@ -10,6 +10,15 @@ use session_buddy_store::StoreError;
 
 use crate::{Result, SyncMode};
 
+/// The writer's page cache, KiB. Small on purpose: every commit truncates SQLite's page
+/// cache to the database's size, and a B-tree page split renumbers a page through the
+/// pending-byte page number (262 145), which leaves that key as the cache's highest, so the
+/// truncation scans the whole cache hash table at every commit that split a page. With 64 MiB
+/// that scan was 7–11 % of the server's CPU under single-event ingest; 8 MiB gave 22 % more
+/// single-event ingest over 300 000 stored sessions (BENCHMARKS.md, "The writer's page
+/// cache"). The OS page cache still holds the file; the readers have caches of their own.
+const WRITER_CACHE_KIB: i64 = 8192;
+
 pub(crate) fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection> {
     // One thread owns this connection: SQLite's per-connection mutex is not needed.
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -25,7 +34,7 @@ pub(crate) fn open_writer(path: &Path, sync: SyncMode) -> Result<Connection> {
          PRAGMA synchronous={};
          PRAGMA busy_timeout=5000;
          PRAGMA temp_store=MEMORY;
-         PRAGMA cache_size=-65536;
+         PRAGMA cache_size=-{WRITER_CACHE_KIB};
          PRAGMA wal_autocheckpoint=0;
          PRAGMA journal_size_limit=67108864;",
         match sync {
