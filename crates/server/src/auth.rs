@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use session_buddy_events::auth::{Claims, Scope};
 pub use session_buddy_token::{TokenError, TokenVerifier, mint as mint_token};
 
+use crate::bucket::Bucket;
 use crate::{AppError, AppState};
 
 /// Longest `Authorization` value we read.
@@ -211,7 +212,7 @@ pub async fn refresh_revocations(state: &AppState) {
 struct RateLimiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
 }
 
 impl RateLimiter {
@@ -230,17 +231,15 @@ impl RateLimiter {
         };
         if buckets.len() > 100_000 {
             // Forget buckets that have refilled: they behave like new ones.
-            let (rate, burst) = (self.rate, self.burst);
-            buckets.retain(|_, (t, at)| *t + now.duration_since(*at).as_secs_f64() * rate < burst);
+            buckets.retain(|_, b| !b.is_full(now));
         }
-        let (tokens, at) = buckets.entry(key.to_string()).or_insert((self.burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * self.rate).min(self.burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
+        let bucket = buckets
+            .entry(key.to_string())
+            .or_insert_with(|| Bucket::full(self.rate, self.burst, now));
+        if bucket.take(1.0, now) {
             Ok(())
         } else {
-            Err(((1.0 - *tokens) / self.rate).ceil().max(1.0) as u64)
+            Err(bucket.wait_for(1.0, now).as_secs_f64().ceil().max(1.0) as u64)
         }
     }
 }

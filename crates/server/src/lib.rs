@@ -8,6 +8,7 @@
 mod admin;
 pub mod analytics;
 pub mod auth;
+mod bucket;
 pub mod console;
 mod error;
 #[cfg(feature = "fuzzing")]

@@ -194,11 +194,6 @@ impl Hub {
         self.mark.load(Ordering::Acquire)
     }
 
-    /// Open streams now.
-    pub fn open_streams(&self) -> usize {
-        self.open.load(Ordering::Relaxed)
-    }
-
     /// A viewer's filter joins the hub's (under the gate, before it takes its start).
     pub(crate) fn listen(&self, filter: Arc<Filter>) -> u64 {
         let id = self.next_listener.fetch_add(1, Ordering::Relaxed);

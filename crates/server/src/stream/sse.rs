@@ -16,11 +16,12 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use session_buddy_store::{FeedEvent, FeedQuery, MAX_PAGE};
+use std::time::Instant;
 use tokio::sync::{broadcast, mpsc, watch};
-use tokio::time::{Duration, Instant};
 
 use super::{Batch, Frame, Hub, Permit, resync_text, session_frame, sessions_in_order};
 use crate::auth::Principal;
+use crate::bucket::Bucket;
 use crate::{AppError, AppState};
 
 const KEYS: &[&str] = &["component", "user", "host", "after"];
@@ -171,7 +172,6 @@ pub(crate) async fn stream(
         stopping: hub.stopping(),
         mark: start,
         budget: Budget::new(hub.options().viewer_bytes_per_second, Instant::now()),
-        counted_resting: false,
         listener,
         _permit: permit,
     };
@@ -199,8 +199,6 @@ struct Viewer {
     /// The latest resume mark this viewer has passed.
     mark: i64,
     budget: Budget,
-    /// Marked resting among the hub's listeners ([`Hub::rest`]).
-    counted_resting: bool,
     /// Its place among the hub's listeners ([`Hub::listen`]).
     listener: u64,
     _permit: Permit,
@@ -217,9 +215,7 @@ impl Drop for Viewer {
 /// is full again, so a flood costs it one resync a second, not one a round.
 #[derive(Debug)]
 struct Budget {
-    rate: f64,
-    left: f64,
-    at: Instant,
+    bytes: Bucket,
     /// A `busy` resync was sent; waiting for a full bucket.
     resting: bool,
 }
@@ -238,44 +234,36 @@ impl Budget {
     fn new(rate: usize, now: Instant) -> Self {
         let rate = rate.max(1) as f64;
         Self {
-            rate,
-            left: rate,
-            at: now,
+            bytes: Bucket::full(rate, rate, now),
             resting: false,
         }
     }
 
-    fn refill(&mut self, now: Instant) {
-        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
-        self.left = (self.left + elapsed * self.rate).min(self.rate);
-        self.at = now;
-    }
-
     /// When a rest ends (the bucket is full again); `None` when not resting.
-    fn rest_ends(&self) -> Option<Instant> {
-        self.resting.then(|| {
-            self.at + Duration::from_secs_f64(((self.rate - self.left) / self.rate).max(0.0))
-        })
+    fn rest_ends(&self, now: Instant) -> Option<Instant> {
+        self.resting.then(|| now + self.bytes.until_full(now))
     }
 
     /// Whether `bytes` may be sent now (and, if so, takes them).
     fn take(&mut self, bytes: usize, now: Instant) -> Verdict {
-        self.refill(now);
         if self.resting {
-            if self.left < self.rate {
+            if !self.bytes.is_full(now) {
                 return Verdict::Skip;
             }
             self.resting = false;
         }
-        let bytes = bytes as f64;
-        if bytes <= self.left {
-            self.left -= bytes;
+        if self.bytes.take(bytes as f64, now) {
             Verdict::Send
         } else {
             self.resting = true;
-            self.left = 0.0;
+            self.bytes.drain(now);
             Verdict::Busy
         }
+    }
+
+    /// The rest is over (its timer fired): send again.
+    fn wake(&mut self) {
+        self.resting = false;
     }
 }
 
@@ -303,15 +291,15 @@ impl Viewer {
         if size == 0 {
             return None;
         }
-        match self.budget.take(size, Instant::now()) {
+        let was_resting = self.budget.resting;
+        let verdict = self.budget.take(size, Instant::now());
+        if self.budget.resting != was_resting {
+            // The hub makes frames for resting viewers no more ([`Hub::rest`]).
+            self.hub.rest(self.listener, self.budget.resting);
+        }
+        match verdict {
             Verdict::Skip => None,
-            Verdict::Busy => {
-                if !self.counted_resting {
-                    self.counted_resting = true;
-                    self.hub.rest(self.listener, true);
-                }
-                Some(Bytes::from(resync_text("busy", self.mark)))
-            }
+            Verdict::Busy => Some(Bytes::from(resync_text("busy", self.mark))),
             Verdict::Send if mine.len() == 1 => Some(mine[0].text.clone()),
             Verdict::Send => {
                 let mut chunk = Vec::with_capacity(size);
@@ -338,13 +326,14 @@ impl Viewer {
         let every = self.hub.options().keep_alive;
         let mut keep_alive = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
         loop {
-            let rest_ends = self.budget.rest_ends().unwrap_or_else(Instant::now);
+            let now = Instant::now();
+            let rest_ends = self.budget.rest_ends(now).unwrap_or(now);
             let text = tokio::select! {
                 _ = self.stopping.changed() => return,
                 () = self.tx.closed() => return,
                 // Rested: the hub makes frames for this viewer again.
-                () = tokio::time::sleep_until(rest_ends), if self.counted_resting => {
-                    self.counted_resting = false;
+                () = tokio::time::sleep_until(rest_ends.into()), if self.budget.resting => {
+                    self.budget.wake();
                     self.hub.rest(self.listener, false);
                     continue;
                 }
