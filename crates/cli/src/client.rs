@@ -68,6 +68,24 @@ impl Api {
     }
 }
 
+impl Api {
+    /// GETs `path` as text (a recording: up to 2 GiB).
+    pub fn get_text(&self, path: &str, query: &[(&str, String)]) -> Result<String, Failure> {
+        let query: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect();
+        self.api
+            .get_text(path, &query, 2 * 1024 * 1024 * 1024)
+            .map_err(failure)
+    }
+
+    /// DELETEs `path`.
+    pub fn delete(&self, path: &str) -> Result<Value, Failure> {
+        self.api.delete(path).map_err(failure)
+    }
+}
+
 /// A failed call as the CLI reports it: unreachable (exit 3), not found, or an error that says
 /// what to do about a refused token.
 fn failure(e: ApiError) -> Failure {

@@ -11,6 +11,7 @@ mod docs;
 mod event_buffer;
 mod output;
 mod queries;
+mod recording;
 mod redact;
 mod serve;
 mod token;
@@ -52,6 +53,17 @@ enum Command {
     },
     /// Run any program as a tracked session: `session-buddy track -- python3 -m myshell`.
     Track(track::TrackArgs),
+    /// Play a session's terminal recording here (space pause, . step, q quit).
+    Play(recording::PlayArgs),
+    /// Terminal recordings: export one as asciicast v2.
+    Recording {
+        #[command(subcommand)]
+        command: recording::RecordingCommand,
+    },
+    /// Remove one session for good: its record, events and recording (admin; audited).
+    Erase(recording::EraseArgs),
+    /// The audit log: recordings played and exported, sessions erased (admin).
+    Audit(recording::AuditArgs),
     /// List sessions, newest first.
     ListSessions(queries::ListSessionsArgs),
     /// Show one session: its record and its timeline.
@@ -173,6 +185,10 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Shell { component, args } => shell(component, &args),
         Command::Track(args) => track::run(args),
+        Command::Play(args) => recording::play(args),
+        Command::Recording { command } => recording::run(command),
+        Command::Erase(args) => recording::erase(args),
+        Command::Audit(args) => recording::audit(args),
         Command::ListSessions(args) => queries::list_sessions(args, utc),
         Command::ShowSession(args) => queries::show_session(args, utc),
         Command::ListEvents(args) => queries::list_events(args, utc),

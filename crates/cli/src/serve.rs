@@ -38,6 +38,18 @@ pub struct ServeArgs {
     /// (hourly, in batches) [env SESSION_BUDDY_RETENTION_DAYS; default: keep everything].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
     retention_days: Option<u32>,
+    /// Store terminal recordings (`output` chunks); `--accept-recordings=false` refuses them,
+    /// and senders keep them for later [env SESSION_BUDDY_ACCEPT_RECORDINGS; default true].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    accept_recordings: Option<bool>,
+    /// Bytes one session's recording holds at most; the rest is cut, marked truncated
+    /// [env SESSION_BUDDY_RECORDING_MAX_BYTES; default 67108864 (64 MiB)].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    recording_max_bytes: Option<u64>,
+    /// Delete recordings whose last chunk is older than N days (hourly); the sessions stay
+    /// [env SESSION_BUDDY_RECORDING_RETENTION_DAYS; default: as long as their sessions].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
+    recording_retention_days: Option<u32>,
     /// `normal`: durable against a crash of the server; `full`: against power loss too
     /// [env SESSION_BUDDY_SYNC].
     #[arg(long, value_parser = ["normal", "full"])]
@@ -94,6 +106,7 @@ struct Resolved {
     auth: AuthOptions,
     db_pool_size: usize,
     retention: Option<Duration>,
+    recordings: session_buddy_server::recording::RecordingOptions,
     tls: Option<(PathBuf, PathBuf)>,
 }
 
@@ -142,7 +155,7 @@ fn parse_sync(s: &str) -> anyhow::Result<SyncMode> {
 /// The serve flags as the flag layer.
 fn flags(args: &ServeArgs) -> Vec<Flag> {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    let given: [(&str, &str, Option<String>); 13] = [
+    let given: [(&str, &str, Option<String>); 16] = [
         ("server.host", "--host", args.host.clone()),
         ("server.port", "--port", args.port.map(|p| p.to_string())),
         ("server.db_path", "--db-path", path(&args.db_path)),
@@ -181,6 +194,22 @@ fn flags(args: &ServeArgs) -> Vec<Flag> {
             "server.rate_limit",
             "--rate-limit",
             args.rate_limit.map(|n| n.to_string()),
+        ),
+        (
+            "server.accept_recordings",
+            "--accept-recordings",
+            args.accept_recordings
+                .map(|b| if b { "on" } else { "off" }.to_string()),
+        ),
+        (
+            "server.recording_max_bytes",
+            "--recording-max-bytes",
+            args.recording_max_bytes.map(|n| n.to_string()),
+        ),
+        (
+            "server.recording_retention_days",
+            "--recording-retention-days",
+            args.recording_retention_days.map(|n| n.to_string()),
         ),
         ("server.tls_cert", "--tls-cert", path(&args.tls_cert)),
         ("server.tls_key", "--tls-key", path(&args.tls_key)),
@@ -268,6 +297,18 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
     let db_pool_size = required(r, "server.db_pool_size", number::<usize>)?.value;
     let retention = typed(r, "server.retention_days", number::<u64>)?
         .map(|d| Duration::from_secs(d.value * 86_400));
+    let recordings = session_buddy_server::recording::RecordingOptions {
+        accept: typed(r, "server.accept_recordings", |t| {
+            session_buddy_config::parse_switch(t).ok_or_else(|| anyhow!("must be on or off"))
+        })?
+        .is_none_or(|s| s.value),
+        max_bytes: typed(r, "server.recording_max_bytes", number::<u64>)?.map_or(
+            session_buddy_events::recording::DEFAULT_RECORDING_MAX_BYTES,
+            |s| s.value,
+        ),
+        retention: typed(r, "server.recording_retention_days", number::<u64>)?
+            .map(|d| Duration::from_secs(d.value * 86_400)),
+    };
     let path = |s: &str| Ok(PathBuf::from(s));
     let tls = match (
         typed(r, "server.tls_cert", path)?,
@@ -284,6 +325,7 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         auth,
         db_pool_size,
         retention,
+        recordings,
         tls,
         session_ttl,
         legacy_session_ttl,
@@ -422,6 +464,7 @@ async fn serve_async(
             legacy_session_ttl: cfg.legacy_session_ttl.value,
             auth: cfg.auth.clone(),
             retention: cfg.retention,
+            recordings: cfg.recordings.clone(),
             ..ServerOptions::default()
         },
     );

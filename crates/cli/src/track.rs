@@ -5,7 +5,7 @@
 use anyhow::anyhow;
 use clap::Args;
 use session_buddy_client::TrackerConfig;
-use session_buddy_client::track::{component_of, session_info, track};
+use session_buddy_client::track::{component_of, session_info, track_with};
 use session_buddy_events::is_valid_name;
 
 use crate::CmdResult;
@@ -19,6 +19,13 @@ pub struct TrackArgs {
     /// Session type.
     #[arg(long = "type", default_value = "admin_shell")]
     session_type: String,
+    /// Record the terminal (output, timing, resizes) as part of the session; also on when
+    /// SESSION_BUDDY_RECORD / `client.record` names the component.
+    #[arg(long)]
+    record: bool,
+    /// Record typed input too (never at a password prompt); implies --record.
+    #[arg(long)]
+    record_input: bool,
     /// The program and its arguments (after `--`).
     #[arg(
         required = true,
@@ -43,8 +50,13 @@ pub fn run(args: TrackArgs) -> CmdResult {
     if !is_valid_name(&args.session_type) {
         return Err(anyhow!("--type '{}' must match ^[a-zA-Z0-9_-]+$", args.session_type).into());
     }
+    let config = TrackerConfig::from_env();
+    let record = (args.record || args.record_input || config.record.covers(&component)).then_some(
+        session_buddy_client::record::RecordOptions {
+            input: args.record_input,
+        },
+    );
     let info = session_info(&args.command, component, args.session_type);
-    let code =
-        track(TrackerConfig::from_env(), &args.command, info).map_err(anyhow::Error::from)?;
+    let code = track_with(config, &args.command, info, record).map_err(anyhow::Error::from)?;
     std::process::exit(code);
 }

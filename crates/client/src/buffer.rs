@@ -12,6 +12,7 @@
 
 mod journal_import;
 mod queue;
+pub(crate) use queue::OUTPUT;
 mod schema;
 mod state;
 
@@ -92,6 +93,9 @@ pub struct BufferStats {
     pub dropped_unreported: u64,
     pub breaker: BreakerState,
     pub last_delivery: Option<DeliveryRecord>,
+    /// Recording chunks queued (their own quota; not in `pending`).
+    pub recording_chunks: u64,
+    pub recording_bytes: u64,
 }
 
 /// What `purge` removes.
@@ -287,6 +291,16 @@ impl Buffer {
         queue::select_events(&conn, "queue", limit)
     }
 
+    /// The oldest `limit` queued events but the recording chunks (kept while the server
+    /// does not accept recordings).
+    pub fn fetch_batch_without_recordings(
+        &self,
+        limit: usize,
+    ) -> Result<Vec<BufferedEvent>, ClientError> {
+        let conn = self.conn();
+        queue::select_where(&conn, "queue", "event_type <> 'output'", limit)
+    }
+
     /// Queued events, oldest first (for `event-buffer list`).
     pub fn list(&self, limit: usize) -> Result<Vec<BufferedEvent>, ClientError> {
         self.fetch_batch(limit)
@@ -404,7 +418,14 @@ impl Buffer {
         let dead_letters: i64 =
             conn.query_row("SELECT count(*) FROM dead_letters", [], |r| r.get(0))?;
         let breaker = state::breaker(&conn)?;
+        let (recording_chunks, recording_bytes): (i64, i64) = conn.query_row(
+            "SELECT chunks, bytes FROM recording_totals WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         Ok(BufferStats {
+            recording_chunks: to_u64(recording_chunks),
+            recording_bytes: to_u64(recording_bytes),
             path: self.path.clone(),
             pending: to_u64(pending) + journal_events,
             pending_bytes: to_u64(pending_bytes) + journal_bytes,

@@ -7,6 +7,9 @@ use std::time::Duration;
 /// Default server URL.
 pub const DEFAULT_URL: &str = "http://127.0.0.1:8678";
 
+/// The local buffer's default recording quota.
+pub const DEFAULT_RECORDING_QUOTA: u64 = 256 * 1024 * 1024;
+
 /// Bounds of the local buffer. On overflow the **oldest** events are dropped (the newest
 /// describe the current state of the shells); drops are counted and reported as a
 /// `tracking.events_dropped` command once delivery resumes.
@@ -18,6 +21,10 @@ pub struct BufferLimits {
     pub max_bytes: u64,
     /// Age after which a queued event is dropped (`ONEIRIC_EVENT_BUFFER_MAX_AGE_DAYS`, default 7 days).
     pub max_age: Duration,
+    /// Bytes of recording chunks queued at most, a quota of their own (default 256 MiB): on
+    /// overflow the oldest chunks go, never another event; one recording stops (marked
+    /// truncated) when it alone would pass it.
+    pub max_recording_bytes: u64,
 }
 
 impl Default for BufferLimits {
@@ -28,6 +35,7 @@ impl Default for BufferLimits {
             max_age: Duration::from_secs(
                 session_buddy_config::DEFAULT_BUFFER_MAX_AGE_DAYS * 86_400,
             ),
+            max_recording_bytes: DEFAULT_RECORDING_QUOTA,
         }
     }
 }
@@ -87,6 +95,8 @@ pub struct TrackerConfig {
     /// `$SESSION_BUDDY_CA_CERT`: a PEM file of the CA certificates to trust for an `https://`
     /// server (a server with its own certificate authority). Unset: Mozilla's root certificates.
     pub ca_cert: Option<PathBuf>,
+    /// Which sessions are recorded without `--record` (`SESSION_BUDDY_RECORD`, `client.record`).
+    pub record: session_buddy_config::RecordRule,
 }
 
 impl Default for TrackerConfig {
@@ -105,6 +115,7 @@ impl Default for TrackerConfig {
             retry: RetryPolicy::default(),
             sender_program: None,
             ca_cert: None,
+            record: session_buddy_config::RecordRule::Off,
         }
     }
 }
@@ -147,6 +158,7 @@ impl TrackerConfig {
             limits,
             sender_program: default_sender_program(inputs.var("PATH").map(str::to_string)),
             ca_cert: settings.ca_cert.map(|c| c.value),
+            record: settings.record.value,
             ..Self::default()
         }
     }

@@ -223,6 +223,40 @@ impl ServerApi {
         })
     }
 
+    /// GETs `path` with `query`: the text of a 2xx answer (at most `limit` bytes; a
+    /// recording), else why not.
+    pub fn get_text(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+        limit: u64,
+    ) -> Result<String, ApiError> {
+        let mut response = self.get_response(path, query, true)?;
+        if !(200..300).contains(&response.status().as_u16()) {
+            return self.answer(response).map(|v| v.to_string());
+        }
+        response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_string()
+            .map_err(|e| ApiError::NotJson {
+                base: self.base.clone(),
+                why: e.to_string(),
+            })
+    }
+
+    /// DELETEs `path`: the JSON answer of a 2xx status, else why not.
+    pub fn delete(&self, path: &str) -> Result<Value, ApiError> {
+        self.check()?;
+        let mut request = self.agent.agent.delete(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            request = request.header("Authorization", format!("Bearer {t}"));
+        }
+        let response = request.call().map_err(|e| self.unreachable(&e))?;
+        self.answer(response)
+    }
+
     /// POSTs `body` as JSON to `path`: the JSON answer of a 2xx status, else why not.
     pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
         self.check()?;

@@ -135,6 +135,8 @@ struct WriterState {
     written: u64,
     /// Events refused because this session alone exceeded the buffer's byte bound.
     dropped: u64,
+    /// Bytes of recording chunks written (their own quota, [`BufferLimits::max_recording_bytes`]).
+    recorded: u64,
 }
 
 /// The journal of one session, written by its tracked process (several threads).
@@ -189,6 +191,7 @@ impl JournalWriter {
                     file: Some(file),
                     written: 0,
                     dropped: 0,
+                    recorded: 0,
                 }),
             });
         }
@@ -209,6 +212,7 @@ impl JournalWriter {
         event: OutgoingEvent,
         created: DateTime<Utc>,
     ) -> Result<(), ClientError> {
+        let chunk = event.event_type == crate::buffer::OUTPUT;
         let line = Line::Event {
             created_us: created.timestamp_micros(),
             event,
@@ -216,7 +220,12 @@ impl JournalWriter {
         .encode();
         let mut state = self.lock();
         let len = line.len() as u64;
-        if state.written.saturating_add(len) > self.limits.max_bytes {
+        let (used, bound) = if chunk {
+            (state.recorded, self.limits.max_recording_bytes)
+        } else {
+            (state.written, self.limits.max_bytes)
+        };
+        if used.saturating_add(len) > bound {
             // One session alone over the whole buffer's byte bound: keep what is written,
             // count the rest, and say so when the journal closes.
             state.dropped += 1;
@@ -230,7 +239,11 @@ impl JournalWriter {
                 path: self.path.clone(),
                 source,
             })?;
-        state.written += len;
+        if chunk {
+            state.recorded += len;
+        } else {
+            state.written += len;
+        }
         Ok(())
     }
 

@@ -21,6 +21,7 @@ const LIMITS: BufferLimits = BufferLimits {
     max_events: 10,
     max_bytes: 1_000_000,
     max_age: Duration::from_secs(7 * 86_400),
+    max_recording_bytes: 256 * 1024 * 1024,
 };
 
 #[derive(Debug, Clone)]

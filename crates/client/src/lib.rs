@@ -22,6 +22,7 @@ mod journal;
 #[cfg(test)]
 mod journal_model;
 mod outcome;
+pub mod record;
 mod sender;
 pub mod track;
 mod tracker;

@@ -100,7 +100,14 @@ pub(crate) struct Sender {
     publish_breaker: bool,
     /// What the last call came to (also recorded in the buffer's state).
     pub(crate) last_outcome: Option<DeliveryOutcome>,
+    /// While set, recording chunks stay queued: the server refused one as a recording it
+    /// does not accept (an older server, or `--accept-recordings=false`). When it passes,
+    /// `/health` says whether the server accepts them now.
+    recordings_paused_until: Option<Instant>,
 }
+
+/// How long recording chunks wait after a server refused them before `/health` is asked again.
+pub const RECORDINGS_RETRY: Duration = Duration::from_secs(60);
 
 impl Sender {
     pub(crate) fn new(buffer: Buffer, config: &TrackerConfig, publish_breaker: bool) -> Self {
@@ -122,6 +129,7 @@ impl Sender {
             breaker: Breaker::Closed,
             publish_breaker,
             last_outcome: None,
+            recordings_paused_until: None,
         }
     }
 
@@ -139,7 +147,21 @@ impl Sender {
             }
             self.set_breaker(Breaker::HalfOpen);
         }
-        let mut batch = self.buffer.fetch_batch(self.batch_limit)?;
+        if let Some(until) = self.recordings_paused_until
+            && Instant::now() >= until
+        {
+            self.recordings_paused_until = if self.server_accepts_recordings() {
+                None
+            } else {
+                Some(Instant::now() + RECORDINGS_RETRY)
+            };
+        }
+        let mut batch = if self.recordings_paused_until.is_some() {
+            self.buffer
+                .fetch_batch_without_recordings(self.batch_limit)?
+        } else {
+            self.buffer.fetch_batch(self.batch_limit)?
+        };
         if batch.is_empty() {
             return Ok(Step::Idle);
         }
@@ -190,6 +212,27 @@ impl Sender {
             }
             Err(CallError::Failed(outcome)) => self.on_failure(outcome).map(Step::Wait),
         }
+    }
+
+    /// Whether `/health` says the server accepts recordings (`accept_recordings`; a server
+    /// that does not say is an older one, which does not).
+    fn server_accepts_recordings(&self) -> bool {
+        if self.agent.usable_for(&self.base).is_err() {
+            return false;
+        }
+        let answer = self
+            .agent
+            .agent
+            .get(format!("{}/health", self.base))
+            .call()
+            .ok()
+            .and_then(|mut r| r.body_mut().read_json::<serde_json::Value>().ok());
+        answer
+            .and_then(|v| {
+                v.get("accept_recordings")
+                    .and_then(serde_json::Value::as_bool)
+            })
+            .unwrap_or(false)
     }
 
     fn post(&self, batch: &[BufferedEvent]) -> Result<IngestResponse, CallError> {
@@ -263,6 +306,21 @@ impl Sender {
                 EventOutcome::Duplicate => {
                     counts.duplicates += 1;
                     Settlement::Delivered
+                }
+                EventOutcome::Rejected
+                    if event.event_type == crate::buffer::OUTPUT
+                        && result
+                            .error
+                            .as_deref()
+                            .is_some_and(|e| e.starts_with("event_type")) =>
+                {
+                    // A server that takes no recordings: the chunk waits, the session's other
+                    // events go on.
+                    if self.recordings_paused_until.is_none() {
+                        tracing::info!(error = ?result.error, "the server does not accept recordings; keeping them");
+                    }
+                    self.recordings_paused_until = Some(Instant::now() + RECORDINGS_RETRY);
+                    continue;
                 }
                 EventOutcome::Rejected => {
                     let error = result.error.unwrap_or_else(|| "rejected".to_string());

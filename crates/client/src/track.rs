@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+use crate::record::{RecordError, RecordOptions, Recorder, run_in_pty};
 use crate::{EndReason, SessionInfo, Tracker, TrackerConfig};
 
 /// Why a program could not be run as a tracked session.
@@ -27,6 +28,8 @@ pub enum TrackError {
     SignalThread(#[source] std::io::Error),
     #[error("waiting for the tracked program: {0}")]
     Wait(#[source] std::io::Error),
+    #[error("cannot record: {0}")]
+    Pty(String),
 }
 
 /// Runs `command` (the program, then its arguments) as the session `info` describes; returns
@@ -36,7 +39,38 @@ pub fn track(
     command: &[String],
     info: SessionInfo,
 ) -> Result<i32, TrackError> {
+    track_with(config, command, info, None)
+}
+
+/// [`track`], with the program's terminal recorded when `record` says so
+/// ([`crate::record`]).
+pub fn track_with(
+    config: TrackerConfig,
+    command: &[String],
+    info: SessionInfo,
+    record: Option<RecordOptions>,
+) -> Result<i32, TrackError> {
     let program = command.first().cloned().unwrap_or_default();
+    if let Some(options) = record {
+        let tracker = Tracker::start(config.clone(), info);
+        let (cols, rows) = crate::record::terminal_size();
+        let recorder = tracker
+            .session_id()
+            .and_then(|id| Recorder::start(&config, id, cols, rows));
+        let mut forwarded = Ok(Arc::new(AtomicI32::new(0)));
+        let ended = run_in_pty(command, &[], recorder, options, |pid| {
+            forwarded = forward_signals(Pid::from_raw(pid as i32));
+        })
+        .map_err(|e| match e {
+            RecordError::Spawn { program, source } => TrackError::Spawn { program, source },
+            RecordError::Wait(e) => TrackError::Wait(e),
+            RecordError::Pty(e) => TrackError::Pty(e),
+        })?;
+        let forwarded = forwarded?;
+        let (code, reason, signal) = end_facts(ended.status, &forwarded);
+        tracker.end(reason, Some(code), signal.as_deref());
+        return Ok(code);
+    }
     let mut child = Command::new(&program)
         .args(command.get(1..).unwrap_or_default())
         .spawn()
@@ -48,6 +82,17 @@ pub fn track(
     let child_pid = Pid::from_raw(child.id() as i32);
     let forwarded = forward_signals(child_pid)?;
     let status = child.wait().map_err(TrackError::Wait)?;
+    let (code, reason, signal) = end_facts(status, &forwarded);
+    tracker.end(reason, Some(code), signal.as_deref());
+    Ok(code)
+}
+
+/// The exit code to leave with, why the session ended and the signal, from the program's
+/// status and what we passed on to it.
+fn end_facts(
+    status: std::process::ExitStatus,
+    forwarded: &AtomicI32,
+) -> (i32, EndReason, Option<String>) {
     let (code, reason, signal) = match (status.code(), status.signal()) {
         (Some(code), _) => (code, EndReason::Exit, None),
         (None, Some(sig)) => {
@@ -70,8 +115,7 @@ pub fn track(
         1 => EndReason::Sighup,
         _ => reason,
     };
-    tracker.end(reason, Some(code), signal.as_deref());
-    Ok(code)
+    (code, reason, signal)
 }
 
 /// The session `command` makes for `component` and `session_type`: its shell type is the
@@ -181,7 +225,7 @@ fn component_name(name: &str) -> String {
 
 /// SIGTERM and SIGHUP are passed on to the program; SIGINT and SIGQUIT reach it from the
 /// terminal directly (same process group), so here they are only kept from killing us.
-fn forward_signals(child: Pid) -> Result<Arc<AtomicI32>, TrackError> {
+pub(crate) fn forward_signals(child: Pid) -> Result<Arc<AtomicI32>, TrackError> {
     use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
     let forwarded = Arc::new(AtomicI32::new(0));
     let mut signals = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGINT, SIGQUIT])

@@ -214,6 +214,7 @@ pub(crate) mod testdata {
             end_reason: Some("exit".into()),
             metadata: Map::new(),
             last_command: None,
+            has_recording: false,
         }
     }
 

@@ -26,6 +26,8 @@ pub struct ClientSettings {
     pub tracking: Setting<bool>,
     pub buffer_max_size: Setting<u64>,
     pub buffer_max_age: Setting<Duration>,
+    /// Which sessions are recorded without `--record` (`client.record`, may be pinned on).
+    pub record: Setting<crate::keys::RecordRule>,
 }
 
 fn built_in() -> Source {
@@ -99,6 +101,15 @@ impl ClientSettings {
             buffer_max_age: Setting {
                 value: age,
                 source: age_from,
+            },
+            record: match text("client.record")
+                .and_then(|(t, s)| Some((crate::keys::RecordRule::parse(t).ok()?, s)))
+            {
+                Some((value, source)) => Setting { value, source },
+                None => Setting {
+                    value: crate::keys::RecordRule::Off,
+                    source: built_in(),
+                },
             },
         }
     }

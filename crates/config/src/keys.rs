@@ -20,6 +20,8 @@ pub(crate) enum Kind {
     Count(u64, u64),
     /// A positive number of days (fractions allowed).
     Days,
+    /// Which components' sessions are recorded: on, off, or a list of component names.
+    Record,
 }
 
 /// A configuration key: `section.name` in the files, `env` in the environment (the first name
@@ -87,6 +89,21 @@ pub const KEYS: &[Key] = &[
         &["SESSION_BUDDY_RATE_LIMIT"],
         Kind::Count(0, u32::MAX as u64),
     ),
+    key(
+        "server.accept_recordings",
+        &["SESSION_BUDDY_ACCEPT_RECORDINGS"],
+        Kind::Switch,
+    ),
+    key(
+        "server.recording_max_bytes",
+        &["SESSION_BUDDY_RECORDING_MAX_BYTES"],
+        Kind::Count(1, u64::MAX),
+    ),
+    key(
+        "server.recording_retention_days",
+        &["SESSION_BUDDY_RECORDING_RETENTION_DAYS"],
+        Kind::Count(1, 36_500),
+    ),
     key("server.tls_cert", &["SESSION_BUDDY_TLS_CERT"], Kind::Path),
     key("server.tls_key", &["SESSION_BUDDY_TLS_KEY"], Kind::Path),
     key("client.url", &["SESSION_BUDDY_URL"], Kind::Url),
@@ -107,11 +124,12 @@ pub const KEYS: &[Key] = &[
         &["ONEIRIC_EVENT_BUFFER_MAX_AGE_DAYS"],
         Kind::Days,
     ),
+    key("client.record", &["SESSION_BUDDY_RECORD"], Kind::Record),
 ];
 
 /// Keys the system file may pin (`pin = ["client.tracking"]`): once pinned, no user file,
 /// project file, environment variable or flag changes them.
-pub const PINNABLE: &[&str] = &["client.tracking"];
+pub const PINNABLE: &[&str] = &["client.tracking", "client.record"];
 
 /// `SESSION_BUDDY_*` variables that are not configuration keys but are known to the product.
 pub(crate) const OTHER_ENV: &[&str] = &[
@@ -135,6 +153,52 @@ pub fn find_key(name: &str) -> Option<&'static Key> {
 
 pub fn known_keys() -> String {
     KEYS.iter().map(|k| k.name).collect::<Vec<_>>().join(", ")
+}
+
+/// Which sessions are recorded (`client.record`, `SESSION_BUDDY_RECORD`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RecordRule {
+    #[default]
+    Off,
+    /// Every component's.
+    All,
+    /// These components'.
+    Components(Vec<String>),
+}
+
+impl RecordRule {
+    /// `on`/`off` (and the other switch words) or component names separated by commas.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let t = text.trim();
+        if let Some(on) = parse_switch(t) {
+            return Ok(if on { Self::All } else { Self::Off });
+        }
+        let names: Vec<String> = t
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(str::to_string)
+            .collect();
+        match names
+            .iter()
+            .find(|n| !session_buddy_events::is_valid_name(n))
+        {
+            Some(bad) => Err(format!(
+                "must be on, off or component names separated by commas, got '{bad}'"
+            )),
+            None if names.is_empty() => Err("must be on, off or component names".into()),
+            None => Ok(Self::Components(names)),
+        }
+    }
+
+    /// Whether sessions of `component` are recorded.
+    pub fn covers(&self, component: &str) -> bool {
+        match self {
+            Self::Off => false,
+            Self::All => true,
+            Self::Components(c) => c.iter().any(|n| n == component),
+        }
+    }
 }
 
 /// `on`/`true`/`1`/`yes`/`enabled` → true, `off`/`false`/`0`/`no`/`disabled` → false.
@@ -182,7 +246,21 @@ pub(crate) fn file_value_text(key: &Key, raw: &toml::Value) -> Result<String, St
             other.type_str(),
             toml_text(other)
         )),
-        (Kind::Switch, T::Boolean(b)) => Ok(if *b { "on" } else { "off" }.to_string()),
+        (Kind::Switch | Kind::Record, T::Boolean(b)) => {
+            Ok(if *b { "on" } else { "off" }.to_string())
+        }
+        (Kind::Record, T::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str().map(str::to_string).ok_or_else(|| {
+                    format!(
+                        "must be a list of component names, got a {} in it",
+                        i.type_str()
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|v| v.join(",")),
         (Kind::Duration, other @ (T::Integer(_) | T::Float(_))) => Err(format!(
             "must be a string with a unit (e.g. \"{}s\"), got {} {}",
             toml_text(other),
@@ -283,5 +361,6 @@ pub(crate) fn check_value(key: &Key, text: &str) -> Result<(), String> {
             Some(_) => Ok(()),
             None => Err(format!("must be on or off, got '{t}'")),
         },
+        Kind::Record => RecordRule::parse(t).map(|_| ()),
     }
 }

@@ -11,7 +11,7 @@ pub const ISSUER: &str = "session-buddy";
 /// Shortest secret the server accepts (the original's `MIN_SECRET_LENGTH`).
 pub const MIN_SECRET_LEN: usize = 32;
 /// Scope names a token may hold; `write` (the original's name) is also accepted for `emit`.
-pub const SCOPE_NAMES: &[&str] = &["emit", "read", "admin"];
+pub const SCOPE_NAMES: &[&str] = &["emit", "read", "recordings", "admin"];
 
 /// Words a secret may not be (alone, repeated, or strung together), case-insensitive: the
 /// original's placeholder list plus a few more.
@@ -37,6 +37,9 @@ pub enum Scope {
     Emit,
     /// Read sessions, events, analytics, schemas (and `/metrics` with `--metrics-require-auth`).
     Read,
+    /// Play and export terminal recordings (`GET /v1/sessions/{id}/recording`); every read
+    /// is audited. Not part of `read`, which the shells hold.
+    Recordings,
     /// Everything, including administrative writes such as revoking tokens.
     Admin,
 }
@@ -47,6 +50,7 @@ impl Scope {
         match s.trim().to_ascii_lowercase().as_str() {
             "emit" | "write" => Some(Self::Emit),
             "read" => Some(Self::Read),
+            "recordings" => Some(Self::Recordings),
             "admin" => Some(Self::Admin),
             _ => None,
         }
@@ -56,6 +60,7 @@ impl Scope {
         match self {
             Self::Emit => "emit",
             Self::Read => "read",
+            Self::Recordings => "recordings",
             Self::Admin => "admin",
         }
     }

@@ -6,6 +6,7 @@
 //! back.
 
 pub mod auth;
+pub mod recording;
 mod redact;
 mod schema;
 mod session;
@@ -13,8 +14,9 @@ mod text;
 mod time;
 mod validate;
 
+pub use recording::OutputEvent;
 pub use redact::{
-    REDACTED, redact_args, redact_clipped, redact_command_args, redactions_compatible,
+    REDACTED, mask_output, redact_args, redact_clipped, redact_command_args, redactions_compatible,
 };
 pub use schema::{SchemaError, SchemaRegistry, schema_names};
 pub use session::{
@@ -68,6 +70,8 @@ pub enum EventType {
     SessionEnd,
     Command,
     Heartbeat,
+    /// One chunk of a terminal recording (1.1).
+    Output,
 }
 
 impl EventType {
@@ -77,6 +81,7 @@ impl EventType {
             EventType::SessionEnd => "session_end",
             EventType::Command => "command",
             EventType::Heartbeat => "heartbeat",
+            EventType::Output => "output",
         }
     }
 
@@ -86,6 +91,7 @@ impl EventType {
             "session_end" => EventType::SessionEnd,
             "command" => EventType::Command,
             "heartbeat" => EventType::Heartbeat,
+            "output" => EventType::Output,
             _ => return None,
         })
     }
@@ -286,6 +292,7 @@ pub enum Event {
     SessionEnd(SessionEndEvent),
     Command(CommandEvent),
     Heartbeat(HeartbeatEvent),
+    Output(OutputEvent),
 }
 
 impl Event {
@@ -295,6 +302,7 @@ impl Event {
             Event::SessionEnd(_) => EventType::SessionEnd,
             Event::Command(_) => EventType::Command,
             Event::Heartbeat(_) => EventType::Heartbeat,
+            Event::Output(_) => EventType::Output,
         }
     }
 
@@ -305,6 +313,7 @@ impl Event {
             Event::SessionEnd(e) => e.session_id.clone(),
             Event::Command(e) => e.session_id.clone(),
             Event::Heartbeat(e) => e.session_id.clone(),
+            Event::Output(e) => e.session_id.clone(),
         }
     }
 
@@ -314,6 +323,7 @@ impl Event {
             Event::SessionEnd(e) => e.timestamp,
             Event::Command(e) => e.timestamp,
             Event::Heartbeat(e) => e.timestamp,
+            Event::Output(e) => e.timestamp,
         }
     }
 
@@ -325,6 +335,7 @@ impl Event {
             Event::SessionEnd(e) => e.event_id.unwrap_or_else(|| end_event_id(&e.session_id)),
             Event::Command(e) => e.event_id,
             Event::Heartbeat(e) => e.event_id,
+            Event::Output(e) => e.event_id,
         }
     }
 

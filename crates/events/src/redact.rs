@@ -129,6 +129,44 @@ pub fn redact_args(args: &str) -> String {
     spans.apply(args)
 }
 
+/// A terminal's output as recorded: JWTs, the value after `Bearer` and the body of PEM
+/// private-key blocks replaced by `[REDACTED]`, everything else as shown. Best effort: a
+/// secret the program printed across two frames, or in another shape, is kept.
+pub fn mask_output(text: &str) -> std::borrow::Cow<'_, str> {
+    // Most output holds none of the anchors: one pass over it and no copy.
+    if !(text.contains("eyJ") || text.contains("earer") || text.contains("-----BEGIN ")) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let b = text.as_bytes();
+    let mut spans = Spans(Vec::new());
+    let mut i = 0;
+    while i < b.len() {
+        let found = match b[i] {
+            b'e' if i == 0 || !is_b64url(b[i - 1]) => jwt(b, i),
+            b'-' => pem_private_key(b, i),
+            b'B' | b'b' if b[i..].len() > 7 && b[i..i + 6].eq_ignore_ascii_case(b"bearer") => {
+                let gap = run(b, i + 6, |c| c == b' ' || c == b'\t');
+                let n = run(b, i + 6 + gap, |c| {
+                    c.is_ascii_alphanumeric() || b"-._~+/=".contains(&c)
+                });
+                (gap > 0 && n >= 8).then_some((i + 6 + gap, i + 6 + gap + n))
+            }
+            _ => None,
+        };
+        match found {
+            Some((s, e)) => {
+                spans.add(s, e);
+                i = e.max(i + 1);
+            }
+            None => i += 1,
+        }
+    }
+    if spans.0.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(spans.apply(text))
+}
+
 /// Command arguments as stored: redacted, then cut to [`ARGS_MAX_BYTES`] characters
 /// (redaction can lengthen a text: `[REDACTED]` for a short secret).
 pub fn redact_command_args(args: &str) -> String {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::{
     CommandEvent, EnvironmentInfo, EventResult, HeartbeatEvent, IngestResponse, Session,
     SessionEndEvent, SessionEndResult, SessionPage, SessionStartEvent, SessionStartResult,
-    StoredEvent, UserInfo,
+    StoredEvent, UserInfo, recording::OutputEvent,
 };
 
 /// The registry's version: the newest event version.
@@ -45,6 +45,11 @@ const ENTRIES: &[(&str, &str, Generator)] = &[
         "heartbeat",
         "The shell is alive (event, 1.1).",
         generate::<HeartbeatEvent>,
+    ),
+    (
+        "output",
+        "One chunk of a terminal recording (event, 1.1).",
+        generate::<OutputEvent>,
     ),
     (
         "event_result",

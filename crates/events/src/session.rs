@@ -135,6 +135,9 @@ pub struct Session {
     /// The name of the latest command stored for this session; null before the first.
     #[serde(default)]
     pub last_command: Option<String>,
+    /// Whether the session has a terminal recording (`GET /v1/sessions/{id}/recording`).
+    #[serde(default)]
+    pub has_recording: bool,
 }
 
 /// A page of `GET /v1/sessions`.

@@ -7,8 +7,8 @@ use crate::limits::*;
 use crate::text::clip;
 use crate::{
     CommandEvent, EVENT_VERSION_1_0, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType,
-    HeartbeatEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent, UserInfo,
-    is_valid_session_id, parse_timestamp, redact_clipped, redact_command_args,
+    HeartbeatEvent, OutputEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent,
+    UserInfo, is_valid_session_id, parse_timestamp, redact_clipped, redact_command_args,
 };
 
 /// Why an event was refused: the field (dotted path) and the rule it broke.
@@ -47,7 +47,7 @@ pub fn parse_event(value: &Value) -> Result<Event> {
             ValidationError::new(
                 "event_type",
                 format!(
-                    "unknown event type '{}' (expected session_start, session_end, command or heartbeat)",
+                    "unknown event type '{}' (expected session_start, session_end, command, heartbeat or output)",
                     clip(s)
                 ),
             )
@@ -59,6 +59,7 @@ pub fn parse_event(value: &Value) -> Result<Event> {
         EventType::SessionEnd => Event::SessionEnd(end_from(obj)?),
         EventType::Command => Event::Command(command_from(obj)?),
         EventType::Heartbeat => Event::Heartbeat(heartbeat_from(obj)?),
+        EventType::Output => Event::Output(output_from(obj)?),
     })
 }
 
@@ -267,6 +268,97 @@ fn heartbeat_from(obj: &Map<String, Value>) -> Result<HeartbeatEvent> {
         event_type: EventType::Heartbeat,
         session_id: required_session_id(obj)?,
         timestamp: required_timestamp(obj)?,
+    })
+}
+
+fn output_from(obj: &Map<String, Value>) -> Result<OutputEvent> {
+    use crate::recording::{CHUNK_MAX_BYTES, CHUNK_MAX_FRAMES, Frame, FrameKind, parse_size};
+    if optional_version(obj)?.as_deref() != Some(EVENT_VERSION_1_1) {
+        return Err(ValidationError::new(
+            "event_version",
+            "an output chunk must say event_version 1.1",
+        ));
+    }
+    let seq = match obj.get("seq") {
+        Some(Value::Number(n)) => n.as_u64().filter(|s| *s >= 1),
+        _ => None,
+    }
+    .ok_or_else(|| ValidationError::new("seq", "must be an integer ≥ 1"))?;
+    let started_at = match obj.get("started_at") {
+        Some(Value::String(s)) => {
+            parse_timestamp(s).map_err(|e| ValidationError::new("started_at", format!("{e}")))?
+        }
+        _ => {
+            return Err(ValidationError::new(
+                "started_at",
+                "must be an RFC 3339 timestamp",
+            ));
+        }
+    };
+    let size = |field: &str| match obj.get(field) {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|v| (1..=u64::from(u16::MAX)).contains(v))
+            .map(|v| v as u16)
+            .ok_or_else(|| ValidationError::new(field, "must be an integer from 1 to 65535")),
+        _ => Err(ValidationError::new(
+            field,
+            "must be an integer from 1 to 65535",
+        )),
+    };
+    let (cols, rows) = (size("cols")?, size("rows")?);
+    let frames: Vec<Frame> = match obj.get("frames") {
+        Some(v @ Value::Array(_)) => serde_json::from_value(v.clone()).map_err(|e| {
+            ValidationError::new(
+                "frames",
+                format!("must be [offset, \"o\"|\"i\"|\"r\", text] arrays: {e}"),
+            )
+        })?,
+        _ => return Err(ValidationError::new("frames", "must be an array")),
+    };
+    if frames.len() > CHUNK_MAX_FRAMES {
+        return Err(ValidationError::new(
+            "frames",
+            format!("at most {CHUNK_MAX_FRAMES} frames a chunk"),
+        ));
+    }
+    let mut last = 0.0f64;
+    let mut bytes = 0usize;
+    for (i, f) in frames.iter().enumerate() {
+        if !f.0.is_finite() || f.0 < last {
+            return Err(ValidationError::new(
+                format!("frames[{i}]"),
+                "offsets must be finite seconds ≥ 0, never decreasing",
+            ));
+        }
+        last = f.0;
+        if f.1 == FrameKind::Resize && parse_size(&f.2).is_none() {
+            return Err(ValidationError::new(
+                format!("frames[{i}]"),
+                "a resize frame's data is COLSxROWS",
+            ));
+        }
+        bytes += f.2.len();
+    }
+    if bytes > CHUNK_MAX_BYTES {
+        return Err(ValidationError::new(
+            "frames",
+            format!("{bytes} bytes of data; a chunk holds at most {CHUNK_MAX_BYTES}"),
+        ));
+    }
+    let truncated = optional_text(obj, "truncated", SHORT_TEXT_MAX)?;
+    Ok(OutputEvent {
+        event_version: EVENT_VERSION_1_1.to_string(),
+        event_id: required_uuid(obj, "event_id")?,
+        event_type: EventType::Output,
+        session_id: required_session_id(obj)?,
+        timestamp: required_timestamp(obj)?,
+        seq,
+        started_at,
+        cols,
+        rows,
+        frames,
+        truncated,
     })
 }
 

@@ -429,10 +429,7 @@ async fn ingest_task(
         Vec::new()
     } else {
         let now = Utc::now();
-        let outcomes = state
-            .store
-            .ingest_from(valid, now, source.origin(state, now))
-            .await?;
+        let outcomes = store_all(state, valid, now, source).await?;
         if outcomes.iter().any(|o| o.status == EventOutcome::Accepted) {
             state.stream.ingested();
         }
@@ -510,6 +507,57 @@ async fn ingest_task(
         state.metrics.ingest_counted(status, n);
     }
     Ok(out)
+}
+
+/// Stores a request's valid events: the recording chunks as recordings, the rest through the
+/// store's ingest (one group commit); the outcomes in the order of `valid`.
+async fn store_all(
+    state: &AppState,
+    valid: Vec<Event>,
+    now: chrono::DateTime<Utc>,
+    source: Source,
+) -> Result<Vec<IngestOutcome>, AppError> {
+    if !valid.iter().any(|e| matches!(e, Event::Output(_))) {
+        return Ok(state
+            .store
+            .ingest_from(valid, now, source.origin(state, now))
+            .await?);
+    }
+    let n = valid.len();
+    let (mut chunks, mut chunk_at, mut events, mut event_at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (i, e) in valid.into_iter().enumerate() {
+        match e {
+            Event::Output(c) => {
+                chunks.push(c);
+                chunk_at.push(i);
+            }
+            other => {
+                events.push(other);
+                event_at.push(i);
+            }
+        }
+    }
+    let mut answers: Vec<Option<IngestOutcome>> = vec![None; n];
+    if !events.is_empty() {
+        let stored = state
+            .store
+            .ingest_from(events, now, source.origin(state, now))
+            .await?;
+        for (i, o) in event_at.into_iter().zip(stored) {
+            answers[i] = Some(o);
+        }
+    }
+    for (i, o) in chunk_at
+        .into_iter()
+        .zip(crate::recording::store_outputs(state, chunks).await?)
+    {
+        answers[i] = Some(o);
+    }
+    answers
+        .into_iter()
+        .map(|a| a.ok_or_else(|| AppError::Internal("an event got no outcome".into())))
+        .collect()
 }
 
 enum Slot {

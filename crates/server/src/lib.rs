@@ -18,6 +18,7 @@ mod ingest;
 mod mcp;
 pub mod metrics;
 mod query;
+pub mod recording;
 pub mod routes;
 pub mod stream;
 pub mod tls;
@@ -62,6 +63,8 @@ pub struct ServerOptions {
     pub retention: Option<Duration>,
     /// `GET /v1/stream`'s caps and timings.
     pub stream: stream::StreamOptions,
+    /// Whether recordings are accepted, their cap and retention.
+    pub recordings: recording::RecordingOptions,
 }
 
 impl Default for ServerOptions {
@@ -75,6 +78,7 @@ impl Default for ServerOptions {
             auth: auth::AuthOptions::default(),
             retention: None,
             stream: stream::StreamOptions::default(),
+            recordings: recording::RecordingOptions::default(),
         }
     }
 }
@@ -396,6 +400,16 @@ pub(crate) async fn start_background(state: &AppState) -> Vec<tokio::task::JoinH
             loop {
                 tick.tick().await;
                 prune_once(&state).await;
+            }
+        }));
+    }
+    if state.options.recordings.retention.is_some() {
+        let state = state.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                tick.tick().await;
+                recording::prune_recordings_once(&state).await;
             }
         }));
     }

@@ -326,12 +326,16 @@ pub(crate) async fn health_value(state: &AppState) -> (bool, Value) {
     match state.store.health().await {
         Ok(h) => (
             true,
-            json!({"status": "ok", "service": "session-buddy", "version": VERSION, "storage": h}),
+            json!({"status": "ok", "service": "session-buddy", "version": VERSION, "storage": h,
+                   "accept_recordings": state.options.recordings.accept,
+                   "recording_max_bytes": state.options.recordings.max_bytes}),
         ),
         Err(e) => (
             false,
             json!({"status": "degraded", "service": "session-buddy", "version": VERSION,
-                   "storage": {"reachable": false, "error": e.to_string()}}),
+                   "storage": {"reachable": false, "error": e.to_string()},
+                   "accept_recordings": state.options.recordings.accept,
+                   "recording_max_bytes": state.options.recordings.max_bytes}),
         ),
     }
 }

@@ -10,7 +10,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 use serde_json::{Value, json};
 use session_buddy_events::auth::Scope;
 
-use crate::{AppState, admin, analytics, auth, console, ingest, query, stream};
+use crate::{AppState, admin, analytics, auth, console, ingest, query, recording, stream};
 
 /// Who may call a route once the server has a secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +63,7 @@ impl Route {
 const EMIT: Access = Access::Scope(Scope::Emit);
 const READ: Access = Access::Scope(Scope::Read);
 const ADMIN: Access = Access::Scope(Scope::Admin);
+const RECORDINGS: Access = Access::Scope(Scope::Recordings);
 
 /// The live feed (`GET /v1/stream`): besides a `read` token, a console session may read it.
 pub const STREAM_PATH: &str = "/v1/stream";
@@ -129,6 +130,27 @@ pub static ROUTES: &[Route] = &[
         access: READ,
         what: "a session's timeline",
         handler: |m| on(m, query::session_events),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/sessions/{id}/recording",
+        access: RECORDINGS,
+        what: "a session's terminal recording as asciicast v2 (?purpose=play|export); every read is audited",
+        handler: |m| on(m, recording::get_recording),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/v1/sessions/{id}",
+        access: ADMIN,
+        what: "erase a session for good: its record, events and recording (an audit entry remains)",
+        handler: |m| on(m, recording::erase),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/audit",
+        access: ADMIN,
+        what: "the audit log: recordings played and exported, sessions erased (?session_id=&limit=)",
+        handler: |m| on(m, recording::audit),
     },
     Route {
         method: Method::GET,
@@ -283,6 +305,13 @@ pub static ROUTES: &[Route] = &[
         access: CONSOLE,
         what: "console: a session's record and timeline (?page=)",
         handler: |m| on(m, console::session_page),
+    },
+    Route {
+        method: Method::GET,
+        path: "/sessions/{id}/recording.cast",
+        access: CONSOLE,
+        what: "console: a session's recording for the player (needs the recordings scope; audited as a playback)",
+        handler: |m| on(m, console::recording_cast),
     },
     Route {
         method: Method::GET,

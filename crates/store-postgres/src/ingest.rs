@@ -356,6 +356,7 @@ async fn apply_to_session(
             touch(tx, &row.session_id, event_us, alive_us).await?;
             revive(tx, row, origin.revives(event_us, row.legacy)).await
         }
+        Event::Output(_) => Ok(None),
     }
 }
 

@@ -26,6 +26,7 @@ mod ingest;
 mod lease;
 mod migrate;
 mod read;
+mod recording;
 mod search;
 
 use std::collections::BTreeMap;
@@ -166,6 +167,24 @@ impl Store for PostgresStore {
     ) -> Result<Vec<IngestOutcome>> {
         if events.is_empty() {
             return Ok(Vec::new());
+        }
+        if events.iter().any(|e| matches!(e, Event::Output(_))) {
+            // Chunks are recordings (store_chunks), never events: answered here, the rest
+            // ingested, the answers in the order of the events.
+            let (outputs, others): (Vec<_>, Vec<_>) = events
+                .into_iter()
+                .enumerate()
+                .partition(|(_, e)| matches!(e, Event::Output(_)));
+            let mut answers: Vec<Option<IngestOutcome>> = vec![None; outputs.len() + others.len()];
+            for (i, e) in &outputs {
+                answers[*i] = Some(IngestOutcome::output_is_not_an_event(e.session_id()));
+            }
+            let (at, rest): (Vec<usize>, Vec<Event>) = others.into_iter().unzip();
+            let stored = self.ingest_from(rest, received_at, origin).await?;
+            for (i, o) in at.into_iter().zip(stored) {
+                answers[i] = Some(o);
+            }
+            return Ok(answers.into_iter().flatten().collect());
         }
         let prepared: Vec<session_buddy_store::Prepared> = events
             .into_iter()
@@ -330,6 +349,60 @@ impl Store for PostgresStore {
 
     async fn redact_stored(&self, apply: bool) -> Result<Redaction> {
         Ok(read::redact_stored(&mut self.conn().await?, apply).await?)
+    }
+
+    async fn store_chunks(
+        &self,
+        chunks: Vec<session_buddy_store::PackedChunk>,
+        cap: u64,
+    ) -> Result<Vec<session_buddy_store::ChunkOutcome>> {
+        Ok(recording::store_chunks(&mut self.conn().await?, &chunks, cap).await?)
+    }
+
+    async fn recording_infos(
+        &self,
+        session_ids: &[String],
+    ) -> Result<Vec<session_buddy_store::RecordingInfo>> {
+        Ok(recording::infos(&self.conn().await?, session_ids).await?)
+    }
+
+    async fn recording(&self, session_id: &str) -> Result<Option<session_buddy_store::Recording>> {
+        Ok(recording::recording(&self.conn().await?, session_id).await?)
+    }
+
+    async fn recorded_sessions(&self, after: Option<String>, limit: usize) -> Result<Vec<String>> {
+        let limit = limit.clamp(1, session_buddy_store::MAX_PAGE) as i64;
+        Ok(recording::recorded_sessions(&self.conn().await?, after.as_deref(), limit).await?)
+    }
+
+    async fn prune_recordings(&self, before: DateTime<Utc>, batch: usize) -> Result<u64> {
+        Ok(recording::prune_recordings(
+            &mut self.conn().await?,
+            before.timestamp_micros(),
+            batch.max(1) as i64,
+        )
+        .await?)
+    }
+
+    async fn erase_session(
+        &self,
+        session_id: &str,
+        audit: session_buddy_store::AuditEntry,
+    ) -> Result<session_buddy_store::Erased> {
+        Ok(recording::erase(&mut self.conn().await?, session_id, &audit).await?)
+    }
+
+    async fn record_audit(&self, entry: session_buddy_store::AuditEntry) -> Result<()> {
+        Ok(recording::record_audit(&self.conn().await?, &entry).await?)
+    }
+
+    async fn audit_log(
+        &self,
+        session_id: Option<String>,
+        limit: usize,
+    ) -> Result<Vec<session_buddy_store::AuditEntry>> {
+        let limit = limit.clamp(1, session_buddy_store::MAX_PAGE) as i64;
+        Ok(recording::audit_log(&self.conn().await?, session_id.as_deref(), limit).await?)
     }
 
     async fn close(&self) {

@@ -18,7 +18,8 @@ pub(crate) const SESSION_COLUMNS: &str =
     "session_id, session_type, component, shell_type, component_version, status,
     username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
     last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata,
-    last_command";
+    last_command,
+    EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = sessions.session_id)";
 
 const EVENT_COLUMNS: &str = "event_id, session_id, event_type, ts, received_at, seq, payload";
 
@@ -55,6 +56,7 @@ fn session_from_row(r: &Row) -> Session {
         end_reason: r.get(20),
         metadata,
         last_command: r.get(22),
+        has_recording: r.get(23),
     }
 }
 
@@ -404,7 +406,11 @@ pub(crate) async fn prune(conn: &mut Object, cutoff: i64, batch: usize) -> Resul
                              RETURNING 1),
              commands_gone AS (DELETE FROM session_commands c USING gone
                                WHERE c.session_id = gone.session_id
-                                 AND c.command IN (SELECT name FROM command_names))
+                                 AND c.command IN (SELECT name FROM command_names)),
+             chunks_gone AS (DELETE FROM recording_chunks k USING gone
+                             WHERE k.session_id = gone.session_id),
+             recordings_gone AS (DELETE FROM recordings r USING gone
+                                 WHERE r.session_id = gone.session_id)
              SELECT (SELECT count(*) FROM gone), (SELECT count(*) FROM events_gone)",
         )
         .await?;

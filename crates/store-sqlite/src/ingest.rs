@@ -110,6 +110,9 @@ fn ingest_one(
         metadata,
     } = prepared;
     let (event_id, session_id) = (event_id.as_str(), session_id.clone());
+    if matches!(event, Event::Output(_)) {
+        return Ok(IngestOutcome::output_is_not_an_event(session_id));
+    }
     let seq = match event {
         Event::Command(c) => Some(c.seq as i64),
         _ => None,
@@ -278,6 +281,7 @@ fn apply_to_session(
             touch(tx, &row.session_id, event_us, alive_us)?;
             revive(tx, row, origin.revives(event_us, row.legacy))
         }
+        Event::Output(_) => Ok(None),
     }
 }
 

@@ -24,6 +24,7 @@ mod ingest;
 mod maintenance;
 mod migrate;
 mod read;
+mod recording;
 mod search;
 mod writer;
 
@@ -38,9 +39,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
-    ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter,
-    IngestOutcome, MAX_PAGE, Origin, Pruned, REDACT_BATCH, Reaped, Redaction, SessionFilter, Store,
-    StoreError, StoreHealth,
+    ActiveSessions, AnalyticsWindow, AuditEntry, ChunkOutcome, ComponentQuality, ComponentSummary,
+    Erased, EventFilter, IngestOutcome, MAX_PAGE, Origin, PackedChunk, Pruned, REDACT_BATCH,
+    Reaped, Recording, RecordingInfo, Redaction, SessionFilter, Store, StoreError, StoreHealth,
 };
 use tokio::sync::oneshot;
 
@@ -388,6 +389,74 @@ impl Store for SqliteStore {
             }
         }
         Ok(report)
+    }
+
+    async fn store_chunks(
+        &self,
+        chunks: Vec<PackedChunk>,
+        cap: u64,
+    ) -> session_buddy_store::Result<Vec<ChunkOutcome>> {
+        self.job(move |conn| recording::store_chunks(conn, &chunks, cap))
+            .await
+    }
+
+    async fn recording_infos(
+        &self,
+        session_ids: &[String],
+    ) -> session_buddy_store::Result<Vec<RecordingInfo>> {
+        let ids = session_ids.to_vec();
+        self.read(move |c| recording::infos(c, &ids)).await
+    }
+
+    async fn recording(&self, session_id: &str) -> session_buddy_store::Result<Option<Recording>> {
+        let id = session_id.to_string();
+        self.read(move |c| recording::recording(c, &id)).await
+    }
+
+    async fn recorded_sessions(
+        &self,
+        after: Option<String>,
+        limit: usize,
+    ) -> session_buddy_store::Result<Vec<String>> {
+        let limit = limit.clamp(1, MAX_PAGE) as i64;
+        self.read(move |c| recording::recorded_sessions(c, after.as_deref(), limit))
+            .await
+    }
+
+    async fn prune_recordings(
+        &self,
+        before: DateTime<Utc>,
+        batch: usize,
+    ) -> session_buddy_store::Result<u64> {
+        let before = before.timestamp_micros();
+        let batch = batch.max(1) as i64;
+        self.job(move |conn| recording::prune_recordings(conn, before, batch))
+            .await
+    }
+
+    async fn erase_session(
+        &self,
+        session_id: &str,
+        audit: AuditEntry,
+    ) -> session_buddy_store::Result<Erased> {
+        let id = session_id.to_string();
+        self.job(move |conn| recording::erase(conn, &id, &audit))
+            .await
+    }
+
+    async fn record_audit(&self, entry: AuditEntry) -> session_buddy_store::Result<()> {
+        self.job(move |conn| recording::record_audit(conn, &entry))
+            .await
+    }
+
+    async fn audit_log(
+        &self,
+        session_id: Option<String>,
+        limit: usize,
+    ) -> session_buddy_store::Result<Vec<AuditEntry>> {
+        let limit = limit.clamp(1, MAX_PAGE) as i64;
+        self.read(move |c| recording::audit_log(c, session_id.as_deref(), limit))
+            .await
     }
 
     async fn close(&self) {

@@ -51,6 +51,7 @@ pub(crate) fn prune(conn: &mut Connection, cutoff: i64, batch: i64) -> Result<Pr
             .prepare_cached("DELETE FROM sessions WHERE session_id = ?1")?
             .execute([id])? as u64;
         crate::search::unindex_session(&tx, id)?;
+        crate::recording::forget_recording(&tx, id)?;
     }
     // Pending events whose start never came.
     pruned.events += tx

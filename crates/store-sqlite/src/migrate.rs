@@ -15,6 +15,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_search.sql"),
     include_str!("../migrations/0006_last_command.sql"),
     include_str!("../migrations/0007_search_behind_ingest.sql"),
+    include_str!("../migrations/0008_recordings.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -16,7 +16,8 @@ const SESSION_COLUMNS: &str =
     "session_id, session_type, component, shell_type, component_version, status,
     username, home, hostname, pid, platform, runtime_version, cwd, started_at, ended_at,
     last_seen_at, duration_us, command_count, error_count, exit_code, end_reason, metadata,
-    last_command";
+    last_command,
+    EXISTS (SELECT 1 FROM recordings r WHERE r.session_id = sessions.session_id)";
 
 pub(crate) fn micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
@@ -53,6 +54,7 @@ fn session_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Session> {
         end_reason: r.get(20)?,
         metadata,
         last_command: r.get(22)?,
+        has_recording: r.get(23)?,
     })
 }
 

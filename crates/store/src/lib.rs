@@ -9,6 +9,7 @@
 pub mod analytics;
 pub mod export;
 mod prepared;
+pub mod recording;
 
 use std::collections::BTreeMap;
 
@@ -21,6 +22,7 @@ use session_buddy_events::{
 
 pub use analytics::{ActiveSessions, AnalyticsWindow, ComponentSummary};
 pub use prepared::Prepared;
+pub use recording::{AuditEntry, ChunkOutcome, Erased, PackedChunk, Recording, RecordingInfo};
 
 /// A storage failure, in the user's words.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,15 @@ impl IngestOutcome {
             component: start.component_name.clone(),
             shell_type: start.shell_type.clone(),
         });
+    }
+
+    /// An `output` chunk given to ingest: chunks are stored as recordings
+    /// ([`Store::store_chunks`]), never as events.
+    pub fn output_is_not_an_event(session_id: String) -> Self {
+        let mut out = Self::new(EventOutcome::Rejected, session_id);
+        out.error =
+            Some("event_type: an output chunk is stored as a recording, not an event".into());
+        out
     }
 
     /// The start's session id is held by a different start (same component, second and last
@@ -576,6 +587,36 @@ pub trait Store: Send + Sync + 'static {
     /// rewrites the events they change; without, it only counts them. Session rows hold
     /// neither.
     async fn redact_stored(&self, apply: bool) -> Result<Redaction>;
+
+    /// Stores recording chunks idempotently (a session's sequence number once), each while the
+    /// session's recording stays within `cap` data bytes; the first chunk over it marks the
+    /// recording truncated instead ([`recording::over_cap_reason`]). One outcome per chunk, in
+    /// order; durable when it returns. A chunk may come before its session's start.
+    async fn store_chunks(&self, chunks: Vec<PackedChunk>, cap: u64) -> Result<Vec<ChunkOutcome>>;
+
+    /// The summary of each recording among `session_ids` that has one.
+    async fn recording_infos(&self, session_ids: &[String]) -> Result<Vec<RecordingInfo>>;
+
+    /// A session's whole recording, chunks in sequence order; `None` when it has none.
+    async fn recording(&self, session_id: &str) -> Result<Option<Recording>>;
+
+    /// Export: the sessions with a recording, in session-id order after `after`, at most
+    /// `limit`.
+    async fn recorded_sessions(&self, after: Option<String>, limit: usize) -> Result<Vec<String>>;
+
+    /// Retention of recordings: deletes at most `batch` recordings whose newest chunk was cut
+    /// before `before`; returns how many.
+    async fn prune_recordings(&self, before: DateTime<Utc>, batch: usize) -> Result<u64>;
+
+    /// Removes one session for good (its record, events, search entries and recording) and
+    /// writes `audit` to the audit log, in one transaction.
+    async fn erase_session(&self, session_id: &str, audit: AuditEntry) -> Result<Erased>;
+
+    /// Appends to the audit log (its `id` is assigned).
+    async fn record_audit(&self, entry: AuditEntry) -> Result<()>;
+
+    /// The audit log, newest first: at most `limit` entries, of `session_id` when given.
+    async fn audit_log(&self, session_id: Option<String>, limit: usize) -> Result<Vec<AuditEntry>>;
 
     /// Waits until everything acknowledged is written, then stops the writer.
     async fn close(&self);

@@ -142,6 +142,21 @@ pub fn duration(secs: f64) -> String {
     }
 }
 
+/// A byte count for people: `812 B`, `4.2 KiB`, `63.9 MiB`, `1.2 GiB`.
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut unit = 0;
+    while v >= 1024.0 && unit < UNITS.len() - 1 {
+        v /= 1024.0;
+        unit += 1;
+    }
+    format!("{v:.1} {}", UNITS[unit])
+}
+
 /// A duration as the original's analytics print it: `1h 2m 3s`, `5m 0s`, `12s`; tenths under
 /// 10 s, so a short session does not read as `0s`.
 pub fn hms(secs: f64) -> String {

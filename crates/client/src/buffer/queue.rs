@@ -34,6 +34,9 @@ pub(super) fn insert(
         micros(created)
     ])?;
     let id = tx.last_insert_rowid();
+    if event.event_type == OUTPUT {
+        return insert_chunk_bounds(tx, id, limits);
+    }
     let (events, total_bytes): (i64, i64) = tx
         .prepare_cached("SELECT events, bytes FROM totals WHERE id = 1")?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
@@ -43,7 +46,8 @@ pub(super) fn insert(
     let excess = to_u64(events).saturating_sub(limits.max_events);
     if excess > 0 {
         let n = tx.execute(
-            "DELETE FROM queue WHERE id IN (SELECT id FROM queue ORDER BY id LIMIT ?1)",
+            "DELETE FROM queue WHERE id IN \
+             (SELECT id FROM queue WHERE event_type <> 'output' ORDER BY id LIMIT ?1)",
             [to_i64(excess)],
         )?;
         dropped += n as u64;
@@ -59,7 +63,8 @@ pub(super) fn insert(
         let mut to_free = to_u64(total_bytes) - limits.max_bytes;
         let mut last_id = None;
         {
-            let mut stmt = tx.prepare("SELECT id, bytes FROM queue ORDER BY id")?;
+            let mut stmt =
+                tx.prepare("SELECT id, bytes FROM queue WHERE event_type <> 'output' ORDER BY id")?;
             let mut rows = stmt.query([])?;
             while let Some(row) = rows.next()? {
                 let (rid, b): (i64, i64) = (row.get(0)?, row.get(1)?);
@@ -71,7 +76,10 @@ pub(super) fn insert(
             }
         }
         if let Some(last) = last_id {
-            let n = tx.execute("DELETE FROM queue WHERE id <= ?1", [last])?;
+            let n = tx.execute(
+                "DELETE FROM queue WHERE id <= ?1 AND event_type <> 'output'",
+                [last],
+            )?;
             dropped += n as u64;
             reasons.push(format!("buffer over {} bytes", limits.max_bytes));
         }
@@ -105,6 +113,57 @@ pub(super) fn insert(
     Ok(Enqueued { id, dropped })
 }
 
+/// The `event_type` of a recording chunk.
+pub(crate) const OUTPUT: &str = "output";
+
+/// The recording quota after a chunk was queued: the oldest chunks go first (never another
+/// event); what goes is counted as dropped.
+fn insert_chunk_bounds(
+    tx: &Transaction<'_>,
+    id: i64,
+    limits: BufferLimits,
+) -> Result<Enqueued, ClientError> {
+    let total: i64 = tx
+        .prepare_cached("SELECT bytes FROM recording_totals WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
+    if to_u64(total) <= limits.max_recording_bytes {
+        return Ok(Enqueued { id, dropped: 0 });
+    }
+    let mut to_free = to_u64(total) - limits.max_recording_bytes;
+    let mut last_id = None;
+    {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, bytes FROM queue WHERE event_type = 'output' ORDER BY id",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (rid, b): (i64, i64) = (row.get(0)?, row.get(1)?);
+            last_id = Some(rid);
+            to_free = to_free.saturating_sub(to_u64(b));
+            if to_free == 0 {
+                break;
+            }
+        }
+    }
+    let mut dropped = 0;
+    if let Some(last) = last_id {
+        dropped = tx.execute(
+            "DELETE FROM queue WHERE id <= ?1 AND event_type = 'output'",
+            [last],
+        )? as u64;
+        let reasons = [format!(
+            "recordings over {} bytes",
+            limits.max_recording_bytes
+        )];
+        tracing::warn!(
+            dropped,
+            "recording quota full: dropped the oldest recording chunks"
+        );
+        record_drops(tx, dropped, &reasons)?;
+    }
+    Ok(Enqueued { id, dropped })
+}
+
 pub(super) fn describe_age(d: Duration) -> String {
     let secs = d.as_secs();
     if secs >= 86_400 && secs.is_multiple_of(86_400) {
@@ -119,9 +178,19 @@ pub(super) fn select_events(
     table: &str,
     limit: usize,
 ) -> Result<Vec<BufferedEvent>, ClientError> {
+    select_where(conn, table, "1", limit)
+}
+
+/// The oldest `limit` events of `table` that `filter` (SQL) lets through.
+pub(super) fn select_where(
+    conn: &Connection,
+    table: &str,
+    filter: &str,
+    limit: usize,
+) -> Result<Vec<BufferedEvent>, ClientError> {
     let sql = format!(
         "SELECT id, event_id, session_id, event_type, payload, bytes, created_at, attempts, last_error \
-         FROM {table} ORDER BY id LIMIT ?1"
+         FROM {table} WHERE {filter} ORDER BY id LIMIT ?1"
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |r| {

@@ -58,6 +58,33 @@ CREATE TABLE IF NOT EXISTS journal_offsets (
 PRAGMA user_version = 2;
 "#;
 
+/// Version 3: recording chunks (`output` events) have their own quota: `totals` counts the
+/// other events only, `recording_totals` the chunks, so neither bound ever evicts the other.
+pub(super) const SCHEMA_3: &str = r#"
+DROP TRIGGER IF EXISTS queue_ins;
+DROP TRIGGER IF EXISTS queue_del;
+CREATE TRIGGER queue_ins AFTER INSERT ON queue WHEN NEW.event_type <> 'output' BEGIN
+    UPDATE totals SET events = events + 1, bytes = bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER queue_del AFTER DELETE ON queue WHEN OLD.event_type <> 'output' BEGIN
+    UPDATE totals SET events = events - 1, bytes = bytes - OLD.bytes WHERE id = 1;
+END;
+CREATE TABLE IF NOT EXISTS recording_totals (
+    id     INTEGER PRIMARY KEY CHECK (id = 1),
+    chunks INTEGER NOT NULL,
+    bytes  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO recording_totals (id, chunks, bytes) VALUES (1, 0, 0);
+CREATE TRIGGER IF NOT EXISTS recording_ins AFTER INSERT ON queue WHEN NEW.event_type = 'output' BEGIN
+    UPDATE recording_totals SET chunks = chunks + 1, bytes = bytes + NEW.bytes WHERE id = 1;
+END;
+CREATE TRIGGER IF NOT EXISTS recording_del AFTER DELETE ON queue WHEN OLD.event_type = 'output' BEGIN
+    UPDATE recording_totals SET chunks = chunks - 1, bytes = bytes - OLD.bytes WHERE id = 1;
+END;
+CREATE INDEX IF NOT EXISTS queue_by_type ON queue (event_type, id);
+PRAGMA user_version = 3;
+"#;
+
 /// How long [`Buffer::open`] keeps trying while another opener holds the new file.
 pub(super) const OPEN_PATIENCE: Duration = Duration::from_secs(5);
 
@@ -74,11 +101,17 @@ pub(super) fn open_connection(path: &Path) -> Result<Connection, rusqlite::Error
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if version < 2 {
+    if version < 3 {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         // Another process may have upgraded it meanwhile: the scripts are idempotent.
-        tx.execute_batch(SCHEMA)?;
-        tx.execute_batch(SCHEMA_2)?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < 2 {
+            tx.execute_batch(SCHEMA)?;
+            tx.execute_batch(SCHEMA_2)?;
+        }
+        if version < 3 {
+            tx.execute_batch(SCHEMA_3)?;
+        }
         tx.commit()?;
     }
     Ok(conn)

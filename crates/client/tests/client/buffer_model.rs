@@ -14,6 +14,7 @@ const LIMITS: BufferLimits = BufferLimits {
     max_events: 12,
     max_bytes: 3000,
     max_age: Duration::from_secs(120),
+    max_recording_bytes: 256 * 1024 * 1024,
 };
 
 #[derive(Debug, Clone)]

@@ -21,8 +21,8 @@ use session_buddy_html::Html;
 pub use login::{ConsoleSessions, MAX_CONSOLE_SESSIONS};
 pub(crate) use login::{console_principal, login_form, login_submit, logout};
 pub(crate) use pages::{
-    analytics_page, live_page, session_page, sessions_csv, sessions_json, sessions_page,
-    status_page,
+    analytics_page, live_page, recording_cast, session_page, sessions_csv, sessions_json,
+    sessions_page, status_page,
 };
 
 /// The Content-Security-Policy of every response.
@@ -55,7 +55,7 @@ fn asset(stem: &str, ext: &str, content_type: &'static str, body: &'static [u8])
     }
 }
 
-static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
+static ASSETS: LazyLock<[Asset; 3]> = LazyLock::new(|| {
     [
         asset(
             "console",
@@ -69,8 +69,19 @@ static ASSETS: LazyLock<[Asset; 2]> = LazyLock::new(|| {
             "text/javascript; charset=utf-8",
             include_bytes!("assets/console.js"),
         ),
+        asset(
+            "player",
+            "js",
+            "text/javascript; charset=utf-8",
+            include_bytes!("assets/player.js"),
+        ),
     ]
 });
+
+/// The served path of the recording player's script, loaded only by a page with a player.
+pub fn player_path() -> String {
+    format!("/assets/{}", ASSETS[2].name)
+}
 
 /// The served paths of the stylesheet and the script (`/assets/console.<hash>.css|js`).
 pub fn asset_paths() -> (String, String) {
@@ -80,9 +91,10 @@ pub fn asset_paths() -> (String, String) {
     )
 }
 
-/// Bytes a first load transfers besides the page itself: the stylesheet and the script.
+/// Bytes a first load transfers besides the page itself: the stylesheet and the script (the
+/// player's script loads only with a recording).
 pub fn asset_bytes() -> usize {
-    ASSETS.iter().map(|a| a.body.len()).sum()
+    ASSETS[..2].iter().map(|a| a.body.len()).sum()
 }
 
 /// `GET /assets/{file}`: an embedded asset under its hashed name, cached for a year.

@@ -41,6 +41,7 @@ pub async fn start_records_every_field_of_a_1_0_start(store: &dyn Store) {
             "adapters": ["llamaindex", "prefect", "agno"]
         })),
         last_command: None,
+        has_recording: false,
     };
     assert_eq!(
         store.get_session(MAHAVISHNU).await.unwrap(),
@@ -149,6 +150,7 @@ pub async fn start_records_1_1_fields_and_defaults(store: &dyn Store) {
             end_reason: None,
             metadata: object(json!({"version": "0.9"})),
             last_command: None,
+            has_recording: false,
         }
     );
 

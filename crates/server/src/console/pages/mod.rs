@@ -11,7 +11,7 @@ mod status;
 pub(crate) use analytics_page::analytics_page;
 pub(crate) use list::{sessions_csv, sessions_json, sessions_page};
 pub(crate) use live::live_page;
-pub(crate) use session::session_page;
+pub(crate) use session::{recording_cast, session_page};
 pub(crate) use status::status_page;
 
 use axum::Extension;

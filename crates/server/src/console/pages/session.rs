@@ -62,8 +62,8 @@ fn record(h: &mut Html, s: &Session) {
     h.close("dl");
 }
 
-/// One timeline item: time, kind and what it says.
-fn timeline_item(h: &mut Html, e: &StoredEvent) {
+/// One timeline item: time, kind and what it says; `offset`, its moment in the recording.
+fn timeline_item(h: &mut Html, e: &StoredEvent, offset: Option<f64>) {
     let p = &e.payload;
     let summary = text::sessions::event_summary(&e.event_type, p);
     let (class, kind) = match e.event_type.as_str() {
@@ -89,9 +89,14 @@ fn timeline_item(h: &mut Html, e: &StoredEvent) {
         detail.trim().to_string()
     });
     let what = summary.what;
+    let offset = offset.map(|o| format!("{o:.3}"));
     h.open(
         "li",
-        &[("class", Some(class)), ("data-event", Some(&e.event_id))],
+        &[
+            ("class", Some(class)),
+            ("data-event", Some(&e.event_id)),
+            ("data-offset", offset.as_deref()),
+        ],
     );
     time(h, &e.timestamp);
     h.el("span", &[("class", Some("kind"))], kind);
@@ -120,6 +125,90 @@ fn heartbeats(h: &mut Html, run: &[&StoredEvent]) {
     };
     h.el("span", &[("class", Some("what"))], &what);
     h.close("li");
+}
+
+/// The player of the session's recording, when it has one and the viewer may play it (else
+/// a line saying what it needs); returns the recording's summary for the timeline's offsets.
+async fn player(
+    state: &AppState,
+    principal: &Option<Extension<Principal>>,
+    m: &mut Html,
+    s: &Session,
+) -> Option<session_buddy_store::RecordingInfo> {
+    if !s.has_recording {
+        return None;
+    }
+    let info = match state
+        .store
+        .recording_infos(std::slice::from_ref(&s.session_id))
+        .await
+    {
+        Ok(mut infos) => infos.pop()?,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read a recording's summary");
+            return None;
+        }
+    };
+    m.el("h2", &[], "Recording");
+    let principal = principal.as_ref().map(|Extension(p)| p);
+    if let Some(problem) = crate::recording::recordings_problem(state, principal) {
+        m.el(
+            "p",
+            &[("class", Some("empty")), ("id", Some("player-denied"))],
+            &format!("This session has a recording. {problem}."),
+        );
+        return None;
+    }
+    let cast = format!("/sessions/{}/recording.cast", s.session_id);
+    let (cols, rows) = (info.cols.to_string(), info.rows.to_string());
+    m.open(
+        "section",
+        &[
+            ("id", Some("player")),
+            ("data-cast", Some(&cast)),
+            ("data-cols", Some(&cols)),
+            ("data-rows", Some(&rows)),
+            ("tabindex", Some("0")),
+            ("aria-label", Some("Terminal recording")),
+        ],
+    )
+    .close("section");
+    let summary = format!(
+        "{} recorded in {} chunks{}; every playback is audited.",
+        text::bytes(info.bytes),
+        info.chunks,
+        match &info.truncated {
+            Some(r) => format!(", truncated ({r})"),
+            None => String::new(),
+        }
+    );
+    m.el("p", &[("class", Some("hint"))], &summary);
+    let js = crate::console::player_path();
+    m.open("script", &[("src", Some(&js)), ("defer", Some(""))])
+        .close("script");
+    Some(info)
+}
+
+/// `GET /sessions/{id}/recording.cast`: the recording for the console's player (the
+/// `recordings` scope; audited as a playback).
+pub(crate) async fn recording_cast(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    visible: crate::auth::Visibility,
+    Path(id): Path<String>,
+) -> Result<Response, crate::AppError> {
+    use axum::response::IntoResponse;
+    let principal = principal.map(|Extension(p)| p);
+    let cast =
+        crate::recording::read_cast(&state, principal.as_ref(), &visible, &id, "play").await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "application/x-asciicast"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        cast,
+    )
+        .into_response())
 }
 
 /// `GET /sessions/{id}`: the record and a page of the timeline (`?page=`).
@@ -202,6 +291,7 @@ pub(crate) async fn session_page(
             &serde_json::to_string_pretty(&s.metadata).unwrap_or_default(),
         );
     }
+    let recording = player(&state, &principal, &mut m, &s).await;
     m.el(
         "h2",
         &[],
@@ -220,7 +310,11 @@ pub(crate) async fn session_page(
         }
         heartbeats(&mut m, &run);
         run.clear();
-        timeline_item(&mut m, e);
+        let offset = recording.as_ref().and_then(|r| {
+            let secs = (e.timestamp - r.started_at).num_microseconds()? as f64 / 1e6;
+            (secs >= 0.0 && e.timestamp <= r.last_at).then_some(secs)
+        });
+        timeline_item(&mut m, e, offset);
     }
     heartbeats(&mut m, &run);
     m.close("ol");
