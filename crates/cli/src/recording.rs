@@ -231,7 +231,6 @@ fn replay(
             gap = gap.min(limit);
         }
         let mut wait = Duration::from_secs_f64(gap / speed);
-        let mut step = false;
         if let Some(keys) = keys {
             loop {
                 let got = if paused {
@@ -245,10 +244,7 @@ fn replay(
                 match got {
                     Ok(Key::Quit) => return false,
                     Ok(Key::Pause) => paused = !paused,
-                    Ok(Key::Step) if paused => {
-                        step = true;
-                        break;
-                    }
+                    Ok(Key::Step) if paused => break,
                     Ok(Key::Step) => {}
                     Err(RecvTimeoutError::Timeout) => break,
                     Err(RecvTimeoutError::Disconnected) if paused => return false,
@@ -261,7 +257,6 @@ fn replay(
         } else {
             std::thread::sleep(wait);
         }
-        let _ = step;
         if f.kind() == FrameKind::Output {
             let _ = out.write_all(f.data().as_bytes());
             let _ = out.flush();
@@ -338,7 +333,7 @@ pub fn audit(args: AuditArgs) -> CmdResult {
             } else if rows.is_empty() {
                 println!("The audit log is empty.");
             } else {
-                print!("{}", session_buddy_text::table(&headers, &rows));
+                println!("{}", session_buddy_text::table(&headers, &rows).trim_end());
             }
         }
     }

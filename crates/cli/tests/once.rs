@@ -265,7 +265,7 @@ fn helper_rows(text: &str) -> Vec<(String, String, String)> {
         .filter_map(|l| {
             let mut w = l.split_whitespace();
             let (m, p, who) = (w.next()?, w.next()?, w.next()?);
-            (matches!(m, "GET" | "POST") && p.starts_with('/')).then(|| {
+            (matches!(m, "GET" | "POST" | "DELETE") && p.starts_with('/')).then(|| {
                 let who = if who == "per" { "per tool" } else { who };
                 (m.to_string(), p.to_string(), who.to_string())
             })

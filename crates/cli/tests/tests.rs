@@ -19,6 +19,7 @@ mod once;
 mod operator;
 mod postgres;
 mod queries;
+mod recordings;
 mod redact;
 mod shell_helpers;
 mod shell_machine;

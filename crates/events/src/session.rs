@@ -135,8 +135,9 @@ pub struct Session {
     /// The name of the latest command stored for this session; null before the first.
     #[serde(default)]
     pub last_command: Option<String>,
-    /// Whether the session has a terminal recording (`GET /v1/sessions/{id}/recording`).
-    #[serde(default)]
+    /// Whether the session has a terminal recording (`GET /v1/sessions/{id}/recording`);
+    /// left out when it has none.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub has_recording: bool,
 }
 

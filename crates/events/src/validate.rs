@@ -286,7 +286,7 @@ fn output_from(obj: &Map<String, Value>) -> Result<OutputEvent> {
     .ok_or_else(|| ValidationError::new("seq", "must be an integer ≥ 1"))?;
     let started_at = match obj.get("started_at") {
         Some(Value::String(s)) => {
-            parse_timestamp(s).map_err(|e| ValidationError::new("started_at", format!("{e}")))?
+            parse_timestamp(s).map_err(|e| ValidationError::new("started_at", e))?
         }
         _ => {
             return Err(ValidationError::new(
