@@ -60,27 +60,9 @@ pub(super) fn insert(
         total_bytes
     };
     if to_u64(total_bytes) > limits.max_bytes {
-        let mut to_free = to_u64(total_bytes) - limits.max_bytes;
-        let mut last_id = None;
-        {
-            let mut stmt =
-                tx.prepare("SELECT id, bytes FROM queue WHERE event_type <> 'output' ORDER BY id")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let (rid, b): (i64, i64) = (row.get(0)?, row.get(1)?);
-                last_id = Some(rid);
-                to_free = to_free.saturating_sub(to_u64(b));
-                if to_free == 0 {
-                    break;
-                }
-            }
-        }
-        if let Some(last) = last_id {
-            let n = tx.execute(
-                "DELETE FROM queue WHERE id <= ?1 AND event_type <> 'output'",
-                [last],
-            )?;
-            dropped += n as u64;
+        let n = drop_oldest_bytes(tx, "<>", to_u64(total_bytes) - limits.max_bytes)?;
+        if n > 0 {
+            dropped += n;
             reasons.push(format!("buffer over {} bytes", limits.max_bytes));
         }
     }
@@ -129,28 +111,8 @@ fn insert_chunk_bounds(
     if to_u64(total) <= limits.max_recording_bytes {
         return Ok(Enqueued { id, dropped: 0 });
     }
-    let mut to_free = to_u64(total) - limits.max_recording_bytes;
-    let mut last_id = None;
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT id, bytes FROM queue WHERE event_type = 'output' ORDER BY id",
-        )?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let (rid, b): (i64, i64) = (row.get(0)?, row.get(1)?);
-            last_id = Some(rid);
-            to_free = to_free.saturating_sub(to_u64(b));
-            if to_free == 0 {
-                break;
-            }
-        }
-    }
-    let mut dropped = 0;
-    if let Some(last) = last_id {
-        dropped = tx.execute(
-            "DELETE FROM queue WHERE id <= ?1 AND event_type = 'output'",
-            [last],
-        )? as u64;
+    let dropped = drop_oldest_bytes(tx, "=", to_u64(total) - limits.max_recording_bytes)?;
+    if dropped > 0 {
         let reasons = [format!(
             "recordings over {} bytes",
             limits.max_recording_bytes
@@ -162,6 +124,32 @@ fn insert_chunk_bounds(
         record_drops(tx, dropped, &reasons)?;
     }
     Ok(Enqueued { id, dropped })
+}
+
+/// Drops the oldest queued events whose type is (`op` `=`) or is not (`<>`) a recording
+/// chunk until at least `to_free` payload bytes are gone; returns how many went.
+fn drop_oldest_bytes(tx: &Transaction<'_>, op: &str, mut to_free: u64) -> Result<u64, ClientError> {
+    let mut last_id = None;
+    {
+        let mut stmt = tx.prepare_cached(&format!(
+            "SELECT id, bytes FROM queue WHERE event_type {op} '{OUTPUT}' ORDER BY id"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let (rid, b): (i64, i64) = (row.get(0)?, row.get(1)?);
+            last_id = Some(rid);
+            to_free = to_free.saturating_sub(to_u64(b));
+            if to_free == 0 {
+                break;
+            }
+        }
+    }
+    let Some(last) = last_id else { return Ok(0) };
+    let n = tx.execute(
+        &format!("DELETE FROM queue WHERE id <= ?1 AND event_type {op} '{OUTPUT}'"),
+        [last],
+    )?;
+    Ok(n as u64)
 }
 
 pub(super) fn describe_age(d: Duration) -> String {
