@@ -440,6 +440,144 @@ fn a_sessions_timeline_shows_its_failed_command_and_script_as_text() {
     );
 }
 
+/// A recorded session's page plays its recording: loaded at 0, played to its end at 8×, seeked
+/// back, stepped, and a timeline command clicked shows the screen at its moment; the sessions
+/// list marks the session as recorded.
+#[test]
+fn a_recording_plays_seeks_steps_and_follows_the_timeline() {
+    let Some(browser) = Browser::start() else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path());
+    let started = chrono::Utc::now() - chrono::TimeDelta::seconds(60);
+    let at = |secs: f64| {
+        (started + chrono::TimeDelta::milliseconds((secs * 1000.0) as i64))
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let s = start_event("oneiric", &at(0.0));
+    let id = session_id(&s);
+    let chunk = |seq: u64, frames: Value| {
+        json!({"event_version": "1.1", "event_id": uuid::Uuid::new_v4().to_string(),
+               "event_type": "output", "session_id": id, "timestamp": at(3.0), "seq": seq,
+               "started_at": at(0.0), "cols": 80, "rows": 24, "frames": frames})
+    };
+    let results = server.post(&[
+        s,
+        chunk(
+            1,
+            json!([
+                [0.2, "o", "\u{1b}[2J\u{1b}[Hfirst screen"],
+                [1.0, "o", "\r\nsecond line"]
+            ]),
+        ),
+        chunk(
+            2,
+            json!([
+                [1.5, "r", "100x30"],
+                [2.5, "o", "\u{1b}[2J\u{1b}[Hthe last screen"]
+            ]),
+        ),
+        command_event(&id, 1, &at(1.2), "status", None),
+        end_event(&id, &at(3.0)),
+    ]);
+    assert!(
+        results.iter().all(|r| r["status"] == "accepted"),
+        "{results:?}"
+    );
+    browser.go(&format!("{}/sessions", server.url));
+    let row = browser.text(&format!("tr[data-session='{id}'] td.session"));
+    assert!(
+        row.contains("rec"),
+        "the list marks a recorded session: {row}"
+    );
+
+    browser.go(&format!("{}/sessions/{id}", server.url));
+    browser.wait_for(
+        "the player to load",
+        "return document.getElementById('player').getAttribute('data-state') === 'ready';",
+        json!([]),
+    );
+    let screen = || {
+        browser
+            .js("return window.sbPlayer.text();", json!([]))
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    assert!(
+        !screen().contains("first screen"),
+        "at 0 nothing is shown yet: {}",
+        screen()
+    );
+    // Play to the end, fast.
+    browser.js(
+        "var s = document.getElementById('speed'); s.value = '8'; \
+         s.dispatchEvent(new Event('change')); return true;",
+        json!([]),
+    );
+    browser.click("#play-pause");
+    browser.wait_for(
+        "the last screen",
+        "return window.sbPlayer.text().indexOf('the last screen') >= 0;",
+        json!([]),
+    );
+    assert!(
+        !screen().contains("first screen"),
+        "the screen was cleared: {}",
+        screen()
+    );
+    // Seek back to 1.1 s: the first screen with its second line.
+    browser.js(
+        "var s = document.getElementById('seek'); s.value = '1.1'; \
+         s.dispatchEvent(new Event('input')); return true;",
+        json!([]),
+    );
+    browser.wait_for(
+        "the screen at 1.1 s",
+        "return window.sbPlayer.text().indexOf('second line') >= 0;",
+        json!([]),
+    );
+    assert!(screen().contains("first screen"), "{}", screen());
+    assert!(!screen().contains("the last screen"), "{}", screen());
+    // Back to the start, then one step shows the first frame.
+    browser.js(
+        "var s = document.getElementById('seek'); s.value = '0'; \
+         s.dispatchEvent(new Event('input')); return true;",
+        json!([]),
+    );
+    browser.wait_for(
+        "the start",
+        "return window.sbPlayer.text().indexOf('first screen') < 0;",
+        json!([]),
+    );
+    browser.click("#step");
+    browser.wait_for(
+        "the first frame",
+        "return window.sbPlayer.text().indexOf('first screen') >= 0 \
+         && window.sbPlayer.text().indexOf('second line') < 0;",
+        json!([]),
+    );
+    // The command at 1.2 s in the timeline: clicking it shows that moment.
+    let offset = browser.js(
+        "return document.querySelector('ol#timeline li.command').getAttribute('data-offset');",
+        json!([]),
+    );
+    assert_eq!(
+        offset,
+        json!("1.200"),
+        "the command's moment in the recording"
+    );
+    browser.click("ol#timeline li.command");
+    browser.wait_for(
+        "the command's moment",
+        "return window.sbPlayer.text().indexOf('second line') >= 0 \
+         && document.getElementById('player').getAttribute('data-time') === '1.20';",
+        json!([]),
+    );
+    browser.screenshot("console-recording", 1280, 800);
+}
+
 #[test]
 fn analytics_show_the_clis_numbers() {
     let Some(browser) = Browser::start() else {

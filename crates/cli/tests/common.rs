@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -188,5 +188,95 @@ pub fn stored_session_ids(url: &str) -> Vec<String> {
             Some(c) => cursor = Some(c.to_string()),
             None => return ids,
         }
+    }
+}
+
+static TMUX_SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A tmux server of its own, killed on drop.
+pub struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new("tmux");
+        c.args(["-L", &self.socket]);
+        c
+    }
+
+    pub fn start(cwd: &Path, env: &[(&str, &str)], argv: &[&str]) -> Self {
+        let tmux = Tmux {
+            socket: format!(
+                "sb-test-{}-{}",
+                std::process::id(),
+                TMUX_SERVERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ),
+        };
+        let mut c = tmux.cmd();
+        c.args([
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-x",
+            "160",
+            "-y",
+            "50",
+        ])
+        .arg("-c")
+        .arg(cwd);
+        for (k, v) in env {
+            c.args(["-e", &format!("{k}={v}")]);
+        }
+        c.arg("--").args(argv);
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        tmux
+    }
+
+    pub fn screen(&self) -> String {
+        let o = self
+            .cmd()
+            .args(["capture-pane", "-p", "-S", "-200"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn keys(&self, keys: &[&str]) {
+        assert!(
+            self.cmd()
+                .arg("send-keys")
+                .args(keys)
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+
+    pub fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "timed out waiting for {what}; the screen:\n{s}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.cmd().arg("kill-server").status();
     }
 }

@@ -3,13 +3,12 @@
 //! 130. Either way nothing the helper started is left running, not even a process that left
 //! its process group.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Server, bin};
+use crate::common::{Server, Tmux, bin};
 
 /// A crackerjack project whose `test` starts a child in its group and one that leaves it
 /// (`setsid`), says so, and would run for an hour.
@@ -165,90 +164,6 @@ fn signal_during_a_script_helper(signal: &str, tag: &str, code: i32, reason: &st
     assert_eq!(test["success"], false);
     assert_eq!(test["error"], error);
     assert_eq!(test["exit_code"], code);
-}
-
-/// A tmux server of its own, killed on drop.
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn cmd(&self) -> Command {
-        let mut c = Command::new("tmux");
-        c.args(["-L", &self.socket]);
-        c
-    }
-
-    fn start(cwd: &Path, env: &[(&str, &str)], argv: &[&str]) -> Self {
-        let tmux = Tmux {
-            socket: format!("sb-test-{}", std::process::id()),
-        };
-        let mut c = tmux.cmd();
-        c.args([
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-x",
-            "160",
-            "-y",
-            "50",
-        ])
-        .arg("-c")
-        .arg(cwd);
-        for (k, v) in env {
-            c.args(["-e", &format!("{k}={v}")]);
-        }
-        c.arg("--").args(argv);
-        let o = c.output().unwrap();
-        assert!(
-            o.status.success(),
-            "tmux: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        tmux
-    }
-
-    fn screen(&self) -> String {
-        let o = self
-            .cmd()
-            .args(["capture-pane", "-p", "-S", "-200"])
-            .output()
-            .unwrap();
-        String::from_utf8_lossy(&o.stdout).into_owned()
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        assert!(
-            self.cmd()
-                .arg("send-keys")
-                .args(keys)
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
-
-    fn wait_for(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "timed out waiting for {what}; the screen:\n{s}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.cmd().arg("kill-server").status();
-    }
 }
 
 #[test]

@@ -49,7 +49,8 @@ pub enum ImportFailure {
 }
 
 /// Reads `reader` (named `what` in errors) line by line and sends its events in batches of
-/// `batch` with `post` (which POSTs a JSON array to [`IMPORT_PATH`] and returns the answer).
+/// `batch` (and at most [`crate::MAX_BATCH_BYTES`] of JSON: recording chunks are large) with
+/// `post` (which POSTs a JSON array to [`IMPORT_PATH`] and returns the answer).
 /// Blank lines are skipped; a line that is not JSON counts as rejected.
 pub fn import_ndjson<E>(
     reader: impl BufRead,
@@ -60,6 +61,7 @@ pub fn import_ndjson<E>(
     let batch = batch.max(1);
     let mut tally = ImportTally::default();
     let mut pending: Vec<Value> = Vec::with_capacity(batch);
+    let mut pending_bytes = 0u64;
     for (i, line) in reader.lines().enumerate() {
         let line = line.map_err(|error| {
             ImportError::Import(ImportFailure::Read {
@@ -70,12 +72,21 @@ pub fn import_ndjson<E>(
         if line.trim().is_empty() {
             continue;
         }
+        let bytes = line.len() as u64;
+        if !pending.is_empty() && pending_bytes + bytes > crate::MAX_BATCH_BYTES {
+            send(&mut post, &mut pending, &mut tally)?;
+            pending_bytes = 0;
+        }
         match serde_json::from_str::<Value>(&line) {
-            Ok(v) => pending.push(v),
+            Ok(v) => {
+                pending.push(v);
+                pending_bytes += bytes;
+            }
             Err(e) => tally.reject(format!("line {}: not JSON ({e})", i + 1)),
         }
         if pending.len() == batch {
             send(&mut post, &mut pending, &mut tally)?;
+            pending_bytes = 0;
         }
     }
     if !pending.is_empty() {

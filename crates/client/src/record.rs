@@ -48,6 +48,69 @@ pub struct RecordOptions {
     pub input: bool,
 }
 
+/// The environment variable through which a recording parent hands its child shell the
+/// identity of the session it records (`shell --record`): `PID:EVENT_ID:MICROS`, the parent's
+/// pid, the start's event id and its time in microseconds since the epoch. Internal to one
+/// parent and its child: a child whose parent is not PID ignores it.
+pub const RECORDED_START_ENV: &str = "SESSION_BUDDY_RECORDED_START";
+
+/// The identity of a session's start: its event id and time, from which its session id
+/// follows ([`session_buddy_events::session_id_for`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartIdentity {
+    pub event_id: Uuid,
+    pub timestamp: DateTime<Utc>,
+}
+
+impl StartIdentity {
+    pub fn new() -> Self {
+        Self {
+            event_id: Uuid::new_v4(),
+            timestamp: crate::tracker::now(),
+        }
+    }
+
+    /// The session id this start gives `component`.
+    pub fn session_id(&self, component: &str) -> String {
+        session_buddy_events::session_id_for(component, self.timestamp, &self.event_id)
+    }
+
+    /// The value of [`RECORDED_START_ENV`] for a child of this process.
+    pub fn env_value(&self) -> String {
+        format!(
+            "{}:{}:{}",
+            std::process::id(),
+            self.event_id,
+            self.timestamp.timestamp_micros()
+        )
+    }
+
+    /// The identity our recording parent handed us, if [`RECORDED_START_ENV`] holds one and
+    /// names our parent (a process further down, such as a helper's shell, ignores it).
+    pub fn inherited() -> Option<Self> {
+        let value = std::env::var(RECORDED_START_ENV).ok()?;
+        Self::parse_for(&value, Some(nix::unistd::getppid().as_raw()))
+    }
+
+    fn parse_for(value: &str, parent: Option<i32>) -> Option<Self> {
+        let mut parts = value.splitn(3, ':');
+        let pid: i32 = parts.next()?.parse().ok()?;
+        let event_id = parts.next()?.parse().ok()?;
+        let micros: i64 = parts.next()?.parse().ok()?;
+        (Some(pid) == parent).then_some(())?;
+        Some(Self {
+            event_id,
+            timestamp: DateTime::from_timestamp_micros(micros)?,
+        })
+    }
+}
+
+impl Default for StartIdentity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 enum Msg {
     Output(Vec<u8>, Instant),
     Input(Vec<u8>, Instant),
@@ -636,6 +699,21 @@ fn run_piped(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_identity_goes_to_its_child_only() {
+        let id = StartIdentity::new();
+        let value = id.env_value();
+        let me = std::process::id() as i32;
+        assert_eq!(StartIdentity::parse_for(&value, Some(me)), Some(id));
+        assert_eq!(StartIdentity::parse_for(&value, Some(me + 1)), None);
+        assert_eq!(StartIdentity::parse_for(&value, None), None);
+        assert_eq!(StartIdentity::parse_for("12:nonsense:3", Some(12)), None);
+        assert_eq!(
+            id.session_id("oneiric"),
+            session_buddy_events::session_id_for("oneiric", id.timestamp, &id.event_id)
+        );
+    }
 
     #[test]
     fn an_unfinished_private_key_is_recognised() {

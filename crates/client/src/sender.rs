@@ -27,7 +27,15 @@ pub const LOCK_FILE: &str = "sender.lock";
 
 /// Takes the host's sender lock without waiting; `Ok(None)` when another holds it.
 pub fn try_sender_lock(home: &Path) -> Result<Option<File>, ClientError> {
-    let path = home.join(LOCK_FILE);
+    try_lock(home, LOCK_FILE)
+}
+
+/// The lock of the one detached sender that stands by while another process sends.
+const STANDBY_LOCK_FILE: &str = "sender.standby.lock";
+
+/// `home/name` locked exclusively, or `None` when another process holds it.
+fn try_lock(home: &Path, name: &str) -> Result<Option<File>, ClientError> {
+    let path = home.join(name);
     let lock_err = |source| ClientError::Lock {
         path: path.clone(),
         source,
@@ -478,20 +486,41 @@ pub fn deliver_now(
     Ok(report)
 }
 
-/// The detached sender (`event-buffer replay --daemon`): takes the host's sender lock (fails
-/// with [`ClientError::SenderBusy`] at once if another process holds it) and delivers with
-/// backoff until the buffer is empty or `max_runtime` has passed.
 /// How long the detached sender waits for new events once the buffer is empty.
 pub const DAEMON_LINGER: Duration = Duration::from_secs(30);
 
+/// How often a standing-by sender tries the sender lock.
+const STANDBY_POLL: Duration = Duration::from_millis(500);
+
+/// The detached sender (`event-buffer replay --daemon`): takes the host's sender lock and
+/// delivers with backoff until the buffer is empty (and [`DAEMON_LINGER`] has passed) or
+/// `max_runtime` has. While another process holds the lock (a running shell's own sender),
+/// one detached sender stands by and takes over when that process goes, even by SIGKILL, so
+/// what it left in the buffer is not stranded until the next run; a second one finds the
+/// standby taken and fails with [`ClientError::SenderBusy`] at once.
 pub fn run_sender_daemon(
     config: &TrackerConfig,
     max_runtime: Duration,
     linger: Duration,
 ) -> Result<DeliveryReport, ClientError> {
     let started = Instant::now();
-    let Some(lock) = try_sender_lock(&config.home)? else {
-        return Err(ClientError::SenderBusy(config.home.join(LOCK_FILE)));
+    let busy = || ClientError::SenderBusy(config.home.join(LOCK_FILE));
+    let lock = match try_sender_lock(&config.home)? {
+        Some(lock) => lock,
+        None => {
+            let Some(standby) = try_lock(&config.home, STANDBY_LOCK_FILE)? else {
+                return Err(busy());
+            };
+            loop {
+                if started.elapsed() >= max_runtime || home_removed(&standby, &config.home) {
+                    return Err(busy());
+                }
+                std::thread::sleep(STANDBY_POLL);
+                if let Some(lock) = try_sender_lock(&config.home)? {
+                    break lock;
+                }
+            }
+        }
     };
     let buffer = Buffer::open(&config.home, config.limits)?;
     let mut sender = Sender::new(buffer, config, true);

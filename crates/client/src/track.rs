@@ -10,7 +10,9 @@ use std::sync::atomic::{AtomicI32, Ordering};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
-use crate::record::{RecordError, RecordOptions, Recorder, run_in_pty};
+use crate::record::{
+    RECORDED_START_ENV, RecordError, RecordOptions, Recorder, StartIdentity, run_in_pty,
+};
 use crate::{EndReason, SessionInfo, Tracker, TrackerConfig};
 
 /// Why a program could not be run as a tracked session.
@@ -57,17 +59,8 @@ pub fn track_with(
         let recorder = tracker
             .session_id()
             .and_then(|id| Recorder::start(&config, id, cols, rows));
-        let mut forwarded = Ok(Arc::new(AtomicI32::new(0)));
-        let ended = run_in_pty(command, &[], recorder, options, |pid| {
-            forwarded = forward_signals(Pid::from_raw(pid as i32));
-        })
-        .map_err(|e| match e {
-            RecordError::Spawn { program, source } => TrackError::Spawn { program, source },
-            RecordError::Wait(e) => TrackError::Wait(e),
-            RecordError::Pty(e) => TrackError::Pty(e),
-        })?;
-        let forwarded = forwarded?;
-        let (code, reason, signal) = end_facts(ended.status, &forwarded);
+        let (status, forwarded) = run_recorded(command, &[], recorder, options)?;
+        let (code, reason, signal) = end_facts(status, &forwarded);
         tracker.end(reason, Some(code), signal.as_deref());
         return Ok(code);
     }
@@ -85,6 +78,48 @@ pub fn track_with(
     let (code, reason, signal) = end_facts(status, &forwarded);
     tracker.end(reason, Some(code), signal.as_deref());
     Ok(code)
+}
+
+/// `shell --record`: runs this program again, with the same arguments, in a recorded
+/// pseudo-terminal. The child is the shell and tracks its session itself; it takes the start
+/// identity drawn here ([`StartIdentity::inherited`]), so the recording and the session share
+/// one id. Returns the code to exit with (the child's).
+pub fn record_self(
+    config: &TrackerConfig,
+    component: &str,
+    options: RecordOptions,
+) -> Result<i32, TrackError> {
+    let exe = std::env::current_exe().map_err(|source| TrackError::Spawn {
+        program: "the running program".into(),
+        source,
+    })?;
+    let mut command = vec![exe.to_string_lossy().into_owned()];
+    command.extend(std::env::args().skip(1));
+    let identity = StartIdentity::new();
+    let (cols, rows) = crate::record::terminal_size();
+    let recorder = Recorder::start(config, &identity.session_id(component), cols, rows);
+    let env = [(RECORDED_START_ENV.to_string(), identity.env_value())];
+    let (status, forwarded) = run_recorded(&command, &env, recorder, options)?;
+    Ok(end_facts(status, &forwarded).0)
+}
+
+/// `command` in a recorded pseudo-terminal, SIGTERM and SIGHUP passed on to it.
+fn run_recorded(
+    command: &[String],
+    env: &[(String, String)],
+    recorder: Option<Recorder>,
+    options: RecordOptions,
+) -> Result<(std::process::ExitStatus, Arc<AtomicI32>), TrackError> {
+    let mut forwarded = Ok(Arc::new(AtomicI32::new(0)));
+    let ended = run_in_pty(command, env, recorder, options, |pid| {
+        forwarded = forward_signals(Pid::from_raw(pid as i32));
+    })
+    .map_err(|e| match e {
+        RecordError::Spawn { program, source } => TrackError::Spawn { program, source },
+        RecordError::Wait(e) => TrackError::Wait(e),
+        RecordError::Pty(e) => TrackError::Pty(e),
+    })?;
+    Ok((ended.status, forwarded?))
 }
 
 /// The exit code to leave with, why the session ended and the signal, from the program's

@@ -241,7 +241,7 @@ impl std::fmt::Debug for Tracker {
     }
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     let t = Utc::now();
     t.duration_trunc(TimeDelta::microseconds(1)).unwrap_or(t)
 }
@@ -252,6 +252,17 @@ impl Tracker {
     /// cannot be written, returns a tracker whose methods do nothing and whose
     /// [`status`](Self::status) says why.
     pub fn start(config: TrackerConfig, info: SessionInfo) -> Tracker {
+        Self::start_as(config, info, None)
+    }
+
+    /// [`start`](Self::start) with the start's identity (event id and time, hence the session
+    /// id) given rather than drawn: a recorded shell's parent drew it to name the recording
+    /// ([`crate::record::StartIdentity`]).
+    pub fn start_as(
+        config: TrackerConfig,
+        info: SessionInfo,
+        identity: Option<crate::record::StartIdentity>,
+    ) -> Tracker {
         if !config.enabled {
             return Tracker {
                 disabled_reason: Some(config.disabled_words()),
@@ -268,13 +279,17 @@ impl Tracker {
             }
         };
         let facts = host_facts();
+        let identity = identity.unwrap_or_else(|| crate::record::StartIdentity {
+            event_id: Uuid::new_v4(),
+            timestamp: now(),
+        });
         let start = SessionStartEvent {
             event_version: EVENT_VERSION_1_1.to_string(),
-            event_id: Uuid::new_v4(),
+            event_id: identity.event_id,
             event_type: EventType::SessionStart,
             component_name: info.component.clone(),
             shell_type: info.shell_type,
-            timestamp: now(),
+            timestamp: identity.timestamp,
             pid: std::process::id(),
             user: UserInfo {
                 username: facts.username,

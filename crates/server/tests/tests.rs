@@ -12,6 +12,7 @@ mod ingest;
 mod mcp;
 mod metrics;
 mod queries;
+mod recordings;
 mod redaction;
 mod security;
 mod stream;

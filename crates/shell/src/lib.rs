@@ -198,6 +198,13 @@ pub struct ShellArgs {
     /// Do not print the banner.
     #[arg(long)]
     pub no_banner: bool,
+    /// Record the terminal (output, timing, resizes) as part of the session; also on when
+    /// SESSION_BUDDY_RECORD / `client.record` names the component.
+    #[arg(long)]
+    pub record: bool,
+    /// Record typed input too (never at a password prompt); implies --record.
+    #[arg(long)]
+    pub record_input: bool,
 }
 
 /// `help` fits in this many columns (a terminal's default width).
@@ -296,6 +303,8 @@ pub(crate) struct Session {
     pub spec: Arc<ShellSpec>,
     pub config: TrackerConfig,
     pub tracker: Arc<Tracker>,
+    /// The terminal is recorded (by our parent, `--record`).
+    pub recorded: bool,
     pub interrupts: interrupt::Interrupts,
 }
 
@@ -518,6 +527,21 @@ impl Session {
 /// Runs `spec` as a shell; returns the process exit code (0, or 1 when a command of a `-c`
 /// or stdin run failed; 128+N after signal N).
 pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
+    // Recorded: this process records the terminal and runs the shell again as its child,
+    // which takes the session identity drawn here. Tracking off records nothing.
+    let identity = session_buddy_client::record::StartIdentity::inherited();
+    if identity.is_none()
+        && config.enabled
+        && (args.record || args.record_input || config.record.covers(&spec.component))
+    {
+        let options = session_buddy_client::record::RecordOptions {
+            input: args.record_input,
+        };
+        match session_buddy_client::track::record_self(&config, &spec.component, options) {
+            Ok(code) => return code,
+            Err(e) => eprintln!("warning: cannot record this session ({e}); it runs unrecorded"),
+        }
+    }
     let info = SessionInfo {
         component: spec.component.clone(),
         shell_type: spec.shell_type.clone(),
@@ -540,11 +564,13 @@ pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
             ),
         ]),
     };
-    let tracker = Arc::new(Tracker::start(config.clone(), info));
+    let recorded = identity.is_some();
+    let tracker = Arc::new(Tracker::start_as(config.clone(), info, identity));
     let session = Session {
         spec: Arc::new(spec),
         config,
         tracker,
+        recorded,
         interrupts: interrupt::Interrupts::default(),
     };
     let interactive = args.command.is_none() && repl::stdin_is_terminal();

@@ -155,6 +155,9 @@ pub(crate) fn run_interactive(session: &Session, banner: bool) -> (i32, EndReaso
             "{}",
             spec.banner(&session.config, session.tracker.session_id())
         );
+        if session.recorded {
+            println!("Recording: on (this terminal is recorded with the session)");
+        }
         let _ = std::io::stdout().flush();
     }
     let mut keybindings = default_emacs_keybindings();

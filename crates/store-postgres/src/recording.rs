@@ -1,17 +1,42 @@
 //! Recordings on PostgreSQL: the rules of the SQLite backend (one chunk per session and seq,
-//! the cap, the summary row), with the summary row locked while a chunk is added so that two
-//! servers cannot both pass the cap.
+//! the cap, the summary row), with the summary rows locked while chunks are added so that two
+//! servers cannot both pass the cap. A call locks the summary rows of all its sessions first,
+//! in session-id order, so two calls naming the same sessions in other orders never deadlock
+//! (and a transaction that still hits a deadlock or a serialization failure is tried again).
+
+use std::collections::BTreeMap;
 
 use deadpool_postgres::Object;
-use session_buddy_store::recording::over_cap_reason;
+use session_buddy_store::recording::{over_cap_reason, refused_by_cap};
 use session_buddy_store::{
     AuditEntry, ChunkOutcome, Erased, PackedChunk, Recording, RecordingInfo,
 };
 use tokio_postgres::Row;
 
+use crate::error::is_retryable;
 use crate::{PgError, micros};
 
+/// How often a transaction that hit a deadlock is tried again.
+const ATTEMPTS: usize = 4;
+
 pub(crate) async fn store_chunks(
+    conn: &mut Object,
+    chunks: &[PackedChunk],
+    cap: u64,
+) -> Result<Vec<ChunkOutcome>, PgError> {
+    let mut attempt = 1;
+    loop {
+        match store_chunks_once(conn, chunks, cap).await {
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "recording transaction retried");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn store_chunks_once(
     conn: &mut Object,
     chunks: &[PackedChunk],
     cap: u64,
@@ -26,7 +51,7 @@ pub(crate) async fn store_chunks(
         )
         .await?;
     let lock = tx
-        .prepare_cached("SELECT bytes FROM recordings WHERE session_id = $1 FOR UPDATE")
+        .prepare_cached("SELECT bytes, truncated FROM recordings WHERE session_id = $1 FOR UPDATE")
         .await?;
     let insert = tx
         .prepare_cached(
@@ -52,14 +77,22 @@ pub(crate) async fn store_chunks(
     let exists = tx
         .prepare_cached("SELECT 1 FROM recording_chunks WHERE session_id = $1 AND seq = $2")
         .await?;
+    // Every session's summary row, created when new (from its first chunk in the call) and
+    // locked, in session-id order: the one lock order of every call.
+    let mut firsts: BTreeMap<&str, &PackedChunk> = BTreeMap::new();
+    for c in chunks {
+        firsts.entry(c.session_id.as_str()).or_insert(c);
+    }
+    for (id, c) in &firsts {
+        tx.execute(&summary, &[id, &c.started_us, &c.cols, &c.rows, &c.at_us])
+            .await?;
+        tx.query_one(&lock, &[id]).await?;
+    }
     let mut out = Vec::with_capacity(chunks.len());
     for c in chunks {
-        tx.execute(
-            &summary,
-            &[&c.session_id, &c.started_us, &c.cols, &c.rows, &c.at_us],
-        )
-        .await?;
-        let bytes: i64 = tx.query_one(&lock, &[&c.session_id]).await?.get(0);
+        // Already locked by this transaction: reads the bytes so far, its own chunks included.
+        let row = tx.query_one(&lock, &[&c.session_id]).await?;
+        let (bytes, truncated): (i64, Option<String>) = (row.get(0), row.get(1));
         if tx
             .query_opt(&exists, &[&c.session_id, &c.seq])
             .await?
@@ -68,7 +101,7 @@ pub(crate) async fn store_chunks(
             out.push(ChunkOutcome::Duplicate);
             continue;
         }
-        if u64::try_from(bytes + c.data_bytes).unwrap_or(u64::MAX) > cap {
+        if refused_by_cap(bytes, truncated.as_deref(), c.data_bytes, cap) {
             tx.execute(&truncate, &[&c.session_id, &over_cap_reason(cap)])
                 .await?;
             out.push(ChunkOutcome::OverCap);

@@ -2,7 +2,7 @@
 //! back in order; retention, erasure and the audit log.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
-use session_buddy_store::recording::over_cap_reason;
+use session_buddy_store::recording::{over_cap_reason, refused_by_cap};
 use session_buddy_store::{
     AuditEntry, ChunkOutcome, Erased, PackedChunk, Recording, RecordingInfo,
 };
@@ -27,12 +27,12 @@ pub(crate) fn store_chunks(
             out.push(ChunkOutcome::Duplicate);
             continue;
         }
-        let bytes: i64 = tx
-            .prepare_cached("SELECT bytes FROM recordings WHERE session_id = ?1")?
-            .query_row([&c.session_id], |r| r.get(0))
+        let (bytes, truncated): (i64, Option<String>) = tx
+            .prepare_cached("SELECT bytes, truncated FROM recordings WHERE session_id = ?1")?
+            .query_row([&c.session_id], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?
-            .unwrap_or(0);
-        if u64::try_from(bytes + c.data_bytes).unwrap_or(u64::MAX) > cap {
+            .unwrap_or((0, None));
+        if refused_by_cap(bytes, truncated.as_deref(), c.data_bytes, cap) {
             tx.prepare_cached(
                 "INSERT INTO recordings
                    (session_id, chunks, bytes, stored_bytes, truncated, started_at, cols, rows, last_at)

@@ -21,7 +21,9 @@ pub enum ExportError {
 }
 
 /// Writes every stored event (pending ones too) with a timestamp at or after `since` to `out`
-/// as ndjson, in time order; returns how many.
+/// as ndjson, in time order, then every recording chunk cut at or after `since` as the
+/// `output` event it came in as (session by session, in sequence order); returns how many
+/// lines.
 pub async fn export_events(
     store: &dyn Store,
     since: Option<DateTime<Utc>>,
@@ -40,8 +42,47 @@ pub async fn export_events(
             Some(last) if page.len() == MAX_PAGE => {
                 after = Some((last.timestamp, last.event_id.clone()));
             }
-            _ => return Ok(n),
+            _ => break,
         }
+    }
+    Ok(n + export_recordings(store, since, out).await?)
+}
+
+/// The recordings' chunks as `output` events. A recording the server truncated at its cap
+/// says so in its last chunk, so that an import truncates it the same way.
+async fn export_recordings(
+    store: &dyn Store,
+    since: Option<DateTime<Utc>>,
+    out: &mut dyn Write,
+) -> Result<u64, ExportError> {
+    let since_us = since.map_or(i64::MIN, |t| t.timestamp_micros());
+    let mut after = None;
+    let mut n = 0u64;
+    loop {
+        let ids = store.recorded_sessions(after.clone(), MAX_PAGE).await?;
+        for id in &ids {
+            let Some(recording) = store.recording(id).await? else {
+                continue;
+            };
+            let marked = recording.chunks.iter().any(|c| c.truncated.is_some());
+            let last = recording.chunks.len().saturating_sub(1);
+            for (i, chunk) in recording.chunks.iter().enumerate() {
+                if chunk.at_us < since_us {
+                    continue;
+                }
+                let mut event = chunk.to_event()?;
+                if i == last && !marked {
+                    event.truncated.clone_from(&recording.info.truncated);
+                }
+                serde_json::to_writer(&mut *out, &event)?;
+                out.write_all(b"\n")?;
+                n += 1;
+            }
+        }
+        if ids.len() < MAX_PAGE {
+            return Ok(n);
+        }
+        after = ids.last().cloned();
     }
 }
 

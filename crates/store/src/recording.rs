@@ -91,9 +91,20 @@ fn micros(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
+const OVER_CAP: &str = "over the server's cap of ";
+
 /// Why a recording stops early when `cap` bytes are reached.
 pub fn over_cap_reason(cap: u64) -> String {
-    format!("over the server's cap of {cap} bytes (--recording-max-bytes)")
+    format!("{OVER_CAP}{cap} bytes (--recording-max-bytes)")
+}
+
+/// Whether a chunk of `data_bytes` is refused by the cap: it would take the recording (of
+/// `bytes` so far, truncated for `truncated`) past `cap`, or the cap has ended the recording
+/// already, so that a small chunk after a refused one leaves no gap. (A truncation the
+/// recorder reported does not refuse its earlier chunks arriving late.)
+pub fn refused_by_cap(bytes: i64, truncated: Option<&str>, data_bytes: i64, cap: u64) -> bool {
+    truncated.is_some_and(|t| t.starts_with(OVER_CAP))
+        || u64::try_from(bytes.saturating_add(data_bytes)).unwrap_or(u64::MAX) > cap
 }
 
 /// A session's recording as the store keeps its summary.

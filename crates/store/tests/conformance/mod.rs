@@ -12,6 +12,7 @@ pub mod imported;
 pub mod ingest;
 pub mod queries;
 pub mod reaper;
+pub mod recordings;
 pub mod redaction;
 pub mod restart;
 pub mod retention;
@@ -93,6 +94,16 @@ macro_rules! conformance_suite {
             search::search_finds_commands_sent_before_the_start_and_forgets_pruned_sessions,
             feed::feed_returns_the_events_after_a_position_in_order,
             feed::last_command_is_the_latest_command_stored,
+            recordings::chunks_are_stored_once_per_seq_and_read_back_in_order,
+            recordings::an_output_chunk_given_to_ingest_is_rejected,
+            recordings::the_chunk_past_the_cap_truncates_the_recording,
+            recordings::a_recorder_truncation_is_kept_and_shown,
+            recordings::erase_session_removes_the_session_its_events_and_its_recording,
+            recordings::audit_log_is_newest_first_per_session_and_limited,
+            recordings::prune_recordings_deletes_only_those_whose_newest_chunk_is_older,
+            recordings::recorded_sessions_page_in_session_id_order,
+            recordings::pruning_a_session_removes_its_recording,
+            recordings::concurrent_chunks_neither_deadlock_nor_pass_the_cap,
         );
 
         #[tokio::test]

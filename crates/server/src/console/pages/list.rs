@@ -212,7 +212,7 @@ pub(crate) async fn sessions_page(
                 ("class", Some(&class)),
             ],
         );
-        session_link(&mut m, &s.session_id);
+        session_link(&mut m, s);
         td(&mut m, "component", "Component", &s.component);
         td(&mut m, "type", "Type", &s.session_type);
         td(&mut m, "status", "Status", &status);

@@ -97,7 +97,7 @@ pub(crate) async fn live_page(
             "tr",
             &[("data-session", Some(&s.session_id)), ("class", class)],
         );
-        session_link(&mut m, &s.session_id);
+        session_link(&mut m, s);
         td(&mut m, "host", "Host", &s.hostname);
         td(&mut m, "component", "Component", &s.component);
         td(&mut m, "user", "User", &s.username);

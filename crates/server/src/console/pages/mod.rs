@@ -77,13 +77,26 @@ fn td(h: &mut Html, class: &'static str, label: &'static str, text: &str) {
     );
 }
 
-fn session_link(h: &mut Html, id: &str) {
+/// The session cell: a link to its page, and a mark when it has a terminal recording.
+fn session_link(h: &mut Html, s: &Session) {
+    let id = &s.session_id;
     let href = format!("/sessions/{id}");
     h.wrap(
         "td",
         &[("class", Some("session")), ("data-label", Some("Session"))],
         |h| {
             h.el("a", &[("href", Some(&href))], id);
+            if s.has_recording {
+                h.raw(" ");
+                h.el(
+                    "span",
+                    &[
+                        ("class", Some("recorded")),
+                        ("title", Some("this session's terminal was recorded")),
+                    ],
+                    "● rec",
+                );
+            }
         },
     );
 }
