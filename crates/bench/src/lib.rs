@@ -14,6 +14,7 @@
 mod buffer;
 mod console;
 mod load;
+mod record;
 mod search;
 mod seed;
 mod shell;
@@ -27,6 +28,7 @@ use anyhow::{Context, anyhow, bail};
 pub use buffer::buffer;
 pub use console::{ConsoleOptions, console};
 pub use load::{ingest, mcp};
+pub use record::{RecordOptions, record};
 pub use search::{SearchOptions, search};
 pub use seed::{SeedOptions, seed};
 pub use shell::{ShellOptions, shell};

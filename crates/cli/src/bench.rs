@@ -35,6 +35,26 @@ pub enum BenchCommand {
     Stream(StreamBenchArgs),
     /// The web console: each page's time over loopback and the first load's size.
     Console(ConsoleArgs),
+    /// The recorder's throughput: `cat` of a file in a pseudo-terminal drained as fast as it
+    /// can, untracked and as `track --record`, side by side.
+    Record(RecordBenchArgs),
+}
+
+#[derive(Args)]
+pub struct RecordBenchArgs {
+    /// Megabytes of text to show.
+    #[arg(long, default_value_t = 100)]
+    megabytes: u64,
+    /// Runs per configuration (alternating).
+    #[arg(long, default_value_t = 5)]
+    runs: usize,
+    /// Deliver the recording to this server (loopback; start it with a raised
+    /// --recording-max-bytes) [default: nowhere: the chunks stay in the local buffer].
+    #[arg(long)]
+    url: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -230,6 +250,13 @@ pub fn run(command: BenchCommand) -> CmdResult {
             runs: a.runs,
             component: a.component,
             command: a.command,
+            json: a.json,
+        })?,
+        BenchCommand::Record(a) => session_buddy_bench::record(session_buddy_bench::RecordOptions {
+            exe: std::env::current_exe().context("cannot find this program")?,
+            url: a.url,
+            megabytes: a.megabytes,
+            runs: a.runs,
             json: a.json,
         })?,
         BenchCommand::Seed(a) => return seed(a),

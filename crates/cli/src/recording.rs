@@ -3,14 +3,14 @@
 //! exported or erased what). Every read of a recording goes through the server, which audits
 //! it.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::time::Duration;
 
 use anyhow::anyhow;
 use clap::{Args, Subcommand};
-use session_buddy_client::record::RawGuard;
+use session_buddy_client::record::{KeyReader, RawGuard};
 use session_buddy_events::recording::{Frame, FrameKind, parse_asciicast};
 
 use crate::client::Api;
@@ -119,29 +119,23 @@ enum Key {
     Quit,
 }
 
-fn keys() -> Receiver<Key> {
+fn keys() -> (Receiver<Key>, KeyReader) {
     let (tx, rx) = channel();
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut b = [0u8; 64];
-        while let Ok(n) = stdin.read(&mut b) {
-            if n == 0 {
-                return;
-            }
-            for c in &b[..n] {
-                let key = match c {
-                    b' ' => Key::Pause,
-                    b'.' => Key::Step,
-                    b'q' | 3 | 4 => Key::Quit,
-                    _ => continue,
-                };
-                if tx.send(key).is_err() {
-                    return;
-                }
+    let reader = KeyReader::spawn(move |bytes| {
+        for c in bytes {
+            let key = match c {
+                b' ' => Key::Pause,
+                b'.' => Key::Step,
+                b'q' | 3 | 4 => Key::Quit,
+                _ => continue,
+            };
+            if tx.send(key).is_err() {
+                return false;
             }
         }
+        true
     });
-    rx
+    (rx, reader)
 }
 
 /// `session-buddy play ID`: the recording in this terminal, at its pace (`--speed`, pauses cut
@@ -173,7 +167,7 @@ pub fn play(args: PlayArgs) -> CmdResult {
         }
     }
     let guard = interactive.then(RawGuard::enter).flatten();
-    let keys = interactive.then(keys);
+    let (keys, reader) = interactive.then(keys).unzip();
     let outcome = replay(
         &frames,
         args.speed,
@@ -181,6 +175,9 @@ pub fn play(args: PlayArgs) -> CmdResult {
         keys.as_ref(),
         &mut out,
     );
+    if let Some(reader) = reader {
+        reader.stop();
+    }
     // Leave the recording's screen state behind: attributes, cursor, alternate screen.
     let alt = frames
         .iter()

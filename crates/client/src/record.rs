@@ -503,9 +503,11 @@ pub fn run_in_pty(
     let pty = Arc::new(pty);
     let tap = recorder.as_ref().map(Recorder::tap);
     let guard = RawGuard::enter();
-    spawn_input(pty.clone(), tap.clone(), options);
+    let keys = spawn_input(pty.clone(), tap.clone(), options);
     spawn_resizer(pty.clone(), tap.clone());
     let status = relay_output(&pty, &mut child, tap.as_ref());
+    // Stop taking keys before our terminal goes back to the shell that started us.
+    keys.stop();
     drop(guard);
     if let Some(r) = recorder {
         r.finish();
@@ -561,38 +563,95 @@ fn relay_output(
     }
 }
 
+/// A thread reading our keyboard (stdin) and handing each read to `on_keys` until it returns
+/// false, stdin ends, or [`KeyReader::stop`]. It waits with `poll`, never inside a read, so
+/// that once stopped it leaves what is typed next to whoever reads the terminal after us (a
+/// thread blocked in `read` would take the shell's next line).
+pub struct KeyReader {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl KeyReader {
+    pub fn spawn(mut on_keys: impl FnMut(&[u8]) -> bool + Send + 'static) -> Self {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("session-buddy-keys".into())
+            .spawn(move || {
+                use rustix::event::{PollFd, PollFlags, poll};
+                let stdin = std::io::stdin();
+                let tick = rustix::event::Timespec {
+                    tv_sec: 0,
+                    tv_nsec: 20_000_000,
+                };
+                let mut buf = [0u8; 4096];
+                while !stopped.load(Ordering::Acquire) {
+                    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+                    match poll(&mut fds, Some(&tick)) {
+                        Ok(0) => continue,
+                        Ok(_) => {}
+                        Err(rustix::io::Errno::INTR) => continue,
+                        Err(_) => return,
+                    }
+                    if stopped.load(Ordering::Acquire) {
+                        return;
+                    }
+                    // The descriptor itself: std's buffered stdin could keep bytes that
+                    // poll no longer reports.
+                    let n = match rustix::io::read(&stdin, &mut buf) {
+                        Ok(0) => return,
+                        Ok(n) => n,
+                        Err(rustix::io::Errno::INTR | rustix::io::Errno::AGAIN) => continue,
+                        Err(_) => return,
+                    };
+                    if !on_keys(&buf[..n]) {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!(error = %e, "cannot start the keyboard relay"))
+            .ok();
+        Self { stop, thread }
+    }
+
+    /// Stops reading (within one poll tick) and waits for the thread.
+    pub fn stop(mut self) {
+        self.halt();
+    }
+
+    fn halt(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Release);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for KeyReader {
+    fn drop(&mut self) {
+        self.halt();
+    }
+}
+
 /// Our keyboard → the program's terminal; recorded with `--record-input`, except at a
 /// password prompt.
 fn spawn_input(
     pty: Arc<pty_process::blocking::Pty>,
     recorder: Option<Tap>,
     options: RecordOptions,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("session-buddy-keys".into())
-        .spawn(move || {
-            let mut stdin = std::io::stdin();
-            let mut buf = [0u8; 4096];
-            loop {
-                let n = match stdin.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                if options.input
-                    && let Some(r) = &recorder
-                    && !at_password_prompt(pty.as_fd())
-                {
-                    r.input(&buf[..n]);
-                }
-                let mut w: &pty_process::blocking::Pty = &pty;
-                if w.write_all(&buf[..n]).is_err() {
-                    return;
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::warn!(error = %e, "cannot start the keyboard relay");
-    }
+) -> KeyReader {
+    KeyReader::spawn(move |keys| {
+        if options.input
+            && let Some(r) = &recorder
+            && !at_password_prompt(pty.as_fd())
+        {
+            r.input(keys);
+        }
+        let mut w: &pty_process::blocking::Pty = &pty;
+        w.write_all(keys).is_ok()
+    })
 }
 
 /// Canonical mode with echo off: what `read -s`, `sudo` and `getpass` set.
