@@ -146,7 +146,8 @@ pub fn record(o: RecordOptions) -> anyhow::Result<()> {
 }
 
 fn tempfile_dir() -> anyhow::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("session-buddy-bench-record-{}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("session-buddy-bench-record-{}", std::process::id()));
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     Ok(dir)
 }

@@ -252,13 +252,15 @@ pub fn run(command: BenchCommand) -> CmdResult {
             command: a.command,
             json: a.json,
         })?,
-        BenchCommand::Record(a) => session_buddy_bench::record(session_buddy_bench::RecordOptions {
-            exe: std::env::current_exe().context("cannot find this program")?,
-            url: a.url,
-            megabytes: a.megabytes,
-            runs: a.runs,
-            json: a.json,
-        })?,
+        BenchCommand::Record(a) => {
+            session_buddy_bench::record(session_buddy_bench::RecordOptions {
+                exe: std::env::current_exe().context("cannot find this program")?,
+                url: a.url,
+                megabytes: a.megabytes,
+                runs: a.runs,
+                json: a.json,
+            })?
+        }
         BenchCommand::Seed(a) => return seed(a),
         BenchCommand::Search(a) => return search(a),
         BenchCommand::Stream(a) => {

@@ -516,14 +516,17 @@ pub fn run_in_pty(
 }
 
 /// The program's terminal → ours (and the recorder), until the program has ended and its
-/// terminal is drained.
+/// terminal is drained. Each read is shown and recorded at once. (Measured with `bench
+/// record`: reading again at once without `poll`, or gathering a burst before showing it,
+/// both lower the throughput; letting the terminal fill between reads is what helps.)
 fn relay_output(
     pty: &pty_process::blocking::Pty,
     child: &mut std::process::Child,
     recorder: Option<&Tap>,
 ) -> Result<std::process::ExitStatus, RecordError> {
     use rustix::event::{PollFd, PollFlags, poll};
-    let mut stdout = std::io::stdout().lock();
+    use rustix::io::Errno;
+    let stdout = std::io::stdout();
     let mut buf = vec![0u8; 64 * 1024];
     let tick = rustix::event::Timespec {
         tv_sec: 0,
@@ -532,20 +535,19 @@ fn relay_output(
     let mut exited: Option<std::process::ExitStatus> = None;
     loop {
         let mut fds = [PollFd::new(pty, PollFlags::IN)];
-        let ready = poll(&mut fds, Some(&tick)).unwrap_or(0);
-        if ready > 0 {
-            let mut reader: &pty_process::blocking::Pty = pty;
-            match reader.read(&mut buf) {
+        if poll(&mut fds, Some(&tick)).unwrap_or(0) > 0 {
+            match rustix::io::read(pty, &mut buf) {
                 Ok(0) => break,
                 Ok(n) => {
-                    let _ = stdout.write_all(&buf[..n]);
-                    let _ = stdout.flush();
+                    // Our terminal's descriptor itself: std's line-buffered stdout would write
+                    // a read in two pieces.
+                    let _ = write_all(&stdout, &buf[..n]);
                     if let Some(r) = recorder {
                         r.output(&buf[..n]);
                     }
                     continue;
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(Errno::INTR | Errno::AGAIN) => continue,
                 // EIO: every holder of the program's terminal has closed it.
                 Err(_) => break,
             }
@@ -649,9 +651,27 @@ fn spawn_input(
         {
             r.input(keys);
         }
-        let mut w: &pty_process::blocking::Pty = &pty;
-        w.write_all(keys).is_ok()
+        write_all(&*pty, keys).is_ok()
     })
+}
+
+/// All of `bytes` to `fd`, waiting while it is full (should it be non-blocking).
+fn write_all(fd: impl AsFd, mut bytes: &[u8]) -> rustix::io::Result<()> {
+    use rustix::event::{PollFd, PollFlags, poll};
+    use rustix::io::Errno;
+    while !bytes.is_empty() {
+        match rustix::io::write(&fd, bytes) {
+            Ok(0) => return Err(Errno::IO),
+            Ok(n) => bytes = &bytes[n..],
+            Err(Errno::INTR) => {}
+            Err(Errno::AGAIN) => {
+                let mut fds = [PollFd::new(&fd, PollFlags::OUT)];
+                let _ = poll(&mut fds, None);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Canonical mode with echo off: what `read -s`, `sudo` and `getpass` set.

@@ -47,6 +47,33 @@ impl From<PgError> for StoreError {
     }
 }
 
+/// How many times a transaction that failed retryably is tried in all.
+const ATTEMPTS: usize = 4;
+
+/// One try of a transaction on `conn`.
+pub(crate) type Attempt<'c, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, PgError>> + Send + 'c>>;
+
+/// Runs the transaction `once` on `conn` (with `input`) until it succeeds, fails for a reason
+/// a retry cannot help, or has been tried [`ATTEMPTS`] times; `what` names it in the log.
+pub(crate) async fn retried<I: Sync + ?Sized, T>(
+    what: &str,
+    conn: &mut deadpool_postgres::Object,
+    input: &I,
+    mut once: impl for<'c> FnMut(&'c mut deadpool_postgres::Object, &'c I) -> Attempt<'c, T> + Send,
+) -> Result<T, PgError> {
+    let mut attempt = 1;
+    loop {
+        match once(conn, input).await {
+            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
+                tracing::debug!(error = %e, attempt, "{what} transaction retried");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Whether retrying the whole transaction may succeed (deadlock, serialization failure).
 pub(crate) fn is_retryable(e: &PgError) -> bool {
     use tokio_postgres::error::SqlState;

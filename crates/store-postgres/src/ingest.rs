@@ -16,28 +16,20 @@ use deadpool_postgres::{Object, Transaction};
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
 use session_buddy_store::{IngestOutcome, Origin, Prepared, SessionEffect};
 
-use crate::error::is_retryable;
+use crate::error::retried;
 use crate::{PgError, session_lock_key};
 
-/// How often a transaction that hit a deadlock is tried again.
-const ATTEMPTS: usize = 4;
-
+/// Ingests a batch in one transaction, retried after a deadlock ([`retried`]).
 pub(crate) async fn ingest(
     conn: &mut Object,
     events: &[Prepared],
     received_us: i64,
     origin: Origin,
 ) -> Result<Vec<IngestOutcome>, PgError> {
-    let mut attempt = 1;
-    loop {
-        match ingest_once(conn, events, received_us, origin).await {
-            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
-                tracing::debug!(error = %e, attempt, "ingest transaction retried");
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    retried("ingest", conn, events, |conn, events| {
+        Box::pin(ingest_once(conn, events, received_us, origin))
+    })
+    .await
 }
 
 async fn ingest_once(

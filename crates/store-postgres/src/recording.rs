@@ -13,27 +13,19 @@ use session_buddy_store::{
 };
 use tokio_postgres::Row;
 
-use crate::error::is_retryable;
+use crate::error::retried;
 use crate::{PgError, micros};
 
-/// How often a transaction that hit a deadlock is tried again.
-const ATTEMPTS: usize = 4;
-
+/// Stores chunks in one transaction, retried after a deadlock ([`retried`]).
 pub(crate) async fn store_chunks(
     conn: &mut Object,
     chunks: &[PackedChunk],
     cap: u64,
 ) -> Result<Vec<ChunkOutcome>, PgError> {
-    let mut attempt = 1;
-    loop {
-        match store_chunks_once(conn, chunks, cap).await {
-            Err(e) if attempt < ATTEMPTS && is_retryable(&e) => {
-                tracing::debug!(error = %e, attempt, "recording transaction retried");
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
+    retried("recording", conn, chunks, |conn, chunks| {
+        Box::pin(store_chunks_once(conn, chunks, cap))
+    })
+    .await
 }
 
 async fn store_chunks_once(
