@@ -329,8 +329,16 @@ fn in_a_terminal_resizes_are_recorded_a_secret_prompt_is_not_and_the_terminal_is
     term.keys(&["status", "Enter"]);
     term.wait_for("its status", |s| s.contains("Circuit breaker"));
     term.keys(&["show_layers port", "Enter"]);
-    term.wait_for("the helper's answer", |s| s.contains("8678"));
+    let answer = term.wait_for("the helper's answer", |s| s.contains("8678"));
+    assert!(
+        !answer.contains("unknown environment variable"),
+        "the recording parent's variable is a known one: {answer}"
+    );
     term.keys(&["exit", "Enter"]);
+    // Keys typed before the shell has ended are the shell's: wait for the outer prompt.
+    term.wait_for("the outer prompt again", |s| {
+        s.trim_end().ends_with("oneiric> exit\n$")
+    });
     term.keys(&["echo shell-done", "Enter"]);
     term.wait_for("the shell's end", |s| s.contains("\nshell-done"));
     let (shell_id, session, cast) = recording_of(

@@ -52,7 +52,7 @@ pub struct RecordOptions {
 /// identity of the session it records (`shell --record`): `PID:EVENT_ID:MICROS`, the parent's
 /// pid, the start's event id and its time in microseconds since the epoch. Internal to one
 /// parent and its child: a child whose parent is not PID ignores it.
-pub const RECORDED_START_ENV: &str = "SESSION_BUDDY_RECORDED_START";
+pub use session_buddy_config::RECORDED_START_ENV;
 
 /// The identity of a session's start: its event id and time, from which its session id
 /// follows ([`session_buddy_events::session_id_for`]).

@@ -142,7 +142,13 @@ pub(crate) const OTHER_ENV: &[&str] = &[
     "SESSION_BUDDY_LOG",
     // Set by the detached sender on the child it hands over to.
     "SESSION_BUDDY_DETACHED",
+    // Set by a recording parent on the shell it runs (`shell --record`).
+    RECORDED_START_ENV,
 ];
+
+/// The variable through which a recording parent hands its child shell the identity of the
+/// session it records (`session_buddy_client::record::StartIdentity`).
+pub const RECORDED_START_ENV: &str = "SESSION_BUDDY_RECORDED_START";
 
 /// Finds a key by its full name (`server.port`) or its field name (`port`, `url`).
 pub fn find_key(name: &str) -> Option<&'static Key> {

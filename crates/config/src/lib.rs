@@ -15,7 +15,9 @@ mod layers;
 mod render;
 
 pub use client::{ClientSettings, Setting};
-pub use keys::{KEYS, Key, PINNABLE, RecordRule, find_key, known_keys, parse_switch};
+pub use keys::{
+    KEYS, Key, PINNABLE, RECORDED_START_ENV, RecordRule, find_key, known_keys, parse_switch,
+};
 pub use layers::{
     FileState, Flag, Inputs, Layer, LayerValues, PROJECT_FILE, Problem, Resolved, SYSTEM_FILE,
     Snapshot, Source, Value, derived_url, home_from, load, parse_flags, process_home,

@@ -336,13 +336,41 @@ fn the_daemon_sender_delivers_everything_and_steps_aside_for_a_lock_holder() {
             .unwrap();
     }
 
+    // While another process holds the sender lock, one daemon stands by; a second one finds
+    // the standby taken and exits at once.
     let held = try_sender_lock(&home).unwrap().unwrap();
+    let standby = std::thread::spawn({
+        let cfg = cfg.clone();
+        move || run_sender_daemon(&cfg, Duration::from_secs(60), Duration::ZERO)
+    });
+    // Held: /proc/locks lists a lock on the standby file's inode (looked at, not taken).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let standing_by = || {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(home.join("sender.standby.lock")) else {
+            return false;
+        };
+        let inode = format!(":{} ", meta.ino());
+        std::fs::read_to_string("/proc/locks").is_ok_and(|l| l.contains(&inode))
+    };
+    while !standing_by() {
+        assert!(std::time::Instant::now() < deadline, "no daemon stood by");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let started = std::time::Instant::now();
     assert!(run_sender_daemon(&cfg, Duration::from_secs(60), Duration::ZERO).is_err());
-    assert!(started.elapsed() < Duration::from_secs(1), "exits at once");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "a second one exits at once"
+    );
+    assert_eq!(
+        server.events("daemon-0").len(),
+        0,
+        "nothing sent while the lock is held"
+    );
+    // The holder goes (as a SIGKILLed shell would): the standby takes over and sends it all.
     drop(held);
-
-    let report = run_sender_daemon(&cfg, Duration::from_secs(60), Duration::ZERO).unwrap();
+    let report = standby.join().unwrap().unwrap();
     assert_eq!(report.delivered, 1200);
     assert_eq!(report.remaining, 0);
     for i in 0..3 {
