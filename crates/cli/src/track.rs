@@ -51,10 +51,11 @@ pub fn run(args: TrackArgs) -> CmdResult {
         return Err(anyhow!("--type '{}' must match ^[a-zA-Z0-9_-]+$", args.session_type).into());
     }
     let config = TrackerConfig::from_env();
-    let record = (args.record || args.record_input || config.record.covers(&component)).then_some(
-        session_buddy_client::record::RecordOptions {
-            input: args.record_input,
-        },
+    let record = session_buddy_client::record::RecordOptions::wanted(
+        &config,
+        &component,
+        args.record,
+        args.record_input,
     );
     let info = session_info(&args.command, component, args.session_type);
     let code = track_with(config, &args.command, info, record).map_err(anyhow::Error::from)?;

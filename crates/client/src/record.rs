@@ -48,6 +48,19 @@ pub struct RecordOptions {
     pub input: bool,
 }
 
+impl RecordOptions {
+    /// Whether a session of `component` is recorded: `--record` or `--record-input` (`record`,
+    /// `input`) asked for it, or the configuration (`client.record`) covers the component.
+    pub fn wanted(
+        config: &TrackerConfig,
+        component: &str,
+        record: bool,
+        input: bool,
+    ) -> Option<Self> {
+        (record || input || config.record.covers(component)).then_some(Self { input })
+    }
+}
+
 /// The environment variable through which a recording parent hands its child shell the
 /// identity of the session it records (`shell --record`): `PID:EVENT_ID:MICROS`, the parent's
 /// pid, the start's event id and its time in microseconds since the epoch. Internal to one
@@ -148,9 +161,10 @@ impl Tap {
 }
 
 impl Recorder {
-    /// Starts recording `session_id` at the size `cols`×`rows`; `None` (with a warning) when
-    /// its journal cannot be written.
-    pub fn start(config: &TrackerConfig, session_id: &str, cols: u16, rows: u16) -> Option<Self> {
+    /// Starts recording `session_id` at our terminal's size; `None` (with a warning) when its
+    /// journal cannot be written.
+    pub fn start(config: &TrackerConfig, session_id: &str) -> Option<Self> {
+        let (cols, rows) = terminal_size();
         let journal = match JournalWriter::create(&config.home, config.limits) {
             Ok(j) => j,
             Err(e) => {
@@ -655,7 +669,7 @@ fn spawn_input(
     })
 }
 
-/// All of `bytes` to `fd`, waiting while it is full (should it be non-blocking).
+/// All of `bytes` to `fd`, waiting while it is full (if another program made it non-blocking).
 fn write_all(fd: impl AsFd, mut bytes: &[u8]) -> rustix::io::Result<()> {
     use rustix::event::{PollFd, PollFlags, poll};
     use rustix::io::Errno;

@@ -55,10 +55,9 @@ pub fn track_with(
     let program = command.first().cloned().unwrap_or_default();
     if let Some(options) = record {
         let tracker = Tracker::start(config.clone(), info);
-        let (cols, rows) = crate::record::terminal_size();
         let recorder = tracker
             .session_id()
-            .and_then(|id| Recorder::start(&config, id, cols, rows));
+            .and_then(|id| Recorder::start(&config, id));
         let (status, forwarded) = run_recorded(command, &[], recorder, options)?;
         let (code, reason, signal) = end_facts(status, &forwarded);
         tracker.end(reason, Some(code), signal.as_deref());
@@ -96,8 +95,7 @@ pub fn record_self(
     let mut command = vec![exe.to_string_lossy().into_owned()];
     command.extend(std::env::args().skip(1));
     let identity = StartIdentity::new();
-    let (cols, rows) = crate::record::terminal_size();
-    let recorder = Recorder::start(config, &identity.session_id(component), cols, rows);
+    let recorder = Recorder::start(config, &identity.session_id(component));
     let env = [(RECORDED_START_ENV.to_string(), identity.env_value())];
     let (status, forwarded) = run_recorded(&command, &env, recorder, options)?;
     Ok(end_facts(status, &forwarded).0)

@@ -279,10 +279,7 @@ impl Tracker {
             }
         };
         let facts = host_facts();
-        let identity = identity.unwrap_or_else(|| crate::record::StartIdentity {
-            event_id: Uuid::new_v4(),
-            timestamp: now(),
-        });
+        let identity = identity.unwrap_or_default();
         let start = SessionStartEvent {
             event_version: EVENT_VERSION_1_1.to_string(),
             event_id: identity.event_id,

@@ -529,14 +529,10 @@ impl Session {
 pub fn run(spec: ShellSpec, args: &ShellArgs, config: TrackerConfig) -> i32 {
     // Recorded: this process records the terminal and runs the shell again as its child,
     // which takes the session identity drawn here. Tracking off records nothing.
-    let identity = session_buddy_client::record::StartIdentity::inherited();
-    if identity.is_none()
-        && config.enabled
-        && (args.record || args.record_input || config.record.covers(&spec.component))
-    {
-        let options = session_buddy_client::record::RecordOptions {
-            input: args.record_input,
-        };
+    use session_buddy_client::record::{RecordOptions, StartIdentity};
+    let identity = StartIdentity::inherited();
+    let wanted = RecordOptions::wanted(&config, &spec.component, args.record, args.record_input);
+    if let Some(options) = wanted.filter(|_| identity.is_none() && config.enabled) {
         match session_buddy_client::track::record_self(&config, &spec.component, options) {
             Ok(code) => return code,
             Err(e) => eprintln!("warning: cannot record this session ({e}); it runs unrecorded"),
