@@ -94,6 +94,7 @@ pub fn buffer(args: BufferOptions) -> anyhow::Result<()> {
             session_type: None,
             component_version: None,
             heartbeat_interval_seconds: Some(30),
+            session_id_version: session_buddy_events::SessionIdRule::CURRENT.version(),
         };
         let session_id = start.session_id();
         buffer.enqueue(&OutgoingEvent::from_event(&Event::SessionStart(start))?)?;

@@ -102,9 +102,9 @@ impl Connection {
 
 pub(crate) static NEXT_EVENT: AtomicU64 = AtomicU64::new(0);
 
-/// A fresh start event. The last 24 bits of its id count up, so two bench sessions of one
-/// component in one second never map to the same session id (which the server would
-/// rightly reject as a different start claiming an existing id).
+/// A fresh start event of the current session id rule (16 hex digits). The last 24 bits of
+/// its id count up as well, so two bench sessions of one component in one second never map
+/// to the same session id, whatever the rule.
 pub(crate) fn start_event(i: u64) -> String {
     let id = uuid::Uuid::from_u128(
         (uuid::Uuid::new_v4().as_u128() & !0xff_ffff) | u128::from((i as u32) & 0xff_ffff),
@@ -113,7 +113,7 @@ pub(crate) fn start_event(i: u64) -> String {
     let components = session_buddy_components::COMPONENTS;
     let component = components[(i as usize) % components.len()];
     format!(
-        r#"{{"event_version":"1.1","event_id":"{id}","event_type":"session_start","component_name":"{component}","shell_type":"BenchShell","timestamp":"{ts}","pid":{pid},"user":{{"username":"bench","home":"/home/bench"}},"hostname":"bench-host","environment":{{"platform":"Linux","cwd":"/tmp","runtime":"rust 1.95"}},"metadata":{{"bench":true}}}}"#,
+        r#"{{"event_version":"1.1","event_id":"{id}","event_type":"session_start","component_name":"{component}","shell_type":"BenchShell","timestamp":"{ts}","pid":{pid},"user":{{"username":"bench","home":"/home/bench"}},"hostname":"bench-host","environment":{{"platform":"Linux","cwd":"/tmp","runtime":"rust 1.95"}},"metadata":{{"bench":true}},"session_id_version":2}}"#,
         pid = 1000 + (i % 30000)
     )
 }

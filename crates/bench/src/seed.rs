@@ -102,7 +102,7 @@ impl Rng {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&self.next().to_be_bytes());
         bytes[8..].copy_from_slice(&self.next().to_be_bytes());
-        // The session id takes the last 6 hex digits: distinct per session.
+        // The session id ends with the id's last hex digits: these 24 make it distinct per session.
         bytes[13..16].copy_from_slice(&low24.to_be_bytes()[5..8]);
         uuid::Builder::from_random_bytes(bytes).into_uuid()
     }
@@ -160,6 +160,7 @@ fn session(rng: &mut Rng, i: u64, n: u64, id_offset: u64, now: DateTime<Utc>) ->
         session_type: None,
         component_version: Some("1.4.2".into()),
         heartbeat_interval_seconds: None,
+        session_id_version: session_buddy_events::SessionIdRule::CURRENT.version(),
     };
     let session_id = start.session_id();
     let ended = rng.chance(500);

@@ -160,15 +160,16 @@ pub fn start_event(component: &str, ts: &str) -> Value {
         "pid": 777,
         "user": {"username": "alice", "home": "/home/alice"},
         "hostname": "box1",
-        "environment": {"platform": "Linux", "cwd": "/work", "runtime": "rust 1.95"}
+        "environment": {"platform": "Linux", "cwd": "/work", "runtime": "rust 1.95"},
+        "session_id_version": 2
     })
 }
 
+/// The session id a start defines, by the rule it names.
 pub fn session_id(start: &Value) -> String {
-    let component = start["component_name"].as_str().unwrap();
-    let ts = session_buddy_events::parse_timestamp(start["timestamp"].as_str().unwrap()).unwrap();
-    let id = uuid::Uuid::parse_str(start["event_id"].as_str().unwrap()).unwrap();
-    session_buddy_events::session_id_for(component, ts, &id)
+    session_buddy_events::parse_session_start(start)
+        .unwrap()
+        .session_id()
 }
 
 /// Every session id the server at `url` stores, following cursors.

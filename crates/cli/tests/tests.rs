@@ -8,6 +8,7 @@ mod browser;
 mod common;
 mod config;
 mod crackerjack;
+mod db_faults;
 mod delivery_state;
 mod durability;
 mod https;

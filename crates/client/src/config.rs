@@ -89,9 +89,13 @@ pub struct TrackerConfig {
     /// Bound of every HTTP call (default 2 s).
     pub request_timeout: Duration,
     pub retry: RetryPolicy,
-    /// Program run as the detached sender: `<prog> event-buffer replay --daemon`. `None`: no
-    /// detached sender; the next tracked process delivers what is left.
+    /// Program run as the detached sender: `<prog> <sender_args…> event-buffer replay
+    /// --daemon`. `None`: no detached sender; the next tracked process delivers what is left.
     pub sender_program: Option<PathBuf>,
+    /// Arguments before `event-buffer replay --daemon`: none for `session-buddy`; a program
+    /// that carries the sender itself names how to reach it (the Python package:
+    /// `python -m session_buddy_client`).
+    pub sender_args: Vec<String>,
     /// `$SESSION_BUDDY_CA_CERT`: a PEM file of the CA certificates to trust for an `https://`
     /// server (a server with its own certificate authority). Unset: Mozilla's root certificates.
     pub ca_cert: Option<PathBuf>,
@@ -114,6 +118,7 @@ impl Default for TrackerConfig {
             request_timeout: Duration::from_secs(2),
             retry: RetryPolicy::default(),
             sender_program: None,
+            sender_args: Vec::new(),
             ca_cert: None,
             record: session_buddy_config::RecordRule::Off,
         }

@@ -247,6 +247,15 @@ impl JournalWriter {
         Ok(())
     }
 
+    /// Closes this process's descriptor of the slot without writing (a `fork()`ed child's
+    /// copy; the parent's stays open and locked). Skipped if the state is locked: in a child,
+    /// by a thread of the parent that is not there.
+    pub(crate) fn forget_after_fork(&self) {
+        if let Ok(mut state) = self.state.try_lock() {
+            state.file.take();
+        }
+    }
+
     /// The open slot, taken away (a test stands in for a process that dies with it open).
     #[cfg(test)]
     pub(crate) fn take_file(&self) -> Option<File> {

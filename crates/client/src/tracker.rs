@@ -11,7 +11,7 @@ use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde_json::{Map, Value};
 use session_buddy_events::{
     CommandEvent, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType, HeartbeatEvent,
-    SessionEndEvent, SessionStartEvent, UserInfo, limits, redact_args, session_id_for,
+    SessionEndEvent, SessionIdRule, SessionStartEvent, UserInfo, limits, redact_args,
 };
 use uuid::Uuid;
 
@@ -308,8 +308,9 @@ impl Tracker {
             heartbeat_interval_seconds: Some(
                 u32::try_from(config.heartbeat_interval.as_secs().max(1)).unwrap_or(u32::MAX),
             ),
+            session_id_version: SessionIdRule::CURRENT.version(),
         };
-        let session_id = session_id_for(&start.component_name, start.timestamp, &start.event_id);
+        let session_id = start.session_id();
         let journal = match JournalWriter::create(&config.home, config.limits) {
             Ok(j) => j,
             Err(e) => return disabled(config, e),
@@ -382,6 +383,18 @@ impl Tracker {
     /// Ends the session: writes the end, stops the background thread without waiting on the
     /// network, and hands what is undelivered to the detached sender. Idempotent.
     pub fn end(&self, reason: EndReason, exit_code: Option<i32>, signal: Option<&str>) {
+        self.end_with_metadata(reason, exit_code, signal, Map::new());
+    }
+
+    /// [`end`](Self::end) with the end event's `metadata` (the original's
+    /// `emit_session_end(session_id, metadata)`).
+    pub fn end_with_metadata(
+        &self,
+        reason: EndReason,
+        exit_code: Option<i32>,
+        signal: Option<&str>,
+        metadata: Map<String, Value>,
+    ) {
         let Some(live) = &self.live else { return };
         if live.shared.ended.swap(true, Ordering::AcqRel) {
             return;
@@ -392,7 +405,7 @@ impl Tracker {
             event_type: EventType::SessionEnd,
             session_id: live.shared.session_id.clone(),
             timestamp: now(),
-            metadata: Map::new(),
+            metadata,
             exit_code,
             signal: signal.map(|s| clip_chars(s, limits::SHORT_TEXT_MAX)),
             reason: Some(reason.as_str().to_string()),
@@ -413,6 +426,20 @@ impl Tracker {
         if !crate::sender::sender_running(&self.config.home) {
             spawn_detached_sender(&self.config);
         }
+    }
+
+    /// In a child `fork()`ed from the process that started the session, which stays the
+    /// parent's: lets go of it without writing anything (no end; later calls do nothing) and
+    /// closes the child's copies of the journal slot and of the sender lock, which would keep
+    /// both locked after the parent let go of them. Never blocks: what a thread of the parent
+    /// held locked at the fork (a thread the child does not have) is left as it is.
+    pub fn forget_after_fork(&self) {
+        let Some(live) = &self.live else { return };
+        live.shared.ended.store(true, Ordering::Release);
+        if let Ok(mut slot) = live.shared.lock.try_lock() {
+            slot.take();
+        }
+        live.shared.journal.forget_after_fork();
     }
 
     /// The live state, from the buffer and the journals (never a network call).
@@ -567,7 +594,8 @@ fn report_drops(shared: &Shared, buffer: &Buffer) {
     }
 }
 
-/// Starts `<sender_program> event-buffer replay --daemon`, fully detached from our stdio.
+/// Starts `<sender_program> <sender_args…> event-buffer replay --daemon`, fully detached from
+/// our stdio.
 fn spawn_detached_sender(config: &TrackerConfig) {
     let Some(program) = &config.sender_program else {
         return;
@@ -575,6 +603,7 @@ fn spawn_detached_sender(config: &TrackerConfig) {
     use std::os::unix::process::CommandExt;
     let mut command = std::process::Command::new(program);
     command
+        .args(&config.sender_args)
         .args(["event-buffer", "replay", "--daemon"])
         // Out of the terminal's foreground group from the first instant: closing the terminal
         // right after the shell exits (its SIGHUP) must not kill it before it detaches.

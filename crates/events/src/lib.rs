@@ -162,12 +162,24 @@ pub struct SessionStartEvent {
     /// 1.1: how often the shell sends heartbeats; absent means none (legacy TTL applies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_interval_seconds: Option<u32>,
+    /// 1.1: which rule makes this start's session id ([`SessionIdRule`]): `2` for 16 hex
+    /// digits of the event id; absent (every 1.0 start, every start sent before the field
+    /// existed) means `1`, 6 hex digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 2))]
+    pub session_id_version: Option<u8>,
 }
 
 impl SessionStartEvent {
     /// The session id this start defines (the rule: docs/sessions.md, "Session ids").
     pub fn session_id(&self) -> String {
-        session_id_for(&self.component_name, self.timestamp, &self.event_id)
+        self.session_id_rule()
+            .session_id(&self.component_name, self.timestamp, &self.event_id)
+    }
+
+    /// The rule its `session_id_version` names (validation admits only known ones).
+    pub fn session_id_rule(&self) -> SessionIdRule {
+        SessionIdRule::from_version(self.session_id_version).unwrap_or(SessionIdRule::V1)
     }
 
     pub fn session_type(&self) -> &str {
@@ -359,11 +371,63 @@ pub fn end_event_id(session_id: &str) -> Uuid {
     Uuid::new_v5(&NAMESPACE, format!("session_end:{session_id}").as_bytes())
 }
 
-/// `{component}-{YYYYMMDD}-{HHMMSS}-{last 6 hex of the event id}`.
+/// How a start's session id is made: `{component}-{YYYYMMDD}-{HHMMSS}-{hex}`, `hex` the last
+/// digits of the start's event id (random in UUID v4 and v7 alike). The start names its rule
+/// in `session_id_version`, so an id never changes once issued: docs/sessions.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionIdRule {
+    /// 6 hex digits (24 bits): the rule of every 1.0 start and of starts sent before rule 2.
+    /// Two starts of one component in one second meet with odds of 1 in 16.7 million, so a
+    /// few hundred starts a second collide now and then.
+    V1,
+    /// 16 hex digits (62 random bits: the UUID's variant takes 2 of the 64): 10 000 starts
+    /// a second of one component, kept up for a year, expect 3 × 10^-4 collisions.
+    V2,
+}
+
+impl SessionIdRule {
+    /// The rule this version's clients use.
+    pub const CURRENT: SessionIdRule = SessionIdRule::V2;
+    /// Every rule an issued id may follow.
+    pub const ALL: [SessionIdRule; 2] = [SessionIdRule::V1, SessionIdRule::V2];
+
+    /// The rule a start's `session_id_version` names; `None` (absent) is rule 1, an unknown
+    /// version is `None`.
+    pub fn from_version(version: Option<u8>) -> Option<SessionIdRule> {
+        match version {
+            None | Some(1) => Some(SessionIdRule::V1),
+            Some(2) => Some(SessionIdRule::V2),
+            Some(_) => None,
+        }
+    }
+
+    /// The value a start carries in `session_id_version` (rule 1 is the field's absence, so
+    /// starts of rule 1 stay byte for byte what they were).
+    pub fn version(self) -> Option<u8> {
+        match self {
+            SessionIdRule::V1 => None,
+            SessionIdRule::V2 => Some(2),
+        }
+    }
+
+    /// Hex digits of the event id the id ends with.
+    pub fn hex_digits(self) -> usize {
+        match self {
+            SessionIdRule::V1 => 6,
+            SessionIdRule::V2 => 16,
+        }
+    }
+
+    pub fn session_id(self, component: &str, started: DateTime<Utc>, event_id: &Uuid) -> String {
+        let hex = event_id.simple().to_string();
+        let tail = &hex[hex.len() - self.hex_digits()..];
+        format!("{component}-{}-{tail}", started.format("%Y%m%d-%H%M%S"))
+    }
+}
+
+/// The session id of a start made by this version's clients ([`SessionIdRule::CURRENT`]).
 pub fn session_id_for(component: &str, started: DateTime<Utc>, event_id: &Uuid) -> String {
-    let hex = event_id.simple().to_string();
-    let tail = &hex[hex.len() - 6..];
-    format!("{component}-{}-{tail}", started.format("%Y%m%d-%H%M%S"))
+    SessionIdRule::CURRENT.session_id(component, started, event_id)
 }
 
 /// Checks that a string has the shape of a session id (used on paths and query parameters).
@@ -379,12 +443,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn session_id_uses_utc_second_and_last_six_hex() {
+    fn session_id_uses_utc_second_and_the_last_hex_digits_of_its_rule() {
         let id = Uuid::parse_str("550e8400-e29b-41d4-a716-446655440000").unwrap_or_default();
         let ts = parse_timestamp("2026-02-06T12:34:56.789Z").unwrap_or_default();
         assert_eq!(
-            session_id_for("oneiric", ts, &id),
+            SessionIdRule::V1.session_id("oneiric", ts, &id),
             "oneiric-20260206-123456-440000"
+        );
+        assert_eq!(
+            SessionIdRule::V2.session_id("oneiric", ts, &id),
+            "oneiric-20260206-123456-a716446655440000"
+        );
+        assert_eq!(
+            session_id_for("oneiric", ts, &id),
+            SessionIdRule::V2.session_id("oneiric", ts, &id)
+        );
+    }
+
+    #[test]
+    fn a_start_without_a_rule_keeps_rule_one() {
+        for (version, rule) in [
+            (None, Some(SessionIdRule::V1)),
+            (Some(1), Some(SessionIdRule::V1)),
+            (Some(2), Some(SessionIdRule::V2)),
+            (Some(3), None),
+        ] {
+            assert_eq!(SessionIdRule::from_version(version), rule);
+        }
+        assert_eq!(SessionIdRule::V1.version(), None);
+        assert_eq!(
+            SessionIdRule::from_version(SessionIdRule::V2.version()),
+            Some(SessionIdRule::V2)
         );
     }
 

@@ -32,15 +32,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
-/// The component a session id names by the id rule (`{component}-{YYYYMMDD}-{HHMMSS}-{6 hex}`),
-/// for events whose start has not arrived yet; `None` for ids that do not follow the rule.
+/// The component a session id names by the id rules (`{component}-{YYYYMMDD}-{HHMMSS}-{hex}`,
+/// 6 or 16 hex digits: [`crate::SessionIdRule`]), for events whose start has not arrived yet;
+/// `None` for ids that follow no rule.
 pub fn component_from_session_id(session_id: &str) -> Option<&str> {
     let mut parts = session_id.rsplitn(4, '-');
     let hex = parts.next()?;
     let time = parts.next()?;
     let date = parts.next()?;
     let component = parts.next()?;
-    let ok = hex.len() == 6
+    let ok = crate::SessionIdRule::ALL
+        .iter()
+        .any(|r| r.hex_digits() == hex.len())
         && hex.bytes().all(|b| b.is_ascii_hexdigit())
         && time.len() == 6
         && time.bytes().all(|b| b.is_ascii_digit())

@@ -7,8 +7,9 @@ use crate::limits::*;
 use crate::text::clip;
 use crate::{
     CommandEvent, EVENT_VERSION_1_0, EVENT_VERSION_1_1, EnvironmentInfo, Event, EventType,
-    HeartbeatEvent, OutputEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionStartEvent,
-    UserInfo, is_valid_session_id, parse_timestamp, redact_clipped, redact_command_args,
+    HeartbeatEvent, OutputEvent, SUPPORTED_EVENT_VERSIONS, SessionEndEvent, SessionIdRule,
+    SessionStartEvent, UserInfo, is_valid_session_id, parse_timestamp, redact_clipped,
+    redact_command_args,
 };
 
 /// Why an event was refused: the field (dotted path) and the rule it broke.
@@ -158,6 +159,24 @@ fn start_from(obj: &Map<String, Value>) -> Result<SessionStartEvent> {
             }
         },
     };
+    // 1.1 only: a 1.0 start is the original's, whose unknown fields are ignored.
+    let session_id_version = match obj.get("session_id_version") {
+        None | Some(Value::Null) => None,
+        Some(_) if event_version == EVENT_VERSION_1_0 => None,
+        Some(v) => match v
+            .as_u64()
+            .and_then(|n| u8::try_from(n).ok())
+            .and_then(|n| SessionIdRule::from_version(Some(n)))
+        {
+            Some(rule) => rule.version(),
+            None => {
+                return Err(ValidationError::new(
+                    "session_id_version",
+                    "must be 1 or 2 (the session id rules: docs/sessions.md)",
+                ));
+            }
+        },
+    };
     Ok(SessionStartEvent {
         event_version,
         event_id,
@@ -173,6 +192,7 @@ fn start_from(obj: &Map<String, Value>) -> Result<SessionStartEvent> {
         session_type,
         component_version,
         heartbeat_interval_seconds,
+        session_id_version,
     })
 }
 
@@ -636,6 +656,31 @@ mod tests {
         };
         assert!(s.metadata.is_empty());
         assert_eq!(s.session_id(), "oneiric-20260206-123456-440000");
+    }
+
+    #[test]
+    fn a_1_1_start_names_its_session_id_rule_and_a_1_0_start_cannot() {
+        let parsed = |v: &Value| parse_session_start(v).map(|s| s.session_id());
+        let mut v = start();
+        v["session_id_version"] = json!(2);
+        assert_eq!(
+            parsed(&v).unwrap(),
+            "oneiric-20260206-123456-440000",
+            "1.0: ignored"
+        );
+        v["event_version"] = json!("1.1");
+        assert_eq!(
+            parsed(&v).unwrap(),
+            "oneiric-20260206-123456-a716446655440000"
+        );
+        v["session_id_version"] = json!(1);
+        assert_eq!(parsed(&v).unwrap(), "oneiric-20260206-123456-440000");
+        assert_eq!(parse_session_start(&v).unwrap().session_id_version, None);
+        for bad in [json!(3), json!(0), json!("2"), json!(258)] {
+            v["session_id_version"] = bad;
+            let err = parse_session_start(&v).unwrap_err();
+            assert_eq!(err.field, "session_id_version");
+        }
     }
 
     #[test]

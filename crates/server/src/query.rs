@@ -11,7 +11,7 @@ use session_buddy_events::{
     EventType, SchemaRegistry, SessionPage, SessionStatus, StoredEvent, is_valid_session_id,
     parse_timestamp,
 };
-use session_buddy_store::{DEFAULT_PAGE, EventFilter, MAX_PAGE, SessionFilter};
+use session_buddy_store::{DEFAULT_PAGE, EventFilter, FailureKind, MAX_PAGE, SessionFilter};
 
 use crate::auth::Visibility;
 use crate::{AppError, AppState, VERSION};
@@ -333,7 +333,8 @@ pub(crate) async fn health_value(state: &AppState) -> (bool, Value) {
         Err(e) => (
             false,
             json!({"status": "degraded", "service": "session-buddy", "version": VERSION,
-                   "storage": {"reachable": false, "error": e.to_string()},
+                   "storage": {"reachable": e.kind() == FailureKind::Full,
+                               "cause": e.kind().as_str(), "error": e.to_string()},
                    "accept_recordings": state.options.recordings.accept,
                    "recording_max_bytes": state.options.recordings.max_bytes}),
         ),
@@ -354,6 +355,8 @@ pub(crate) async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+/// `GET /readyz`: 200 when the storage takes reads and writes; else 503 naming the `cause`
+/// (`unavailable`, `full`, `error`, or `not_migrated`), with `Retry-After` as ingest gives it.
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.health().await {
         Ok(h) if h.reachable && h.schema_version > 0 => {
@@ -361,14 +364,20 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         }
         Ok(h) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "storage": h})),
+            Json(json!({"status": "not ready", "cause": "not_migrated", "storage": h})),
         )
             .into_response(),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not ready", "error": e.to_string()})),
-        )
-            .into_response(),
+        Err(e) => {
+            let body = json!({"status": "not ready", "cause": e.kind().as_str(),
+                              "error": e.to_string()});
+            let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+            if let Some(secs) = AppError::from(e).retry_after() {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, secs.into());
+            }
+            response
+        }
     }
 }
 

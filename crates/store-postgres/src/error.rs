@@ -42,8 +42,60 @@ impl From<PgError> for StoreError {
     fn from(e: PgError) -> Self {
         match e {
             PgError::Corrupt(m) => StoreError::Corrupt(m),
-            other => StoreError::Backend(Box::new(other)),
+            other => match fault(&other) {
+                Some(Fault::Unavailable) => StoreError::Unavailable(format!("PostgreSQL: {other}")),
+                Some(Fault::Full) => StoreError::Full(format!(
+                    "PostgreSQL: {other}; free disk space on the PostgreSQL server, and writes resume by themselves"
+                )),
+                None => StoreError::Backend(Box::new(other)),
+            },
         }
+    }
+}
+
+/// The failures that are not about the request: they pass by themselves or once disk space is
+/// freed, and nothing of the call was acknowledged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    Unavailable,
+    Full,
+}
+
+/// The one rule for which PostgreSQL failures are the database's absence or lack of space,
+/// whichever call met them: no pooled connection (the pool's wait ran out, or opening one
+/// failed), a connection that broke, the server shutting down, starting up, out of
+/// connections or memory, or read-only (a standby); its disk full (53100).
+fn fault(e: &PgError) -> Option<Fault> {
+    match e {
+        PgError::Pool(_) | PgError::Connect { .. } => Some(Fault::Unavailable),
+        PgError::Query(q) => query_fault(q),
+        _ => None,
+    }
+}
+
+fn query_fault(e: &tokio_postgres::Error) -> Option<Fault> {
+    if let Some(code) = e.code() {
+        let code = code.code();
+        return match code {
+            "53100" => Some(Fault::Full),
+            // 08: connection exception; 57P01–57P03: admin/crash shutdown, cannot connect
+            // now; 53000/53200/53300: insufficient resources, out of memory, too many
+            // connections; 25006: read-only transaction (a standby, e.g. during a failover).
+            _ if code.starts_with("08") => Some(Fault::Unavailable),
+            "57P01" | "57P02" | "57P03" | "53000" | "53200" | "53300" | "25006" => {
+                Some(Fault::Unavailable)
+            }
+            _ => None,
+        };
+    }
+    if e.is_closed() {
+        return Some(Fault::Unavailable);
+    }
+    // The connection's socket failed (reset, refused, EOF); a malformed message is not that.
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<std::io::Error>());
+    match io.map(std::io::Error::kind) {
+        Some(std::io::ErrorKind::InvalidData | std::io::ErrorKind::InvalidInput) | None => None,
+        Some(_) => Some(Fault::Unavailable),
     }
 }
 

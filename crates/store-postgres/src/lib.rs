@@ -79,8 +79,13 @@ impl PostgresStore {
         let pool = Pool::builder(manager)
             .max_size(pool_size.max(1))
             .runtime(Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(30)))
-            .create_timeout(Some(Duration::from_secs(10)))
+            // Bounded waits: an exhausted pool answers 503 (`StoreError::Unavailable`) within
+            // the emitter's 2 s request timeout instead of a hang the client gives up on; no
+            // slot free for 1 s is a backlog, not a blip (an ingest holds one for
+            // milliseconds). Opening a connection takes milliseconds; 2 s bounds a database
+            // host that does not answer.
+            .wait_timeout(Some(Duration::from_secs(1)))
+            .create_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
         Ok(Self {

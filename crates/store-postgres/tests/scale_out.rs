@@ -109,9 +109,9 @@ fn start(n: usize) -> Value {
 }
 
 fn session_id(start: &Value) -> String {
-    let ts = session_buddy_events::parse_timestamp(start["timestamp"].as_str().unwrap()).unwrap();
-    let id = uuid::Uuid::parse_str(start["event_id"].as_str().unwrap()).unwrap();
-    session_buddy_events::session_id_for("scaleout", ts, &id)
+    session_buddy_events::parse_session_start(start)
+        .unwrap()
+        .session_id()
 }
 
 fn end(n: usize, session_id: &str, minute: u32) -> Value {

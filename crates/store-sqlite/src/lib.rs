@@ -74,6 +74,7 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    disk_full: writer::DiskFull,
 }
 
 impl SqliteStore {
@@ -89,10 +90,14 @@ impl SqliteStore {
         let conn = conn::open_writer(path, sync)?;
         migrate::migrate(&conn)?;
         let (tx, rx) = mpsc::channel();
-        let writer = std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || writer::writer_loop(conn, rx))
-            .map_err(open_error)?;
+        let disk_full = writer::DiskFull::default();
+        let writer = {
+            let disk_full = disk_full.clone();
+            std::thread::Builder::new()
+                .name("sqlite-writer".into())
+                .spawn(move || writer::writer_loop(conn, rx, disk_full))
+                .map_err(open_error)?
+        };
         let stop = Arc::new(AtomicBool::new(false));
         let checkpointer = {
             let (db, stop) = (path.to_path_buf(), stop.clone());
@@ -108,6 +113,7 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             stop,
             readers: Arc::new(Mutex::new(Vec::new())),
+            disk_full,
         })
     }
 
@@ -275,6 +281,12 @@ impl Store for SqliteStore {
     }
 
     async fn health(&self) -> session_buddy_store::Result<StoreHealth> {
+        if self.disk_full.is_full() {
+            // The last write found the disk full: ready again once there is room and a write
+            // commits.
+            let full = self.disk_full.clone();
+            self.job(move |conn| full.probe(conn)).await?;
+        }
         let location = self.path.display().to_string();
         let schema_version = self.read(read::schema_version).await?;
         Ok(StoreHealth {

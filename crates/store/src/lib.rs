@@ -39,9 +39,52 @@ pub enum StoreError {
     WriterGone,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
-    /// A failure of the backend (SQLite, PostgreSQL), or of reaching it.
+    /// The database cannot be reached or cannot take work now (PostgreSQL stopped or
+    /// restarting, no pooled connection within the wait): nothing of the call was
+    /// acknowledged; the same call may succeed later. The text says what happened.
+    #[error("storage is unavailable: {0}; retry later")]
+    Unavailable(String),
+    /// The disk under the database is full: nothing of the call was acknowledged; writes
+    /// succeed again once space is freed. The text says where and what to do.
+    #[error("storage is full: {0}")]
+    Full(String),
+    /// A failure of the backend (SQLite, PostgreSQL) that is none of the above.
     #[error("database error: {0}")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl StoreError {
+    /// What kind of failure this is, for the answer every face gives (503, 507, 500) and
+    /// the cause `/readyz` and `/health` name.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StoreError::Unavailable(_) | StoreError::WriterGone => FailureKind::Unavailable,
+            StoreError::Full(_) => FailureKind::Full,
+            _ => FailureKind::Error,
+        }
+    }
+}
+
+/// The kinds of storage failure a caller acts on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// Passes by itself: the database is away or busy, or the server is stopping. Retry later.
+    Unavailable,
+    /// Passes once disk space is freed.
+    Full,
+    /// Anything else.
+    Error,
+}
+
+impl FailureKind {
+    /// `unavailable`, `full` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Unavailable => "unavailable",
+            FailureKind::Full => "full",
+            FailureKind::Error => "error",
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

@@ -25,6 +25,9 @@ fn background_sender_delivers_in_order_and_the_next_process_delivers_the_rest() 
     let tracker = Tracker::start(cfg.clone(), info("oneiric"));
     let id = tracker.session_id().unwrap().to_string();
     assert!(id.starts_with("oneiric-"), "{id}");
+    // Rule 2 of the session ids: 16 hex digits, which the server computes the same way.
+    let tail = id.rsplit('-').next().unwrap();
+    assert_eq!(tail.len(), 16, "{id}");
     for i in 0..5 {
         tracker.command(
             "show_layers",
@@ -171,6 +174,47 @@ fn heartbeat(session_id: &str, extra: Value) -> Value {
         obj.extend(more.clone());
     }
     e
+}
+
+/// A buffer written before the session id rule was versioned holds starts without
+/// `session_id_version`: they keep their 6-digit ids, which their ends already name.
+#[test]
+fn an_old_buffer_keeps_its_session_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path());
+    let home = dir.path().join("home");
+    let cfg = config(&home, &server.url);
+    let buffer = Buffer::open(&home, cfg.limits).unwrap();
+    let old_id = "oneiric-20260206-120000-440000";
+    let start = json!({
+        "event_version": "1.1",
+        "event_id": "550e8400-e29b-41d4-a716-446655440000",
+        "event_type": "session_start",
+        "component_name": "oneiric",
+        "shell_type": "OneiricShell",
+        "timestamp": "2026-02-06T12:00:00.5Z",
+        "pid": 4321,
+        "user": {"username": "ann", "home": "/home/ann"},
+        "hostname": "h1",
+        "environment": {"platform": "Linux", "cwd": "/srv", "runtime": "rust 1.95"},
+        "heartbeat_interval_seconds": 30
+    });
+    let end = json!({
+        "event_version": "1.1",
+        "event_id": uuid::Uuid::new_v4().to_string(),
+        "event_type": "session_end",
+        "session_id": old_id,
+        "timestamp": "2026-02-06T12:00:30.5Z",
+        "metadata": {},
+        "reason": "exit"
+    });
+    buffer.enqueue(&raw(start, old_id)).unwrap();
+    buffer.enqueue(&raw(end, old_id)).unwrap();
+    let report = deliver_now(&cfg, Duration::from_secs(10)).unwrap();
+    assert_eq!((report.delivered, report.rejected), (2, 0), "{report:?}");
+    let s = session(&server, old_id);
+    assert_eq!(s["status"], "ended", "{s}");
+    assert_eq!(s["duration_seconds"], 30.0);
 }
 
 #[test]

@@ -111,6 +111,14 @@ fn component_comes_from_the_id_rule() {
         component_from_session_id("session-buddy-20260206-220500-4e5d6c"),
         Some("session-buddy")
     );
+    assert_eq!(
+        component_from_session_id("session-buddy-20260206-220500-a716446655440000"),
+        Some("session-buddy")
+    );
+    assert_eq!(
+        component_from_session_id("x-20260206-123456-a71644665544"),
+        None
+    );
     assert_eq!(component_from_session_id("oneiric-20260206-123456"), None);
     assert_eq!(component_from_session_id("x-20260206-123456-zzzzzz"), None);
     assert_eq!(component_from_session_id("s-1"), None);

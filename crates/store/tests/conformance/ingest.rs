@@ -522,6 +522,59 @@ pub async fn same_event_id_with_other_content_is_rejected(store: &dyn Store) {
     assert_eq!(store.session_events(MAHAVISHNU).await.unwrap(), vec![]);
 }
 
+/// Two starts of one component in one second whose event ids end alike for 6 hex digits:
+/// under rule 2 (`session_id_version: 2`, 16 digits) both are sessions of their own; a rule 1
+/// start (no field, as every old journal and buffer holds) keeps its 6-digit id, and the
+/// events that name it still reach it.
+pub async fn rule_2_ids_keep_apart_what_rule_1_ids_collide(store: &dyn Store) {
+    let at = "2026-03-01T08:00:00.100Z";
+    let mut a = start_1_1("fastblocks", "11111111-2222-4333-8444-aaaaaa440000", at);
+    let mut b = start_1_1("fastblocks", "11111111-2222-4333-8444-bbbbbb440000", at);
+    a["session_id_version"] = json!(2);
+    b["session_id_version"] = json!(2);
+    let outs = accept_all(store, &[a, b], 1).await;
+    let ids: Vec<&str> = outs.iter().map(|o| o.session_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "fastblocks-20260301-080000-8444aaaaaa440000",
+            "fastblocks-20260301-080000-8444bbbbbb440000"
+        ]
+    );
+    // The same two ids under rule 1 meet: the second is refused, naming event_id.
+    let old_at = "2026-03-01T08:00:01.100Z";
+    let old_a = start_1_1("fastblocks", "11111111-2222-4333-8444-cccccc440000", old_at);
+    let old_b = start_1_1("fastblocks", "11111111-2222-4333-8444-dddddd440000", old_at);
+    let old_id = "fastblocks-20260301-080001-440000";
+    assert_eq!(ingest_one(store, &old_a, 2).await.session_id, old_id);
+    assert_rejected_event_id(&ingest_one(store, &old_b, 3).await, old_id);
+    // `1` says what the field's absence says: the same start, a duplicate.
+    let mut explicit = old_a.clone();
+    explicit["session_id_version"] = json!(1);
+    assert_eq!(
+        ingest_one(store, &explicit, 4).await,
+        duplicate(old_id, Some("fastblocks"))
+    );
+    // An end of a rule 1 session (an old buffer's) ends it; a rule 2 session ends by its id.
+    let end = end_1_1(&uuid(900), old_id, "2026-03-01T08:01:01.100Z");
+    assert_eq!(
+        ingest_one(store, &end, 5).await.status,
+        EventOutcome::Accepted
+    );
+    assert_eq!(session(store, old_id).await.status, SessionStatus::Ended);
+    let end = end_1_1(&uuid(901), ids[1], "2026-03-01T08:00:10.100Z");
+    assert_eq!(
+        ingest_one(store, &end, 6).await.status,
+        EventOutcome::Accepted
+    );
+    let s = session(store, ids[1]).await;
+    assert_eq!(
+        (s.status, s.duration_seconds),
+        (SessionStatus::Ended, Some(10.0))
+    );
+    assert_eq!(session(store, ids[0]).await.status, SessionStatus::Active);
+}
+
 pub async fn start_colliding_with_a_stored_session_id_is_rejected(store: &dyn Store) {
     accept_all(store, &[oneiric_start()], 1).await;
     let before = session(store, ONEIRIC).await;

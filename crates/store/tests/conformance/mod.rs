@@ -49,6 +49,7 @@ macro_rules! conformance_suite {
             ingest::same_start_twice_is_a_duplicate,
             ingest::same_event_id_with_other_content_is_rejected,
             ingest::start_colliding_with_a_stored_session_id_is_rejected,
+            ingest::rule_2_ids_keep_apart_what_rule_1_ids_collide,
             ingest::second_end_is_a_duplicate,
             ingest::end_before_start_is_merged_when_the_start_arrives,
             ingest::commands_and_heartbeats_before_start_are_merged,
