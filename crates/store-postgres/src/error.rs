@@ -53,6 +53,14 @@ impl From<PgError> for StoreError {
     }
 }
 
+impl PgError {
+    /// The database is away or full ([`fault`]): not the request's fault, so a group commit
+    /// answers every caller with it rather than retrying each alone.
+    pub(crate) fn is_fault(&self) -> bool {
+        fault(self).is_some()
+    }
+}
+
 /// The failures that are not about the request: they pass by themselves or once disk space is
 /// freed, and nothing of the call was acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,16 +1,20 @@
-//! Ingest: one transaction per call, the same semantics as the SQLite backend (the reference),
-//! safe with several servers writing at once.
+//! Ingest: one transaction per batch (the requests waiting together: [`crate::group`]), the
+//! same semantics as the SQLite backend (the reference), safe with several servers writing at
+//! once.
 //!
 //! 1. `pg_advisory_xact_lock` on every session of the batch, in key order: the events of one
 //!    session are applied one transaction at a time, whichever server received them.
 //! 2. One `INSERT … SELECT FROM unnest(…) ON CONFLICT DO NOTHING RETURNING event_id, id` for
 //!    the whole batch. An event not inserted is already stored (same content: duplicate;
 //!    otherwise rejected, naming `event_id`), or it is a second end (duplicate).
-//! 3. Each inserted event is applied to its session in batch order. A start merges the pending
-//!    events of its session inserted before it (`id` below its own): those committed by earlier
-//!    transactions and those earlier in this batch; later ones apply themselves.
+//! 3. The starts that open a session no earlier event of the batch names (nearly all): their
+//!    sessions in one `INSERT … FROM unnest`, then one query for the events stored before them
+//!    (pending; usually none), merged per session. Doing them first is doing each at its place.
+//! 4. Every other event is applied to its session in batch order. Such a start merges the
+//!    pending events of its session inserted before it (`id` below its own): those committed
+//!    by earlier transactions and those earlier in this batch; later ones apply themselves.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deadpool_postgres::{Object, Transaction};
 use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
@@ -19,15 +23,18 @@ use session_buddy_store::{IngestOutcome, Origin, Prepared, SessionEffect};
 use crate::error::retried;
 use crate::{PgError, session_lock_key};
 
-/// Ingests a batch in one transaction, retried after a deadlock ([`retried`]).
+/// Ingests a batch in one transaction, retried after a deadlock ([`retried`]); `received[i]`
+/// is when `events[i]` was received (µs), since one transaction may take the requests of
+/// several callers ([`crate::group`]).
 pub(crate) async fn ingest(
     conn: &mut Object,
     events: &[Prepared],
-    received_us: i64,
+    received: &[i64],
     origin: Origin,
 ) -> Result<Vec<IngestOutcome>, PgError> {
-    retried("ingest", conn, events, |conn, events| {
-        Box::pin(ingest_once(conn, events, received_us, origin))
+    let input = (events, received);
+    retried("ingest", conn, &input, |conn, (events, received)| {
+        Box::pin(ingest_once(conn, events, received, origin))
     })
     .await
 }
@@ -35,7 +42,7 @@ pub(crate) async fn ingest(
 async fn ingest_once(
     conn: &mut Object,
     events: &[Prepared],
-    received_us: i64,
+    received: &[i64],
     origin: Origin,
 ) -> Result<Vec<IngestOutcome>, PgError> {
     let tx = conn.transaction().await?;
@@ -50,23 +57,31 @@ async fn ingest_once(
         .await?;
     tx.query_one(&lock, &[&keys]).await?;
 
-    let inserted = insert_events(&tx, events, received_us).await?;
+    let inserted = insert_events(&tx, events, received).await?;
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
-    let mut outcomes = Vec::with_capacity(events.len());
+    let row_ids: Vec<Option<i64>> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| {
+            // Only the first copy of an id in the batch can have been the one inserted.
+            let first = *first_seen.entry(e.event_id.as_str()).or_insert(i) == i;
+            first
+                .then(|| inserted.get(e.event_id.as_str()).copied())
+                .flatten()
+        })
+        .collect();
+    let mut outcomes: Vec<Option<IngestOutcome>> =
+        start_sessions(&tx, events, &row_ids, received, origin).await?;
     for (i, e) in events.iter().enumerate() {
-        // Only the first copy of an id in the batch can have been the one inserted.
-        let first = *first_seen.entry(e.event_id.as_str()).or_insert(i) == i;
-        let row_id = if first {
-            inserted.get(e.event_id.as_str()).copied()
-        } else {
-            None
-        };
-        let out = match row_id {
-            Some(row_id) => apply_new(&tx, e, row_id, received_us, origin).await?,
+        if outcomes[i].is_some() {
+            continue;
+        }
+        outcomes[i] = Some(match row_ids[i] {
+            Some(row_id) => apply_new(&tx, e, row_id, received[i], origin).await?,
             None => already_stored(&tx, e).await?,
-        };
-        outcomes.push(out);
+        });
     }
+    let mut outcomes: Vec<IngestOutcome> = outcomes.into_iter().flatten().collect();
     if let Some(cutoffs) = origin.import_cutoffs_us() {
         settle_imported(&tx, &mut outcomes, cutoffs).await?;
     }
@@ -129,7 +144,7 @@ async fn settle_imported(
 async fn insert_events(
     tx: &Transaction<'_>,
     events: &[Prepared],
-    received_us: i64,
+    received: &[i64],
 ) -> Result<HashMap<String, i64>, PgError> {
     let n = events.len();
     let (mut ids, mut sessions, mut types, mut ts, mut seqs, mut payloads) = (
@@ -154,9 +169,10 @@ async fn insert_events(
     let stmt = tx
         .prepare_cached(
             "INSERT INTO events (event_id, session_id, event_type, ts, received_at, seq, payload)
-             SELECT i, s, t, ts, $5, q, p
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $6::int8[], $7::text[])
-                  AS u(i, s, t, ts, q, p)
+             SELECT i, s, t, ts, r, q, p
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[], $6::int8[],
+                         $7::text[])
+                  AS u(i, s, t, ts, r, q, p)
              ON CONFLICT DO NOTHING
              RETURNING event_id, id",
         )
@@ -164,7 +180,7 @@ async fn insert_events(
     let rows = tx
         .query(
             &stmt,
-            &[&ids, &sessions, &types, &ts, &received_us, &seqs, &payloads],
+            &[&ids, &sessions, &types, &ts, &received, &seqs, &payloads],
         )
         .await?;
     Ok(rows
@@ -185,10 +201,12 @@ async fn apply_new(
     let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.clone());
     match &prepared.event {
         Event::SessionStart(start) => {
-            let metadata = prepared.metadata.as_deref().unwrap_or("{}");
             let alive_us = origin.life_us(start.timestamp.timestamp_micros(), received_us);
-            if !insert_session(tx, start, metadata, alive_us).await? {
-                // Another start owns this id (same component, second and last 6 hex).
+            if insert_sessions(tx, &[(prepared, start, alive_us)])
+                .await?
+                .is_empty()
+            {
+                // Another start owns this id (same component, second and hex digits).
                 let del = tx
                     .prepare_cached("DELETE FROM events WHERE id = $1")
                     .await?;
@@ -241,55 +259,6 @@ async fn already_stored(
         out.error = Some(error);
     }
     Ok(out)
-}
-
-/// `alive_us`: the start's life time ([`Origin::life_us`]).
-async fn insert_session(
-    tx: &Transaction<'_>,
-    s: &SessionStartEvent,
-    metadata: &str,
-    alive_us: i64,
-) -> Result<bool, PgError> {
-    let started = s.timestamp.timestamp_micros();
-    let runtime = s.runtime_version();
-    let component_version = s.effective_component_version();
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO sessions (
-                session_id, session_type, component, shell_type, component_version, status,
-                username, home, hostname, pid, platform, runtime_version, cwd,
-                started_at, last_seen_at, last_received_at, heartbeat_interval, metadata,
-                start_event_id)
-             VALUES ($1, $2, $3, $4, $5, 'active', $6, $7, $8, $9, $10, $11, $12, $13, $13, $14,
-                     $15, $16, $17)
-             ON CONFLICT (session_id) DO NOTHING",
-        )
-        .await?;
-    let n = tx
-        .execute(
-            &stmt,
-            &[
-                &s.session_id(),
-                &s.session_type(),
-                &s.component_name,
-                &s.shell_type,
-                &component_version,
-                &s.user.username,
-                &s.user.home,
-                &s.hostname,
-                &i64::from(s.pid),
-                &s.environment.platform,
-                &runtime,
-                &s.environment.cwd,
-                &started,
-                &alive_us,
-                &s.heartbeat_interval_seconds.map(i64::from),
-                &metadata,
-                &s.event_id.hyphenated().to_string(),
-            ],
-        )
-        .await?;
-    Ok(n == 1)
 }
 
 /// The columns of a session the ingest path needs.
@@ -476,14 +445,25 @@ async fn merge_pending(
              WHERE session_id = $1 AND id < $2 ORDER BY ts, id",
         )
         .await?;
-    let pending = tx.query(&stmt, &[&session_id, &start_row_id]).await?;
-    if pending.is_empty() {
-        return Ok(());
-    }
+    let rows = tx.query(&stmt, &[&session_id, &start_row_id]).await?;
+    let pending = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect::<Vec<_>>();
+    apply_pending(tx, session_id, pending, out, origin).await
+}
+
+/// Applies a session's pending events (`(event_type, payload, received_at)`, in time order)
+/// to its just-started session: the commands and heartbeats, then the end.
+async fn apply_pending(
+    tx: &Transaction<'_>,
+    session_id: &str,
+    pending: Vec<(String, String, i64)>,
+    out: &mut IngestOutcome,
+    origin: Origin,
+) -> Result<(), PgError> {
     let mut end = None;
-    for r in &pending {
-        let (event_type, payload, received_us): (String, String, i64) =
-            (r.get(0), r.get(1), r.get(2));
+    for (event_type, payload, received_us) in pending {
         match decode_stored(&event_type, &payload)? {
             Event::SessionEnd(e) => end = Some((e, received_us)),
             other => {
@@ -500,6 +480,207 @@ async fn merge_pending(
         out.effects.push(apply_end(tx, &row, &e, alive_us).await?);
     }
     Ok(())
+}
+
+/// The starts of the batch that open a session no earlier event of the batch names, all at
+/// once: one `INSERT … FROM unnest` for their sessions, one query for the events stored
+/// before them (pending: usually none). Doing them first is the same as doing each at its
+/// place, since nothing before it in the batch touches its session. Returns their outcomes
+/// at their places; `None` for every other event, which the caller applies in order.
+async fn start_sessions(
+    tx: &Transaction<'_>,
+    events: &[Prepared],
+    row_ids: &[Option<i64>],
+    received: &[i64],
+    origin: Origin,
+) -> Result<Vec<Option<IngestOutcome>>, PgError> {
+    let mut outcomes: Vec<Option<IngestOutcome>> = vec![None; events.len()];
+    let mut named: HashSet<&str> = HashSet::new();
+    let mut starts: Vec<(usize, &SessionStartEvent, i64)> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if let (Event::SessionStart(start), Some(row_id)) = (&e.event, row_ids[i])
+            && !named.contains(e.session_id.as_str())
+        {
+            starts.push((i, start, row_id));
+        }
+        named.insert(e.session_id.as_str());
+    }
+    if starts.is_empty() {
+        return Ok(outcomes);
+    }
+    let new: Vec<(&Prepared, &SessionStartEvent, i64)> = starts
+        .iter()
+        .map(|&(i, s, _)| {
+            let alive_us = origin.life_us(s.timestamp.timestamp_micros(), received[i]);
+            (&events[i], s, alive_us)
+        })
+        .collect();
+    let opened = insert_sessions(tx, &new).await?;
+    let mut refused = Vec::new();
+    let mut merge: Vec<(&str, i64)> = Vec::new();
+    for &(i, start, row_id) in &starts {
+        let session_id = events[i].session_id.as_str();
+        let mut out = IngestOutcome::new(EventOutcome::Accepted, session_id.to_string());
+        if opened.contains(session_id) {
+            out.started(start);
+            merge.push((session_id, row_id));
+        } else {
+            // Another start owns this id (same component, second and hex digits).
+            refused.push(row_id);
+            out.reject_taken_session_id();
+        }
+        outcomes[i] = Some(out);
+    }
+    if !refused.is_empty() {
+        let del = tx
+            .prepare_cached("DELETE FROM events WHERE id = ANY($1::int8[])")
+            .await?;
+        tx.execute(&del, &[&refused]).await?;
+    }
+    if merge.is_empty() {
+        return Ok(outcomes);
+    }
+    let (sessions, start_rows): (Vec<&str>, Vec<i64>) = merge.into_iter().unzip();
+    let stmt = tx
+        .prepare_cached(
+            "SELECT e.session_id, e.event_type, e.payload, e.received_at
+             FROM unnest($1::text[], $2::int8[]) AS s(session_id, start_row)
+             JOIN events e ON e.session_id = s.session_id AND e.id < s.start_row
+             ORDER BY e.session_id, e.ts, e.id",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&sessions, &start_rows]).await?;
+    let mut pending: BTreeMap<String, Vec<(String, String, i64)>> = BTreeMap::new();
+    for r in &rows {
+        pending
+            .entry(r.get(0))
+            .or_default()
+            .push((r.get(1), r.get(2), r.get(3)));
+    }
+    for (session_id, events_before) in pending {
+        let at = starts
+            .iter()
+            .find(|(i, _, _)| events[*i].session_id == session_id)
+            .map(|(i, _, _)| *i);
+        if let Some(out) = at.and_then(|i| outcomes[i].as_mut()) {
+            apply_pending(tx, &session_id, events_before, out, origin).await?;
+        }
+    }
+    Ok(outcomes)
+}
+
+/// Inserts the sessions of `starts` (`(prepared start, start, its life time in µs)`: see
+/// [`Origin::life_us`]); returns the ids it inserted (an id not among them is held by another
+/// start).
+async fn insert_sessions(
+    tx: &Transaction<'_>,
+    starts: &[(&Prepared, &SessionStartEvent, i64)],
+) -> Result<HashSet<String>, PgError> {
+    let mut cols = SessionColumns::with_capacity(starts.len());
+    for &(prepared, s, alive_us) in starts {
+        let metadata = prepared.metadata.as_deref().unwrap_or("{}");
+        cols.push(&prepared.session_id, s, metadata, alive_us);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO sessions (
+                session_id, session_type, component, shell_type, component_version, status,
+                username, home, hostname, pid, platform, runtime_version, cwd,
+                started_at, last_seen_at, last_received_at, heartbeat_interval, metadata,
+                start_event_id)
+             SELECT id, st, c, sh, cv, 'active', u, h, hn, pid, pl, rt, cwd, t, t, a, hb, m, e
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[],
+                         $6::text[], $7::text[], $8::text[], $9::int8[], $10::text[],
+                         $11::text[], $12::text[], $13::int8[], $14::int8[], $15::int8[],
+                         $16::text[], $17::text[])
+                  AS u(id, st, c, sh, cv, u, h, hn, pid, pl, rt, cwd, t, a, hb, m, e)
+             ON CONFLICT (session_id) DO NOTHING
+             RETURNING session_id",
+        )
+        .await?;
+    let c = &cols;
+    let rows = tx
+        .query(
+            &stmt,
+            &[
+                &c.ids,
+                &c.types,
+                &c.components,
+                &c.shells,
+                &c.versions,
+                &c.users,
+                &c.homes,
+                &c.hosts,
+                &c.pids,
+                &c.platforms,
+                &c.runtimes,
+                &c.cwds,
+                &c.started,
+                &c.alive,
+                &c.heartbeats,
+                &c.metadata,
+                &c.start_ids,
+            ],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get::<_, String>(0)).collect())
+}
+
+/// The columns of new sessions, one array each (for `unnest`).
+#[derive(Default)]
+struct SessionColumns<'a> {
+    ids: Vec<&'a str>,
+    types: Vec<&'a str>,
+    components: Vec<&'a str>,
+    shells: Vec<&'a str>,
+    versions: Vec<Option<String>>,
+    users: Vec<&'a str>,
+    homes: Vec<&'a str>,
+    hosts: Vec<&'a str>,
+    pids: Vec<i64>,
+    platforms: Vec<&'a str>,
+    runtimes: Vec<Option<String>>,
+    cwds: Vec<&'a str>,
+    started: Vec<i64>,
+    alive: Vec<i64>,
+    heartbeats: Vec<Option<i64>>,
+    metadata: Vec<&'a str>,
+    start_ids: Vec<String>,
+}
+
+impl<'a> SessionColumns<'a> {
+    fn with_capacity(n: usize) -> Self {
+        let mut c = Self::default();
+        c.ids.reserve(n);
+        c
+    }
+
+    fn push(
+        &mut self,
+        session_id: &'a str,
+        s: &'a SessionStartEvent,
+        metadata: &'a str,
+        alive_us: i64,
+    ) {
+        self.ids.push(session_id);
+        self.types.push(s.session_type());
+        self.components.push(&s.component_name);
+        self.shells.push(&s.shell_type);
+        self.versions.push(s.effective_component_version());
+        self.users.push(&s.user.username);
+        self.homes.push(&s.user.home);
+        self.hosts.push(&s.hostname);
+        self.pids.push(i64::from(s.pid));
+        self.platforms.push(&s.environment.platform);
+        self.runtimes.push(s.runtime_version());
+        self.cwds.push(&s.environment.cwd);
+        self.started.push(s.timestamp.timestamp_micros());
+        self.alive.push(alive_us);
+        self.heartbeats
+            .push(s.heartbeat_interval_seconds.map(i64::from));
+        self.metadata.push(metadata);
+        self.start_ids.push(s.event_id.hyphenated().to_string());
+    }
 }
 
 pub(crate) fn decode_stored(event_type: &str, payload: &str) -> Result<Event, PgError> {

@@ -22,6 +22,7 @@
 mod analytics;
 mod error;
 mod feed;
+mod group;
 mod ingest;
 mod lease;
 mod migrate;
@@ -50,6 +51,10 @@ pub use error::PgError;
 const MIGRATION_LOCK: i64 = i64::MIN + 0x5B_0001;
 const REAPER_LOCK: i64 = i64::MIN + 0x5B_0002;
 
+/// How long a request waits for a database connection (the pool) or for an ingest
+/// committer to take it ([`group::GroupCommit`]) before it is refused as unavailable.
+const POOL_WAIT: Duration = Duration::from_secs(1);
+
 /// The PostgreSQL store.
 pub struct PostgresStore {
     pool: Pool,
@@ -57,6 +62,7 @@ pub struct PostgresStore {
     location: String,
     lease: lease::Lease,
     announcer: feed::Announcer,
+    group: group::GroupCommit,
 }
 
 impl PostgresStore {
@@ -84,12 +90,13 @@ impl PostgresStore {
             // slot free for 1 s is a backlog, not a blip (an ingest holds one for
             // milliseconds). Opening a connection takes milliseconds; 2 s bounds a database
             // host that does not answer.
-            .wait_timeout(Some(Duration::from_secs(1)))
+            .wait_timeout(Some(POOL_WAIT))
             .create_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
         Ok(Self {
             announcer: feed::Announcer::start(pool.clone()),
+            group: group::GroupCommit::start(pool.clone(), group::committers(pool_size), POOL_WAIT),
             pool,
             lease: lease::Lease::new(config.clone()),
             config,
@@ -195,9 +202,16 @@ impl Store for PostgresStore {
             .into_iter()
             .map(session_buddy_store::Prepared::new)
             .collect();
-        let mut conn = self.conn().await?;
-        let outcomes =
-            ingest::ingest(&mut conn, &prepared, received_at.timestamp_micros(), origin).await?;
+        let received_us = received_at.timestamp_micros();
+        let outcomes = match origin {
+            Origin::Live => self.group.ingest(prepared, received_us).await?,
+            // An import's batch settles its sessions at its end: a transaction of its own.
+            Origin::Import { .. } => {
+                let received = vec![received_us; prepared.len()];
+                let mut conn = self.conn().await?;
+                ingest::ingest(&mut conn, &prepared, &received, origin).await?
+            }
+        };
         if outcomes
             .iter()
             .any(|o| o.status == session_buddy_events::EventOutcome::Accepted)
