@@ -96,6 +96,11 @@ pub struct TrackerConfig {
     /// that carries the sender itself names how to reach it (the Python package:
     /// `python -m session_buddy_client`).
     pub sender_args: Vec<String>,
+    /// Whether this process may become the host's sender (default true). False in a
+    /// `fork()`ed child, whose memory holds its parent's SQLite state (SQLite must not be used
+    /// across a fork): it writes its journal only, and delivery is left to another process
+    /// (the detached sender it starts at the end is a program of its own).
+    pub deliver: bool,
     /// `$SESSION_BUDDY_CA_CERT`: a PEM file of the CA certificates to trust for an `https://`
     /// server (a server with its own certificate authority). Unset: Mozilla's root certificates.
     pub ca_cert: Option<PathBuf>,
@@ -119,6 +124,7 @@ impl Default for TrackerConfig {
             retry: RetryPolicy::default(),
             sender_program: None,
             sender_args: Vec::new(),
+            deliver: true,
             ca_cert: None,
             record: session_buddy_config::RecordRule::Off,
         }

@@ -247,12 +247,12 @@ impl JournalWriter {
         Ok(())
     }
 
-    /// Closes this process's descriptor of the slot without writing (a `fork()`ed child's
-    /// copy; the parent's stays open and locked). Skipped if the state is locked: in a child,
-    /// by a thread of the parent that is not there.
+    /// Forgets the slot without writing or closing it (a `fork()`ed child's copy, which
+    /// [`Tracker::forget_after_fork`](crate::Tracker::forget_after_fork) closes by what it is).
+    /// Never blocks: the state may be locked by a thread of the parent that is not there.
     pub(crate) fn forget_after_fork(&self) {
         if let Ok(mut state) = self.state.try_lock() {
-            state.file.take();
+            std::mem::forget(state.file.take());
         }
     }
 

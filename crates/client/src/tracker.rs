@@ -430,16 +430,21 @@ impl Tracker {
 
     /// In a child `fork()`ed from the process that started the session, which stays the
     /// parent's: lets go of it without writing anything (no end; later calls do nothing) and
-    /// closes the child's copies of the journal slot and of the sender lock, which would keep
-    /// both locked after the parent let go of them. Never blocks: what a thread of the parent
-    /// held locked at the fork (a thread the child does not have) is left as it is.
+    /// closes the child's copies of the host's sender lock and of the journal slots, which
+    /// would keep them locked after the parent let go of them. Never blocks.
     pub fn forget_after_fork(&self) {
         let Some(live) = &self.live else { return };
         live.shared.ended.store(true, Ordering::Release);
+        // fork() copies the descriptor table before the memory, while the parent's other
+        // threads run on: the copied `File`s may name descriptors the child does not have, or
+        // has for something else. They are forgotten (where a mutex that a thread of the
+        // parent held at the fork does not keep them out of reach), never closed, and the
+        // child's copies are found by what they are.
         if let Ok(mut slot) = live.shared.lock.try_lock() {
-            slot.take();
+            std::mem::forget(slot.take());
         }
         live.shared.journal.forget_after_fork();
+        close_inherited(&self.config.home);
     }
 
     /// The live state, from the buffer and the journals (never a network call).
@@ -526,6 +531,13 @@ fn background_loop(shared: &Shared) {
             let until_beat = next_beat.saturating_duration_since(Instant::now());
             shared.signal.wait(d.min(until_beat), on_work)
         };
+        if !shared.config.deliver {
+            // Heartbeats only: another process delivers.
+            if wait(interval, false) {
+                break;
+            }
+            continue;
+        }
         if now < next_step {
             if wait(next_step - now, false) {
                 break;
@@ -575,6 +587,33 @@ fn background_loop(shared: &Shared) {
         }
     }
     shared.release_lock();
+}
+
+/// Closes this process's descriptors of `home`'s sender lock and journal slots: in a
+/// `fork()`ed child, only the parent's threads (not in the child) and the forgotten session
+/// owned them. Linux (`/proc/self/fd`); elsewhere they stay open until the child exits.
+fn close_inherited(home: &std::path::Path) {
+    let Ok(home) = std::fs::canonicalize(home) else {
+        return;
+    };
+    let lock = home.join(crate::sender::LOCK_FILE);
+    let journals = crate::journal::journal_dir(&home);
+    // Listed first: the listing's own descriptor is closed before any is.
+    let fds: Vec<i32> = match std::fs::read_dir("/proc/self/fd") {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect(),
+        Err(_) => return,
+    };
+    for fd in fds {
+        let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else {
+            continue;
+        };
+        let ours = target == lock || target.parent() == Some(journals.as_path());
+        if ours && let Err(e) = nix::unistd::close(fd) {
+            tracing::debug!(fd, error = %e, "cannot close an inherited descriptor");
+        }
+    }
 }
 
 /// Delivery works again: record what the bounds dropped as a command of this session.
