@@ -257,6 +257,34 @@ pub async fn refresh_gauges(state: &AppState) {
     }
 }
 
+/// How often the analytics rollups of the hours that are over are brought up to date.
+pub const ROLLUP_REFRESH_EVERY: Duration = Duration::from_secs(60);
+
+/// Brings the analytics rollups up to date (on the reaper-lease holder), a batch at a time
+/// with ingest let in between; returns how many hours were recomputed.
+pub async fn refresh_rollups_once(state: &AppState) -> usize {
+    if !holds_reaper_lease(state).await {
+        return 0;
+    }
+    let mut total = 0;
+    loop {
+        match state.store.refresh_rollups(chrono::Utc::now()).await {
+            Ok(n) => {
+                total += n;
+                if n < session_buddy_store::analytics::ROLLUP_REFRESH_BATCH {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "analytics rollup refresh failed");
+                break;
+            }
+        }
+    }
+    total
+}
+
 /// Sessions a retention batch deletes at most (one transaction).
 pub const PRUNE_BATCH: usize = 1000;
 
@@ -392,7 +420,17 @@ pub(crate) async fn start_background(state: &AppState) -> Vec<tokio::task::JoinH
     };
     stream::prime(state.store.as_ref(), &state.stream).await;
     let hub = tokio::spawn(stream::run(state.store.clone(), state.stream.clone()));
-    let mut tasks = vec![refresher, reaper, revocations, hub];
+    let rollups = {
+        let state = state.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(ROLLUP_REFRESH_EVERY);
+            loop {
+                tick.tick().await;
+                refresh_rollups_once(&state).await;
+            }
+        })
+    };
+    let mut tasks = vec![refresher, reaper, revocations, hub, rollups];
     if state.options.retention.is_some() {
         let state = state.clone();
         tasks.push(tokio::spawn(async move {

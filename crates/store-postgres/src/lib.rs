@@ -94,6 +94,15 @@ impl PostgresStore {
             .create_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
+        // Rollups left out of date (a database just migrated: all of them) are built now.
+        {
+            let mut conn = pool.get().await.map_err(|e| PgError::Pool(e.to_string()))?;
+            let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
+            while analytics::refresh_rollups(&mut conn, before, 10_000, Duration::from_secs(5))
+                .await?
+                == 10_000
+            {}
+        }
         Ok(Self {
             announcer: feed::Announcer::start(pool.clone()),
             group: group::GroupCommit::start(pool.clone(), group::committers(pool_size), POOL_WAIT),
@@ -346,6 +355,12 @@ impl Store for PostgresStore {
 
     async fn reaper_lease(&self) -> Result<bool> {
         Ok(self.lease.holds().await)
+    }
+
+    async fn refresh_rollups(&self, now: DateTime<Utc>) -> Result<usize> {
+        let before = session_buddy_store::analytics::rollup_hour(now.timestamp_micros());
+        let batch = session_buddy_store::analytics::ROLLUP_REFRESH_BATCH;
+        Ok(analytics::refresh_rollups(&mut self.conn().await?, before, batch, POOL_WAIT).await?)
     }
 
     async fn prune(&self, started_before: DateTime<Utc>, batch: usize) -> Result<Pruned> {

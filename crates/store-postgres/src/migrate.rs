@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../migrations/0002_search.sql")),
     (3, include_str!("../migrations/0003_last_command.sql")),
     (4, include_str!("../migrations/0004_recordings.sql")),
+    (5, include_str!("../migrations/0005_rollups.sql")),
 ];
 
 /// Applies every migration the database lacks, on a connection of its own: the session-level

@@ -55,7 +55,7 @@ mod postgres {
         let health = backend.store().health().await.unwrap();
         assert_eq!(health.backend, "postgres");
         assert!(health.location.starts_with("postgres://"), "{health:?}");
-        assert_eq!(health.schema_version, 4);
+        assert_eq!(health.schema_version, 5);
     }
 
     #[tokio::test]
@@ -66,7 +66,7 @@ mod postgres {
         let url = pg::fresh_database().await;
         let stores = futures_join(&url).await;
         for s in &stores {
-            assert_eq!(s.health().await.unwrap().schema_version, 4);
+            assert_eq!(s.health().await.unwrap().schema_version, 5);
         }
     }
 

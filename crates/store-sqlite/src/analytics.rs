@@ -2,7 +2,7 @@
 //! (`0003_analytics.sql`) per component and trend bucket, so no query touches the table rows
 //! or sorts; the component list comes from a skip scan of the same index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
@@ -10,7 +10,8 @@ use rusqlite::{Connection, params};
 use crate::Result;
 use crate::read::micros;
 use session_buddy_store::analytics::{
-    ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary, most_frequent, project,
+    ActiveSession, ActiveSessions, AnalyticsWindow, ComponentSummary, ROLLUP_US, RollupSums,
+    most_frequent, project, rollup_hour, rollup_plan,
 };
 
 /// Every component with a session, in order: a skip scan (one index seek per component).
@@ -21,46 +22,62 @@ const COMPONENTS_SQL: &str = "WITH RECURSIVE c(name) AS (
 )
 SELECT name FROM c WHERE name IS NOT NULL";
 
+/// The integer sums of one component's sessions in a range of starts (the columns of
+/// [`RollupSums`], in order): the base query and what a rollup hour is built from.
+macro_rules! sums_sql {
+    () => {
+        concat!(
+            "count(*), coalesce(sum(status = 'active'), 0), count(duration_us),
+       coalesce(sum(duration_us), 0), coalesce(sum(",
+            session_buddy_store::failed_session_sql!(),
+            "), 0), coalesce(sum(status = 'abandoned'), 0), coalesce(sum(command_count), 0),
+       coalesce(sum(error_count), 0), max(started_at)"
+        )
+    };
+}
+
 /// One component's sessions started in `[?2, ?3)`.
 const SUMMARY_SQL: &str = concat!(
-    "SELECT count(*) AS sessions,
-       coalesce(sum(status = 'active'), 0) AS active,
-       count(duration_us) AS finished,
-       total(duration_us) AS duration_us_total,
-       coalesce(sum(",
-    session_buddy_store::failed_session_sql!(),
-    "), 0) AS failed,
-       coalesce(sum(status = 'abandoned'), 0) AS abandoned,
-       total(command_count) AS commands,
-       total(error_count) AS failed_commands,
-       max(started_at) AS last_started
-FROM sessions
-WHERE component = ?1 AND started_at >= ?2 AND started_at < ?3"
+    "SELECT ",
+    sums_sql!(),
+    "\nFROM sessions\nWHERE component = ?1 AND started_at >= ?2 AND started_at < ?3"
 );
 
-/// The errors of one component's failed commands in the window.
+/// One component's rollup hours `[?2, ?3)`, summed (the same columns as [`SUMMARY_SQL`]).
+const ROLLUP_SUMMARY_SQL: &str = "SELECT coalesce(sum(sessions), 0), coalesce(sum(active), 0),
+       coalesce(sum(finished), 0), coalesce(sum(duration_us), 0), coalesce(sum(failed), 0),
+       coalesce(sum(abandoned), 0), coalesce(sum(commands), 0), coalesce(sum(failed_commands), 0),
+       max(last_started)
+FROM rollup_hours WHERE component = ?1 AND hour >= ?2 AND hour < ?3";
+
+/// One component's hours `[?2, ?3)` whose rollup is out of date.
+const DIRTY_SQL: &str =
+    "SELECT hour FROM rollup_dirty WHERE component = ?1 AND hour >= ?2 AND hour < ?3";
+
+/// The errors of one component's failed commands, started in `[?2, ?3)`.
 const COMMAND_ERRORS_SQL: &str = "SELECT coalesce(json_extract(e.payload, '$.error'),
-                json_extract(e.payload, '$.command') || ' failed') AS error,
+                json_extract(e.payload, '$.command') || ' failed', 'failed') AS error,
        count(*) AS n
 FROM sessions s JOIN events e ON e.session_id = s.session_id
 WHERE s.component = ?1 AND s.started_at >= ?2 AND s.started_at < ?3 AND s.error_count > 0
   AND e.event_type = 'command' AND json_extract(e.payload, '$.success') = 0
 GROUP BY error";
 
-/// Why one component's sessions without failed commands failed, in the window.
+/// Why one component's sessions without failed commands failed, started in `[?2, ?3)`.
 const SESSION_ERRORS_SQL: &str = concat!(
-    "SELECT CASE WHEN status = 'abandoned'
-                 THEN 'abandoned (' || coalesce(end_reason, 'heartbeat_timeout') || ')'
-            WHEN signal IS NOT NULL THEN 'signal ' || signal
-            WHEN coalesce(exit_code, 0) != 0 THEN 'exit code ' || exit_code
-            ELSE 'ended with reason error' END AS error,
-       count(*) AS n
+    "SELECT ",
+    session_buddy_store::session_error_sql!(),
+    " AS error, count(*) AS n
 FROM sessions
 WHERE component = ?1 AND started_at >= ?2 AND started_at < ?3 AND error_count = 0 AND ",
     session_buddy_store::failed_session_sql!(),
     "
 GROUP BY error"
 );
+
+/// One component's error counts over its rollup hours `[?2, ?3)`.
+const ROLLUP_ERRORS_SQL: &str = "SELECT error, sum(n) FROM rollup_errors
+WHERE component = ?1 AND hour >= ?2 AND hour < ?3 GROUP BY error";
 
 const ACTIVE_COUNT_SQL: &str = "SELECT count(*) FROM sessions WHERE status = 'active'";
 const ACTIVE_COUNT_COMPONENT_SQL: &str =
@@ -103,54 +120,107 @@ fn count(v: i64) -> u64 {
     v.max(0) as u64
 }
 
+fn sums(r: &rusqlite::Row<'_>) -> rusqlite::Result<RollupSums> {
+    Ok(RollupSums {
+        sessions: r.get(0)?,
+        active: r.get(1)?,
+        finished: r.get(2)?,
+        duration_us: r.get(3)?,
+        failed: r.get(4)?,
+        abandoned: r.get(5)?,
+        commands: r.get(6)?,
+        failed_commands: r.get(7)?,
+        last_started: r.get(8)?,
+    })
+}
+
+/// The hours of `component` in the window `[since, until)` whose rollup is out of date.
+fn dirty_hours(
+    conn: &Connection,
+    component: &str,
+    since: i64,
+    until: i64,
+) -> Result<BTreeSet<i64>> {
+    let mut stmt = conn.prepare_cached(DIRTY_SQL)?;
+    let hours = stmt
+        .query_map(
+            params![component, rollup_hour(since), rollup_hour(until) + 1],
+            |r| r.get(0),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(hours)
+}
+
+/// One component's sums over `[from, to)`: whole hours from the rollup, the rest from the
+/// sessions ([`rollup_plan`]).
+fn range_sums(
+    conn: &Connection,
+    component: &str,
+    (from, to): (i64, i64),
+    dirty: &BTreeSet<i64>,
+) -> Result<RollupSums> {
+    let plan = rollup_plan(from, to, dirty);
+    let mut total = RollupSums::default();
+    let mut rolled = conn.prepare_cached(ROLLUP_SUMMARY_SQL)?;
+    for (lo, hi) in &plan.hours {
+        total.add(&rolled.query_row(params![component, lo, hi], sums)?);
+    }
+    let mut base = conn.prepare_cached(SUMMARY_SQL)?;
+    for (lo, hi) in &plan.base {
+        total.add(&base.query_row(params![component, lo, hi], sums)?);
+    }
+    Ok(total)
+}
+
 pub(super) fn summary(conn: &Connection, w: &AnalyticsWindow) -> Result<Vec<ComponentSummary>> {
     // One snapshot for every statement.
     let tx = conn.unchecked_transaction()?;
     let buckets = w.buckets();
-    let mut stmt = tx.prepare_cached(SUMMARY_SQL)?;
+    let (since, until) = (w.since.timestamp_micros(), w.until.timestamp_micros());
     let mut out = Vec::new();
     for component in components(&tx, w)? {
+        let dirty = dirty_hours(&tx, &component, since, until)?;
         let mut s = ComponentSummary {
             component: component.clone(),
             trend: Vec::with_capacity(buckets.len()),
             ..ComponentSummary::default()
         };
-        let mut duration_us = 0.0;
-        let mut last: Option<i64> = None;
-        for (from, to) in &buckets {
-            let row = stmt.query_row(params![component, from, to], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, f64>(3)?,
-                    r.get::<_, i64>(4)?,
-                    r.get::<_, i64>(5)?,
-                    r.get::<_, f64>(6)?,
-                    r.get::<_, f64>(7)?,
-                    r.get::<_, Option<i64>>(8)?,
-                ))
-            })?;
-            let (n, active, finished, dur, failed, abandoned, commands, failed_commands, max) = row;
-            s.sessions += count(n);
-            s.active += count(active);
-            s.finished += count(finished);
-            duration_us += dur;
-            s.failed += count(failed);
-            s.abandoned += count(abandoned);
-            s.commands += commands.max(0.0) as u64;
-            s.failed_commands += failed_commands.max(0.0) as u64;
-            last = last.max(max);
-            s.trend.push(count(n));
+        let (mut duration_us, mut last) = (0i64, None);
+        for bucket in &buckets {
+            range_sums(&tx, &component, *bucket, &dirty)?.fold_into(
+                &mut s,
+                &mut duration_us,
+                &mut last,
+            );
         }
         if s.sessions == 0 {
             continue;
         }
-        s.duration_seconds_total = duration_us / 1e6;
+        s.duration_seconds_total = duration_us as f64 / 1e6;
         s.last_started = last.map(micros);
         out.push(s);
     }
     Ok(out)
+}
+
+/// Adds the errors of `component`'s sessions started in `[lo, hi)` to `tally`.
+fn tally_base_errors(
+    conn: &Connection,
+    component: &str,
+    (lo, hi): (i64, i64),
+    tally: &mut BTreeMap<String, i64>,
+) -> Result<()> {
+    for sql in [COMMAND_ERRORS_SQL, SESSION_ERRORS_SQL] {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params![component, lo, hi], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })?;
+        for row in rows {
+            let (error, n) = row?;
+            *tally.entry(error).or_default() += n;
+        }
+    }
+    Ok(())
 }
 
 pub(super) fn common_errors(
@@ -159,27 +229,91 @@ pub(super) fn common_errors(
 ) -> Result<BTreeMap<String, String>> {
     let tx = conn.unchecked_transaction()?;
     let (since, until) = (w.since.timestamp_micros(), w.until.timestamp_micros());
-    let mut commands = tx.prepare_cached(COMMAND_ERRORS_SQL)?;
-    let mut sessions = tx.prepare_cached(SESSION_ERRORS_SQL)?;
     let mut out = BTreeMap::new();
     for component in components(&tx, w)? {
+        let dirty = dirty_hours(&tx, &component, since, until)?;
+        let plan = rollup_plan(since, until, &dirty);
         let mut tally: BTreeMap<String, i64> = BTreeMap::new();
-        for stmt in [&mut commands, &mut sessions] {
-            let rows = stmt.query_map(params![component, since, until], |r| {
-                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+        let mut rolled = tx.prepare_cached(ROLLUP_ERRORS_SQL)?;
+        for (lo, hi) in &plan.hours {
+            let rows = rolled.query_map(params![component, lo, hi], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
             })?;
             for row in rows {
                 let (error, n) = row?;
-                *tally
-                    .entry(error.unwrap_or_else(|| "failed".into()))
-                    .or_default() += n;
+                *tally.entry(error).or_default() += n;
             }
+        }
+        for range in &plan.base {
+            tally_base_errors(&tx, &component, *range, &mut tally)?;
         }
         if let Some(error) = most_frequent(&tally) {
             out.insert(component, error);
         }
     }
     Ok(out)
+}
+
+/// Recomputes at most `batch` of the out-of-date rollup hours that end before `before_hour`
+/// (hour number), oldest first, from the sessions, and clears their marks; returns how many.
+/// A job of the writer thread, so no write comes between the computation and the clearing.
+pub(crate) fn refresh_rollups(
+    conn: &mut Connection,
+    before_hour: i64,
+    batch: usize,
+) -> Result<usize> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let hours: Vec<(String, i64)> = tx
+        .prepare_cached(
+            "SELECT component, hour FROM rollup_dirty WHERE hour < ?1 ORDER BY hour LIMIT ?2",
+        )?
+        .query_map(
+            params![before_hour, batch.min(i64::MAX as usize) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?
+        .collect::<rusqlite::Result<_>>()?;
+    for (component, hour) in &hours {
+        let range = (hour * ROLLUP_US, (hour + 1) * ROLLUP_US);
+        let s = tx
+            .prepare_cached(SUMMARY_SQL)?
+            .query_row(params![component, range.0, range.1], sums)?;
+        tx.prepare_cached("DELETE FROM rollup_hours WHERE component = ?1 AND hour = ?2")?
+            .execute(params![component, hour])?;
+        tx.prepare_cached("DELETE FROM rollup_errors WHERE component = ?1 AND hour = ?2")?
+            .execute(params![component, hour])?;
+        if s.sessions > 0 {
+            tx.prepare_cached(
+                "INSERT INTO rollup_hours (component, hour, sessions, active, finished,
+                   duration_us, failed, abandoned, commands, failed_commands, last_started)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?
+            .execute(params![
+                component,
+                hour,
+                s.sessions,
+                s.active,
+                s.finished,
+                s.duration_us,
+                s.failed,
+                s.abandoned,
+                s.commands,
+                s.failed_commands,
+                s.last_started
+            ])?;
+            let mut tally = BTreeMap::new();
+            tally_base_errors(&tx, component, range, &mut tally)?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO rollup_errors (component, hour, error, n) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for (error, n) in tally {
+                insert.execute(params![component, hour, error, n])?;
+            }
+        }
+        tx.prepare_cached("DELETE FROM rollup_dirty WHERE component = ?1 AND hour = ?2")?
+            .execute(params![component, hour])?;
+    }
+    tx.commit()?;
+    Ok(hours.len())
 }
 
 pub(super) fn active(
@@ -225,8 +359,10 @@ pub(super) fn active(
 /// The SQL behind `analytics sql NAME`, with how it is run.
 pub fn analytics_sql(name: &str) -> Option<String> {
     const WINDOW: &str = "-- ?1 = component, ?2 = since, ?3 = until (µs since the Unix epoch, UTC):\n\
-                          -- run once per component and per day of the window (the trend),\n\
-                          -- each a range scan of the covering index sessions_analytics.\n";
+                          -- per component and per day of the window (the trend), the whole hours\n\
+                          -- whose rollup is up to date (not in rollup_dirty) are summed from\n\
+                          -- rollup_hours (?2, ?3 = hour numbers), the partial hours at the edges\n\
+                          -- and the out-of-date hours by the query over the sessions after it.\n";
     let components = format!(
         "-- The components (without --component): a skip scan of the index.\n{COMPONENTS_SQL};\n\n"
     );
@@ -237,7 +373,8 @@ pub fn analytics_sql(name: &str) -> Option<String> {
              {ACTIVE_SQL};\n"
         ),
         "session_stats" => format!(
-            "{components}{WINDOW}-- avg_duration = duration_us_total / finished / 1e6; \
+            "{components}{WINDOW}{DIRTY_SQL};\n\n{ROLLUP_SUMMARY_SQL};\n\n\
+             -- avg_duration = duration_us_total / finished / 1e6; \
              error_rate = failed / sessions * 100.\n{SUMMARY_SQL};\n"
         ),
         "average_duration" => format!(
@@ -250,8 +387,9 @@ pub fn analytics_sql(name: &str) -> Option<String> {
         ),
         "error_rate" => format!(
             "{components}{WINDOW}{SUMMARY_SQL};\n\n\
-             -- most_common_error: the most frequent of these two, summed.\n\
-             {COMMAND_ERRORS_SQL};\n\n{SESSION_ERRORS_SQL};\n"
+             -- most_common_error: the most frequent of the rollup's counts over the whole\n\
+             -- hours and these two over the rest, summed.\n\
+             {ROLLUP_ERRORS_SQL};\n\n{COMMAND_ERRORS_SQL};\n\n{SESSION_ERRORS_SQL};\n"
         ),
         _ => return None,
     })

@@ -87,8 +87,11 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(open_error)?;
         }
-        let conn = conn::open_writer(path, sync)?;
+        let mut conn = conn::open_writer(path, sync)?;
         migrate::migrate(&conn)?;
+        // Rollups left out of date (a database just migrated: all of them) are built now.
+        let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
+        while analytics::refresh_rollups(&mut conn, before, 10_000)? == 10_000 {}
         let (tx, rx) = mpsc::channel();
         let disk_full = writer::DiskFull::default();
         let writer = {
@@ -353,6 +356,13 @@ impl Store for SqliteStore {
         let cutoff = started_before.timestamp_micros();
         let batch = batch.max(1) as i64;
         self.job(move |conn| maintenance::prune(conn, cutoff, batch))
+            .await
+    }
+
+    async fn refresh_rollups(&self, now: DateTime<Utc>) -> session_buddy_store::Result<usize> {
+        let before = session_buddy_store::analytics::rollup_hour(now.timestamp_micros());
+        let batch = session_buddy_store::analytics::ROLLUP_REFRESH_BATCH;
+        self.job(move |conn| analytics::refresh_rollups(conn, before, batch))
             .await
     }
 

@@ -16,6 +16,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_last_command.sql"),
     include_str!("../migrations/0007_search_behind_ingest.sql"),
     include_str!("../migrations/0008_recordings.sql"),
+    include_str!("../migrations/0009_rollups.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -347,6 +347,125 @@ pub fn most_frequent(tally: &BTreeMap<String, i64>) -> Option<String> {
     best.map(|(e, _)| e.clone())
 }
 
+/// Width of a rollup bucket: the sessions of one component started in one hour (µs).
+///
+/// Both backends keep, per component and hour of `started_at`, the integer sums the analytics
+/// read (`rollup_hours`) and the count of each error (`rollup_errors`), and a set of hours
+/// whose rollup is out of date (`rollup_dirty`): a trigger on `sessions` marks the hour of every
+/// row inserted, updated or deleted, so every way a session changes (start, commands, end,
+/// late end, reap, revival, retention, erasure, import) is followed without a second rule in
+/// the ingest code. A maintenance step ([`Store::refresh_rollups`]) recomputes marked hours
+/// that are over from the sessions and clears their marks; until then a query reads those
+/// hours from the sessions, as it reads the partial hours at a window's edges. So a query's
+/// numbers are the full computation's, whatever has been refreshed.
+pub const ROLLUP_US: i64 = 3_600_000_000;
+
+/// The rollup hour of a start (µs since the epoch): rounded down. The migrations' triggers
+/// compute the same with `(started_at - ((started_at % 3600000000) + 3600000000) % 3600000000)
+/// / 3600000000`.
+pub fn rollup_hour(started_us: i64) -> i64 {
+    started_us.div_euclid(ROLLUP_US)
+}
+
+/// How the part `[from, to)` (µs) of a window is computed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RollupPlan {
+    /// Runs of whole hours `[lo, hi)` (hour numbers) read from the rollup.
+    pub hours: Vec<(i64, i64)>,
+    /// Ranges of starts `[lo, hi)` (µs) read from the sessions: the partial hours at the edges
+    /// and the whole hours marked out of date.
+    pub base: Vec<(i64, i64)>,
+}
+
+/// The plan for `[from, to)` given the hours marked out of date (`dirty`, hour numbers).
+pub fn rollup_plan(from: i64, to: i64, dirty: &std::collections::BTreeSet<i64>) -> RollupPlan {
+    let mut plan = RollupPlan::default();
+    if to <= from {
+        return plan;
+    }
+    let first = from.div_euclid(ROLLUP_US) + i64::from(from.rem_euclid(ROLLUP_US) != 0);
+    let last = to.div_euclid(ROLLUP_US);
+    let base = |lo: i64, hi: i64, plan: &mut RollupPlan| {
+        if lo >= hi {
+            return;
+        }
+        match plan.base.last_mut() {
+            Some(prev) if prev.1 == lo => prev.1 = hi,
+            _ => plan.base.push((lo, hi)),
+        }
+    };
+    if first >= last {
+        base(from, to, &mut plan);
+        return plan;
+    }
+    base(from, first * ROLLUP_US, &mut plan);
+    let mut run_start = first;
+    for &h in dirty.range(first..last) {
+        if run_start < h {
+            plan.hours.push((run_start, h));
+        }
+        base(h * ROLLUP_US, (h + 1) * ROLLUP_US, &mut plan);
+        run_start = h + 1;
+    }
+    if run_start < last {
+        plan.hours.push((run_start, last));
+    }
+    base(last * ROLLUP_US, to, &mut plan);
+    plan
+}
+
+/// The integer sums of one component's sessions over some starts: what a rollup hour holds and
+/// what a base range yields, in the columns' order of the backends' queries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RollupSums {
+    pub sessions: i64,
+    pub active: i64,
+    pub finished: i64,
+    pub duration_us: i64,
+    pub failed: i64,
+    pub abandoned: i64,
+    pub commands: i64,
+    pub failed_commands: i64,
+    pub last_started: Option<i64>,
+}
+
+impl RollupSums {
+    pub fn add(&mut self, o: &RollupSums) {
+        self.sessions += o.sessions;
+        self.active += o.active;
+        self.finished += o.finished;
+        self.duration_us += o.duration_us;
+        self.failed += o.failed;
+        self.abandoned += o.abandoned;
+        self.commands += o.commands;
+        self.failed_commands += o.failed_commands;
+        self.last_started = self.last_started.max(o.last_started);
+    }
+
+    /// Folds one trend bucket's sums into `s` (its trend gets the bucket's sessions).
+    pub fn fold_into(
+        &self,
+        s: &mut ComponentSummary,
+        duration_us: &mut i64,
+        last: &mut Option<i64>,
+    ) {
+        let n = self.sessions.max(0) as u64;
+        s.sessions += n;
+        s.active += self.active.max(0) as u64;
+        s.finished += self.finished.max(0) as u64;
+        *duration_us += self.duration_us;
+        s.failed += self.failed.max(0) as u64;
+        s.abandoned += self.abandoned.max(0) as u64;
+        s.commands += self.commands.max(0) as u64;
+        s.failed_commands += self.failed_commands.max(0) as u64;
+        *last = (*last).max(self.last_started);
+        s.trend.push(n);
+    }
+}
+
+/// How many marked hours one [`Store::refresh_rollups`] call recomputes at most.
+pub const ROLLUP_REFRESH_BATCH: usize = 200;
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -427,5 +546,43 @@ mod tests {
         assert_eq!(stats[0].avg_duration, 0.0);
         assert_eq!(average_duration(&sums), [("b".to_string(), 50.0)].into());
         assert_eq!(component_usage(&sums, 1).len(), 1);
+    }
+
+    #[test]
+    fn a_rollup_plan_covers_the_range_once() {
+        use std::collections::BTreeSet;
+        let h = ROLLUP_US;
+        // Inside one hour: all from the sessions.
+        assert_eq!(rollup_plan(10, 20, &BTreeSet::new()).base, vec![(10, 20)]);
+        // Partial edges, whole hours between, a dirty hour split out.
+        let p = rollup_plan(h / 2, 5 * h + 7, &BTreeSet::from([3, 9]));
+        assert_eq!(p.hours, vec![(1, 3), (4, 5)]);
+        assert_eq!(p.base, vec![(h / 2, h), (3 * h, 4 * h), (5 * h, 5 * h + 7)]);
+        // Aligned edges, every hour dirty: one base range.
+        let p = rollup_plan(2 * h, 4 * h, &BTreeSet::from([2, 3]));
+        assert!(p.hours.is_empty());
+        assert_eq!(p.base, vec![(2 * h, 4 * h)]);
+        // Every start falls in exactly one piece, for ranges around zero too.
+        for (from, to) in [(-3 * h - 5, 2 * h + 9), (0, h), (-h, 0), (7, 3 * h)] {
+            let p = rollup_plan(from, to, &BTreeSet::from([-1, 1]));
+            for t in [from, from + 1, -1, 0, 1, h - 1, h, 2 * h, to - 1] {
+                if t < from || t >= to {
+                    continue;
+                }
+                let in_hours = p
+                    .hours
+                    .iter()
+                    .filter(|(lo, hi)| (*lo..*hi).contains(&rollup_hour(t)))
+                    .count();
+                let in_base = p
+                    .base
+                    .iter()
+                    .filter(|(lo, hi)| (*lo..*hi).contains(&t))
+                    .count();
+                assert_eq!(in_hours + in_base, 1, "{t} in [{from}, {to})");
+            }
+        }
+        assert_eq!(rollup_hour(-1), -1);
+        assert_eq!(rollup_hour(h), 1);
     }
 }

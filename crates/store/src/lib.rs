@@ -446,6 +446,20 @@ macro_rules! failed_session_sql {
     };
 }
 
+/// Why a session without failed commands failed (the analytics' most common error), as an SQL
+/// expression over a `sessions` row that [`failed_session_sql!`] holds for (the same text on
+/// SQLite and PostgreSQL).
+#[macro_export]
+macro_rules! session_error_sql {
+    () => {
+        "CASE WHEN status = 'abandoned'
+                 THEN 'abandoned (' || coalesce(end_reason, 'heartbeat_timeout') || ')'
+            WHEN signal IS NOT NULL THEN 'signal ' || signal
+            WHEN coalesce(exit_code, 0) != 0 THEN 'exit code ' || exit_code
+            ELSE 'ended with reason error' END"
+    };
+}
+
 impl ComponentQuality {
     /// Share of sessions without a failure (1 without sessions).
     pub fn clean(&self) -> f64 {
@@ -613,6 +627,12 @@ pub trait Store: Send + Sync + 'static {
     /// (no start stored) older than it; returns how many sessions and events went. Callers
     /// repeat while it returns a full batch.
     async fn prune(&self, started_before: DateTime<Utc>, batch: usize) -> Result<Pruned>;
+
+    /// Analytics rollups ([`analytics::ROLLUP_US`]): recomputes at most
+    /// [`analytics::ROLLUP_REFRESH_BATCH`] of the out-of-date hours that are over by `now`,
+    /// oldest first, and returns how many. Callers repeat while it returns a full batch. A
+    /// query is exact whether or not this ran; it only makes queries cheaper.
+    async fn refresh_rollups(&self, now: DateTime<Utc>) -> Result<usize>;
 
     /// Export: stored events (pending ones too) with a timestamp at or after `since`, in time
     /// order (timestamp, then event id), after the key `after` (the previous page's last

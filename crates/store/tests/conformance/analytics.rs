@@ -440,3 +440,242 @@ pub async fn visibility_restricts_every_read(store: &dyn Store) {
         (0, 0)
     );
 }
+
+/// A small deterministic generator (xorshift), so a failing seed can be replayed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// One step of a random history, applied alike to two stores.
+enum Step {
+    Events(Vec<Value>),
+    /// Abandons what was last received before delivery `n`.
+    Reap(i64),
+    /// Retention: the finished sessions started before.
+    Prune(DateTime<Utc>),
+    Erase(String),
+    /// Brings the rollups up to date (one of the two stores only).
+    Refresh,
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// A random history over three components and three days: starts (some on an hour's first
+/// microsecond), commands that succeed or fail with one of a few errors, ends of every kind,
+/// events delivered before their start, reaping, events after reaping, retention and erasure,
+/// with refreshes of the rollups in between.
+fn history(seed: u64) -> Vec<Step> {
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    let t0 = at("2026-03-01T00:00:00Z");
+    let components = ["alpha", "beta", "gamma"];
+    let errors = [Some("boom"), Some("disk full"), None];
+    let mut n = 1000u64;
+    let mut next_id = || {
+        n += 1;
+        uuid(n)
+    };
+    let mut per_session: Vec<Vec<Value>> = Vec::new();
+    let mut ids = Vec::new();
+    for _ in 0..(20 + rng.below(25)) {
+        let component = components[rng.below(3) as usize];
+        let hour = TimeDelta::hours(rng.below(72) as i64);
+        let offset = if rng.chance(20) {
+            TimeDelta::zero()
+        } else {
+            TimeDelta::microseconds(rng.below(3_600_000_000) as i64)
+        };
+        let started = t0 + hour + offset;
+        let start_event = if rng.chance(50) {
+            start(component, &next_id(), &rfc3339(started))
+        } else {
+            start_1_1(component, &next_id(), &rfc3339(started))
+        };
+        let id = event(&start_event).session_id();
+        let mut events = vec![start_event];
+        let mut t = started;
+        for seq in 1..=rng.below(4) {
+            t += TimeDelta::seconds(1 + rng.below(1800) as i64);
+            let ok = rng.chance(60);
+            let mut c = command(&next_id(), &id, &rfc3339(t), seq, ok);
+            if !ok && let Some(error) = errors[rng.below(3) as usize] {
+                c["error"] = json!(error);
+            }
+            events.push(c);
+        }
+        if rng.chance(75) {
+            t += TimeDelta::seconds(1 + rng.below(7200) as i64);
+            let fields = match rng.below(5) {
+                0 => json!({"exit_code": 0}),
+                1 => json!({"exit_code": 2}),
+                2 => json!({"signal": "SIGTERM"}),
+                3 => json!({"reason": "error"}),
+                _ => json!({}),
+            };
+            let end_id = next_id();
+            events.push(end_with(0, &id, &rfc3339(t), fields));
+            if let Some(last) = events.last_mut() {
+                last["event_id"] = json!(end_id);
+            }
+        }
+        // Some sessions arrive out of order: events before their start.
+        if rng.chance(25) {
+            events.rotate_left(1);
+        }
+        per_session.push(events);
+        ids.push(id);
+    }
+    let mut steps = Vec::new();
+    let mut delivery = 0i64;
+    loop {
+        let live: Vec<usize> = (0..per_session.len())
+            .filter(|&i| !per_session[i].is_empty())
+            .collect();
+        if live.is_empty() {
+            break;
+        }
+        let mut batch = Vec::new();
+        for _ in 0..=rng.below(6) {
+            let i = live[rng.below(live.len() as u64) as usize];
+            if !per_session[i].is_empty() {
+                batch.push(per_session[i].remove(0));
+            }
+        }
+        steps.push(Step::Events(batch));
+        delivery += 1;
+        match rng.below(12) {
+            0..=2 => steps.push(Step::Refresh),
+            3 => steps.push(Step::Reap(delivery - rng.below(3) as i64)),
+            4 => steps.push(Step::Prune(t0 + TimeDelta::hours(rng.below(48) as i64))),
+            5 if rng.chance(50) => steps.push(Step::Erase(
+                ids[rng.below(ids.len() as u64) as usize].clone(),
+            )),
+            _ => {}
+        }
+    }
+    steps
+}
+
+async fn apply(store: &dyn Store, step: &Step, delivery: i64, refresh: bool) {
+    match step {
+        Step::Events(values) => {
+            let events = values.iter().map(event).collect::<Vec<_>>();
+            store.ingest(events, received(delivery)).await.unwrap();
+        }
+        Step::Reap(n) => {
+            store.reap(received(*n), received(*n)).await.unwrap();
+        }
+        Step::Prune(before) => while store.prune(*before, 7).await.unwrap().sessions == 7 {},
+        Step::Erase(id) => {
+            let entry = session_buddy_store::AuditEntry {
+                id: 0,
+                at: received(delivery),
+                actor: "test".into(),
+                action: "session.erase".into(),
+                session_id: Some(id.clone()),
+                detail: None,
+            };
+            store.erase_session(id, entry).await.unwrap();
+        }
+        Step::Refresh if refresh => refresh_all(store).await,
+        Step::Refresh => {}
+    }
+}
+
+async fn refresh_all(store: &dyn Store) {
+    let later = at("2027-01-01T00:00:00Z");
+    while store.refresh_rollups(later).await.unwrap() > 0 {}
+}
+
+/// Windows over the history: aligned to hours and not, one component and all, narrower than
+/// an hour, and the whole span.
+fn windows(rng: &mut Rng) -> Vec<AnalyticsWindow> {
+    let t0 = at("2026-03-01T00:00:00Z");
+    let mut out = vec![AnalyticsWindow {
+        since: t0 - TimeDelta::days(1),
+        until: t0 + TimeDelta::days(5),
+        component: None,
+        components: None,
+    }];
+    for i in 0..8 {
+        let since = t0 + TimeDelta::microseconds(rng.below(72 * 3_600_000_000) as i64);
+        let since = if i % 3 == 0 {
+            t0 + TimeDelta::hours((since - t0).num_hours())
+        } else {
+            since
+        };
+        let span = if i % 4 == 1 {
+            TimeDelta::minutes(1 + rng.below(50) as i64)
+        } else {
+            TimeDelta::hours(1 + rng.below(60) as i64)
+        };
+        out.push(AnalyticsWindow {
+            since,
+            until: since + span,
+            component: (i % 2 == 0).then(|| ["alpha", "beta", "gamma"][i % 3].to_string()),
+            components: (i == 5).then(|| vec!["alpha".to_string(), "gamma".to_string()]),
+        });
+    }
+    out
+}
+
+async fn answers(
+    store: &dyn Store,
+    windows: &[AnalyticsWindow],
+) -> Vec<(Vec<ComponentSummary>, BTreeMap<String, String>)> {
+    let mut out = Vec::new();
+    for w in windows {
+        out.push((
+            store.analytics_summary(w.clone()).await.unwrap(),
+            store.analytics_common_errors(w.clone()).await.unwrap(),
+        ));
+    }
+    out
+}
+
+/// The rollups give the numbers of the full computation: `rolled` lives the history with its
+/// rollups refreshed now and then, `full` the same history never refreshed (every hour read
+/// from the sessions); every window's answers are identical, before and after a last refresh.
+pub async fn rollups_match_the_full_computation(rolled: &dyn Store, full: &dyn Store, seed: u64) {
+    let steps = history(seed);
+    for (i, step) in steps.iter().enumerate() {
+        apply(rolled, step, i as i64, true).await;
+        apply(full, step, i as i64, false).await;
+    }
+    let mut rng = Rng(seed ^ 0x5151);
+    let windows = windows(&mut rng);
+    let expected = answers(full, &windows).await;
+    assert!(
+        expected[0].0.iter().map(|s| s.sessions).sum::<u64>() > 0,
+        "seed {seed}: the history stores sessions"
+    );
+    assert_eq!(
+        answers(rolled, &windows).await,
+        expected,
+        "seed {seed}, as lived"
+    );
+    refresh_all(rolled).await;
+    assert_eq!(
+        answers(rolled, &windows).await,
+        expected,
+        "seed {seed}, refreshed"
+    );
+}

@@ -108,6 +108,22 @@ macro_rules! conformance_suite {
         );
 
         #[tokio::test]
+        async fn rollups_match_the_full_computation() {
+            if !$available() {
+                return;
+            }
+            for seed in 1..=6 {
+                let (rolled, full) = ($fresh().await, $fresh().await);
+                $crate::conformance::analytics::rollups_match_the_full_computation(
+                    rolled.store(),
+                    full.store(),
+                    seed,
+                )
+                .await;
+            }
+        }
+
+        #[tokio::test]
         async fn restart_keeps_everything() {
             if !$available() {
                 return;
