@@ -53,6 +53,9 @@ pub struct IngestOptions {
     pub connections: usize,
     /// Events per request (1..=1000).
     pub batch: usize,
+    /// More servers (loopback only) to drive at once: the connections are spread over
+    /// `common.url` and these in turn.
+    pub also: Vec<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -194,7 +194,7 @@ async fn ingest_async(a: IngestOptions) -> anyhow::Result<()> {
     report(
         "ingest",
         "events",
-        json!({"connections": a.connections, "batch": a.batch, "url": a.common.url}),
+        json!({"connections": a.connections, "batch": a.batch, "url": a.common.url, "also": a.also}),
         elapsed,
         results,
         a.common.json,
@@ -235,11 +235,15 @@ pub(crate) async fn ingest_run(a: &IngestOptions) -> anyhow::Result<IngestRun> {
 /// The ingest load: `connections` workers posting batches of starts until the deadline or
 /// the request budget.
 async fn ingest_load(a: &IngestOptions) -> anyhow::Result<(Duration, Vec<WorkerResult>)> {
-    let (addr, host) = loopback_target(&a.common.url)?;
+    let mut targets = vec![loopback_target(&a.common.url)?];
+    for url in &a.also {
+        targets.push(loopback_target(url)?);
+    }
     let budget = Arc::new(AtomicI64::new(a.common.max_requests));
     let mut conns = Vec::with_capacity(a.connections);
-    for _ in 0..a.connections {
-        conns.push(Connection::open(addr, &host).await?);
+    for i in 0..a.connections {
+        let (addr, host) = &targets[i % targets.len()];
+        conns.push(Connection::open(*addr, host).await?);
     }
     let started = Instant::now();
     let deadline = started + a.common.duration;

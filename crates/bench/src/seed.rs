@@ -329,6 +329,19 @@ pub async fn seed(store: Arc<dyn Store>, path: String, args: SeedOptions) -> any
         }
         abandoned += reaped.len();
     }
+    // The analytics rollups of the hours written (the server's maintenance would do it within
+    // a minute of starting; here it is timed on its own).
+    let rollup_started = Instant::now();
+    let mut rolled_up = 0usize;
+    loop {
+        let n = store.refresh_rollups(Utc::now()).await?;
+        rolled_up += n;
+        if n < session_buddy_store::analytics::ROLLUP_REFRESH_BATCH {
+            break;
+        }
+    }
+    let rollup_secs = rollup_started.elapsed().as_secs_f64();
+    eprintln!("analytics rollups of {rolled_up} component-hours built in {rollup_secs:.1} s");
     store.close().await;
     eprintln!(
         "done in {:.1} s: {} events accepted ({:.0}/s), {} duplicate, {} rejected; {} sessions abandoned by the reaper (of {} candidates)",
@@ -351,6 +364,8 @@ pub async fn seed(store: Arc<dyn Store>, path: String, args: SeedOptions) -> any
             "duplicate": total.duplicate,
             "rejected": total.rejected,
             "abandoned": abandoned,
+            "rollup_hours": rolled_up,
+            "rollup_seconds": (rollup_secs * 10.0).round() / 10.0,
             "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
             "database": path,
         })

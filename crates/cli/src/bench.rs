@@ -125,6 +125,10 @@ pub struct IngestArgs {
     /// Events per request (1..=1000).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Another server to drive at the same time (repeatable; loopback only): the connections
+    /// are spread over --url and these in turn, e.g. two servers on one PostgreSQL.
+    #[arg(long, value_name = "URL")]
+    also: Vec<String>,
 }
 
 #[derive(Args)]
@@ -233,6 +237,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
             common: a.common.into(),
             connections: a.connections,
             batch: a.batch,
+            also: a.also,
         })?,
         BenchCommand::Mcp(a) => session_buddy_bench::mcp(McpOptions {
             common: a.common.into(),
@@ -269,6 +274,7 @@ pub fn run(command: BenchCommand) -> CmdResult {
                     common: a.common.into(),
                     connections: a.connections,
                     batch: a.batch,
+                    also: Vec::new(),
                 },
                 viewers: a.viewers,
                 probe_every: a.probe_every,

@@ -27,6 +27,10 @@ CREATE TABLE rollup_errors (
     PRIMARY KEY (component, hour, error)
 );
 
+-- A window's hours, every component: a range of this index.
+CREATE INDEX rollup_hours_by_hour ON rollup_hours (hour);
+CREATE INDEX rollup_errors_by_hour ON rollup_errors (hour);
+
 CREATE TABLE rollup_dirty (
     component TEXT   NOT NULL,
     hour      BIGINT NOT NULL,

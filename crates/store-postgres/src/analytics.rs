@@ -34,29 +34,39 @@ macro_rules! sums_sql {
 }
 
 /// Sessions per component and piece (`$1`/`$2` the pieces' bounds in µs, `$3` the trend bucket
-/// each belongs to, `$4` the component or NULL, `$5` the visible components or NULL).
+/// each belongs to, `$4` the component or NULL, `$5` the visible components or NULL). Each piece
+/// is its own range scan (`LATERAL`): a join over all pieces at once lets the planner scan
+/// every session instead.
 const SUMMARY_SQL: &str = concat!(
-    "SELECT s.component, b.i, ",
+    "SELECT x.*
+FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS b(lo, hi, i)
+CROSS JOIN LATERAL (
+  SELECT s.component, b.i, ",
     sums_sql!(),
     "
-FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS b(lo, hi, i)
-JOIN sessions s ON s.started_at >= b.lo AND s.started_at < b.hi
-WHERE ($4::text IS NULL OR s.component = $4)
-  AND ($5::text[] IS NULL OR s.component = ANY($5::text[]))
-GROUP BY s.component, b.i"
+  FROM sessions s
+  WHERE s.started_at >= b.lo AND s.started_at < b.hi
+    AND ($4::text IS NULL OR s.component = $4)
+    AND ($5::text[] IS NULL OR s.component = ANY($5::text[]))
+  GROUP BY s.component
+) x"
 );
 
 /// The rollup per component and piece (`$1`/`$2` the pieces' bounds in hours; the rest as in
 /// [`SUMMARY_SQL`]).
-const ROLLUP_SUMMARY_SQL: &str = "SELECT r.component, b.i,
-       sum(sessions)::INT8, sum(active)::INT8, sum(finished)::INT8, sum(duration_us)::INT8,
-       sum(failed)::INT8, sum(abandoned)::INT8, sum(commands)::INT8, sum(failed_commands)::INT8,
-       max(last_started)
+const ROLLUP_SUMMARY_SQL: &str = "SELECT x.*
 FROM unnest($1::int8[], $2::int8[], $3::int8[]) AS b(lo, hi, i)
-JOIN rollup_hours r ON r.hour >= b.lo AND r.hour < b.hi
-WHERE ($4::text IS NULL OR r.component = $4)
-  AND ($5::text[] IS NULL OR r.component = ANY($5::text[]))
-GROUP BY r.component, b.i";
+CROSS JOIN LATERAL (
+  SELECT r.component, b.i,
+         sum(sessions)::INT8, sum(active)::INT8, sum(finished)::INT8, sum(duration_us)::INT8,
+         sum(failed)::INT8, sum(abandoned)::INT8, sum(commands)::INT8,
+         sum(failed_commands)::INT8, max(last_started)
+  FROM rollup_hours r
+  WHERE r.hour >= b.lo AND r.hour < b.hi
+    AND ($4::text IS NULL OR r.component = $4)
+    AND ($5::text[] IS NULL OR r.component = ANY($5::text[]))
+  GROUP BY r.component
+) x";
 
 /// The hours `[$1, $2)` whose rollup is out of date, of any component.
 const DIRTY_SQL: &str = "SELECT DISTINCT hour FROM rollup_dirty WHERE hour >= $1 AND hour < $2";
@@ -77,43 +87,58 @@ macro_rules! failed_command_sql {
     };
 }
 
-/// The errors of failed commands of the sessions started in the pieces `$1`/`$2` (µs).
+/// The errors of failed commands of the sessions started in the pieces `$1`/`$2` (µs), a range
+/// scan per piece.
 const COMMAND_ERRORS_SQL: &str = concat!(
-    "SELECT s.component, ",
-    command_error_sql!(),
-    ", count(*)
+    "SELECT x.component, x.error, sum(x.n)::INT8
 FROM unnest($1::int8[], $2::int8[]) AS b(lo, hi)
-JOIN sessions s ON s.started_at >= b.lo AND s.started_at < b.hi
-JOIN events e ON e.session_id = s.session_id
-WHERE ($3::text IS NULL OR s.component = $3)
-  AND ($4::text[] IS NULL OR s.component = ANY($4::text[]))
-  AND ",
+CROSS JOIN LATERAL (
+  SELECT s.component, ",
+    command_error_sql!(),
+    " AS error, count(*) AS n
+  FROM sessions s JOIN events e ON e.session_id = s.session_id
+  WHERE s.started_at >= b.lo AND s.started_at < b.hi
+    AND ($3::text IS NULL OR s.component = $3)
+    AND ($4::text[] IS NULL OR s.component = ANY($4::text[]))
+    AND ",
     failed_command_sql!(),
     "
+  GROUP BY 1, 2
+) x
 GROUP BY 1, 2"
 );
 
 /// Why sessions without failed commands failed, started in the pieces `$1`/`$2` (µs).
 const SESSION_ERRORS_SQL: &str = concat!(
-    "SELECT component, ",
-    session_buddy_store::session_error_sql!(),
-    ", count(*)
+    "SELECT x.component, x.error, sum(x.n)::INT8
 FROM unnest($1::int8[], $2::int8[]) AS b(lo, hi)
-JOIN sessions s ON s.started_at >= b.lo AND s.started_at < b.hi
-WHERE ($3::text IS NULL OR component = $3)
-  AND ($4::text[] IS NULL OR component = ANY($4::text[]))
-  AND error_count = 0 AND ",
+CROSS JOIN LATERAL (
+  SELECT component, ",
+    session_buddy_store::session_error_sql!(),
+    " AS error, count(*) AS n
+  FROM sessions s
+  WHERE s.started_at >= b.lo AND s.started_at < b.hi
+    AND ($3::text IS NULL OR component = $3)
+    AND ($4::text[] IS NULL OR component = ANY($4::text[]))
+    AND error_count = 0 AND ",
     session_buddy_store::failed_session_sql!(),
     "
+  GROUP BY 1, 2
+) x
 GROUP BY 1, 2"
 );
 
 /// The rollup's error counts over the pieces `$1`/`$2` (hours).
-const ROLLUP_ERRORS_SQL: &str = "SELECT r.component, r.error, sum(r.n)::INT8
+const ROLLUP_ERRORS_SQL: &str = "SELECT x.component, x.error, sum(x.n)::INT8
 FROM unnest($1::int8[], $2::int8[]) AS b(lo, hi)
-JOIN rollup_errors r ON r.hour >= b.lo AND r.hour < b.hi
-WHERE ($3::text IS NULL OR r.component = $3)
-  AND ($4::text[] IS NULL OR r.component = ANY($4::text[]))
+CROSS JOIN LATERAL (
+  SELECT r.component, r.error, sum(r.n) AS n
+  FROM rollup_errors r
+  WHERE r.hour >= b.lo AND r.hour < b.hi
+    AND ($3::text IS NULL OR r.component = $3)
+    AND ($4::text[] IS NULL OR r.component = ANY($4::text[]))
+  GROUP BY 1, 2
+) x
 GROUP BY 1, 2";
 
 /// The marked hours (`$1` component, `$2` hour, `$3`/`$4` its bounds in µs) and the sessions
