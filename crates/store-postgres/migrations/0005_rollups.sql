@@ -43,23 +43,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT (started_at - (((started_at % 3600000000) + 3600000000) % 3600000000)) / 3600000000
 $$;
 
-CREATE FUNCTION rollup_mark_inserted() RETURNS trigger LANGUAGE plpgsql AS $$
+-- The hours of the rows a statement inserted or deleted (its transition table).
+CREATE FUNCTION rollup_mark_rows() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO rollup_dirty (component, hour)
-    SELECT DISTINCT n.component, rollup_hour(n.started_at) FROM rollup_new n
+    SELECT DISTINCT r.component, rollup_hour(r.started_at) FROM rollup_rows r
     WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d
-                      WHERE d.component = n.component AND d.hour = rollup_hour(n.started_at))
-    ORDER BY 1, 2
-    ON CONFLICT DO NOTHING;
-    RETURN NULL;
-END $$;
-
-CREATE FUNCTION rollup_mark_deleted() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO rollup_dirty (component, hour)
-    SELECT DISTINCT o.component, rollup_hour(o.started_at) FROM rollup_old o
-    WHERE NOT EXISTS (SELECT 1 FROM rollup_dirty d
-                      WHERE d.component = o.component AND d.hour = rollup_hour(o.started_at))
+                      WHERE d.component = r.component AND d.hour = rollup_hour(r.started_at))
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING;
     RETURN NULL;
@@ -88,9 +78,9 @@ BEGIN
 END $$;
 
 CREATE TRIGGER sessions_rollup_insert AFTER INSERT ON sessions
-    REFERENCING NEW TABLE AS rollup_new FOR EACH STATEMENT EXECUTE FUNCTION rollup_mark_inserted();
+    REFERENCING NEW TABLE AS rollup_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_mark_rows();
 CREATE TRIGGER sessions_rollup_delete AFTER DELETE ON sessions
-    REFERENCING OLD TABLE AS rollup_old FOR EACH STATEMENT EXECUTE FUNCTION rollup_mark_deleted();
+    REFERENCING OLD TABLE AS rollup_rows FOR EACH STATEMENT EXECUTE FUNCTION rollup_mark_rows();
 CREATE TRIGGER sessions_rollup_update AFTER UPDATE OF
     component, started_at, status, duration_us, error_count, command_count, exit_code, signal,
     end_reason

@@ -98,9 +98,14 @@ impl PostgresStore {
         {
             let mut conn = pool.get().await.map_err(|e| PgError::Pool(e.to_string()))?;
             let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
-            while analytics::refresh_rollups(&mut conn, before, 10_000, Duration::from_secs(5))
-                .await?
-                == 10_000
+            while analytics::refresh_rollups(
+                &mut conn,
+                before,
+                session_buddy_store::analytics::ROLLUP_BUILD_BATCH,
+                Duration::from_secs(5),
+            )
+            .await?
+                == session_buddy_store::analytics::ROLLUP_BUILD_BATCH
             {}
         }
         Ok(Self {

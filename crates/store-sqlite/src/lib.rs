@@ -91,7 +91,12 @@ impl SqliteStore {
         migrate::migrate(&conn)?;
         // Rollups left out of date (a database just migrated: all of them) are built now.
         let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
-        while analytics::refresh_rollups(&mut conn, before, 10_000)? == 10_000 {}
+        while analytics::refresh_rollups(
+            &mut conn,
+            before,
+            session_buddy_store::analytics::ROLLUP_BUILD_BATCH,
+        )? == session_buddy_store::analytics::ROLLUP_BUILD_BATCH
+        {}
         let (tx, rx) = mpsc::channel();
         let disk_full = writer::DiskFull::default();
         let writer = {

@@ -463,6 +463,10 @@ impl RollupSums {
     }
 }
 
+/// How many marked hours a store recomputes per transaction when it opens (a migrated
+/// database builds all its rollups then).
+pub const ROLLUP_BUILD_BATCH: usize = 10_000;
+
 /// How many marked hours one [`Store::refresh_rollups`] call recomputes at most.
 pub const ROLLUP_REFRESH_BATCH: usize = 200;
 
