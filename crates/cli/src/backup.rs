@@ -9,11 +9,10 @@ use std::path::PathBuf;
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use session_buddy_store::export;
-use session_buddy_store_sqlite::SyncMode;
 
 use crate::client::Api;
 use crate::config::home_dir;
-use crate::database::Create;
+use crate::database::{Create, Tuning};
 use crate::serve::{Database, parse_database_url};
 use crate::{CmdResult, Failure};
 
@@ -74,7 +73,7 @@ pub fn export(args: ExportArgs, utc: bool) -> CmdResult {
         .context("cannot start the async runtime")?;
     let written = runtime.block_on(async {
         // The database first: a wrong path must not leave an empty export behind.
-        let store = crate::database::open(&database, Create::Nothing, SyncMode::Normal, 2).await?;
+        let store = crate::database::open(&database, Create::Nothing, Tuning::pool(2)).await?;
         let mut out: Box<dyn Write> = match &args.output {
             Some(path) => match File::create(path) {
                 Ok(f) => Box::new(BufWriter::new(f)),

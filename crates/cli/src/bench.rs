@@ -8,11 +8,10 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use session_buddy_bench::{BufferOptions, Common as CommonOptions, IngestOptions, McpOptions};
 use session_buddy_bench::{SearchOptions, SeedOptions, ShellOptions};
-use session_buddy_store_sqlite::SyncMode;
 
 use crate::CmdResult;
 use crate::config::parse_duration;
-use crate::database::Create;
+use crate::database::{Create, Tuning};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -325,7 +324,7 @@ fn seed(args: SeedArgs) -> CmdResult {
         seed: args.seed,
     };
     runtime.block_on(async {
-        let store = crate::database::open(&database, create, SyncMode::Normal, 16).await?;
+        let store = crate::database::open(&database, create, Tuning::pool(16)).await?;
         session_buddy_bench::seed(store, database.to_string(), options).await
     })?;
     Ok(())
@@ -352,7 +351,7 @@ fn search(args: SearchArgs) -> CmdResult {
         json: args.json,
     };
     runtime.block_on(async {
-        let store = crate::database::open(&database, Create::Nothing, SyncMode::Normal, 4).await?;
+        let store = crate::database::open(&database, Create::Nothing, Tuning::pool(4)).await?;
         session_buddy_bench::search(store, database.to_string(), options).await
     })?;
     Ok(())

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use session_buddy_store::Store;
 use session_buddy_store_postgres::PostgresStore;
-use session_buddy_store_sqlite::{SqliteStore, SyncMode};
+use session_buddy_store_sqlite::{SqliteOptions, SqliteStore};
 
 use crate::serve::Database;
 
@@ -24,24 +24,40 @@ pub(crate) enum Create {
     FileAndDirectories,
 }
 
+/// What a store is opened with: SQLite's sync mode and page caches, PostgreSQL's pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Tuning {
+    pub sqlite: SqliteOptions,
+    pub pool_size: usize,
+}
+
+impl Tuning {
+    /// A command's own store: SQLite's defaults, at most `pool_size` PostgreSQL connections.
+    pub(crate) fn pool(pool_size: usize) -> Self {
+        Self {
+            sqlite: SqliteOptions::default(),
+            pool_size,
+        }
+    }
+}
+
 /// The store for `db` (migrations applied).
 pub(crate) async fn open(
     db: &Database,
     create: Create,
-    sync: SyncMode,
-    pool_size: usize,
+    tuning: Tuning,
 ) -> anyhow::Result<Arc<dyn Store>> {
     Ok(match db {
-        Database::Sqlite(path) => Arc::new(open_sqlite(path, create, sync)?),
+        Database::Sqlite(path) => Arc::new(open_sqlite(path, create, tuning.sqlite)?),
         Database::Postgres(url) => Arc::new(
-            PostgresStore::connect(url, pool_size)
+            PostgresStore::connect(url, tuning.pool_size)
                 .await
                 .with_context(|| format!("cannot open the session database {}", redact(url)))?,
         ),
     })
 }
 
-fn open_sqlite(path: &Path, create: Create, sync: SyncMode) -> anyhow::Result<SqliteStore> {
+fn open_sqlite(path: &Path, create: Create, options: SqliteOptions) -> anyhow::Result<SqliteStore> {
     let missing = |p: &Path| matches!(p.try_exists(), Ok(false));
     match create {
         Create::Nothing if missing(path) => bail!(
@@ -65,7 +81,7 @@ fn open_sqlite(path: &Path, create: Create, sync: SyncMode) -> anyhow::Result<Sq
         }
         _ => {}
     }
-    SqliteStore::open(path, sync)
+    SqliteStore::open_with(path, options)
         .with_context(|| format!("cannot open the session database {}", path.display()))
 }
 

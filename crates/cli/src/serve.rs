@@ -34,6 +34,11 @@ pub struct ServeArgs {
     /// PostgreSQL: connections in the pool [env SESSION_BUDDY_DB_POOL_SIZE; default 8].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
     db_pool_size: Option<u16>,
+    /// SQLite: MiB of page cache for all the database's connections together (the writer's
+    /// up to 8 MiB, the rest shared by 8 readers); the operating system caches the file
+    /// besides [env SESSION_BUDDY_DB_CACHE_MIB; default 32].
+    #[arg(long)]
+    db_cache_mib: Option<u64>,
     /// Delete sessions that are over and started more than N days ago, with their events
     /// (hourly, in batches) [env SESSION_BUDDY_RETENTION_DAYS; default: keep everything].
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36500))]
@@ -105,6 +110,7 @@ struct Resolved {
     legacy_session_ttl: Setting<Duration>,
     auth: AuthOptions,
     db_pool_size: usize,
+    db_cache_mib: u64,
     retention: Option<Duration>,
     recordings: session_buddy_server::recording::RecordingOptions,
     tls: Option<(PathBuf, PathBuf)>,
@@ -155,7 +161,7 @@ fn parse_sync(s: &str) -> anyhow::Result<SyncMode> {
 /// The serve flags as the flag layer.
 fn flags(args: &ServeArgs) -> Vec<Flag> {
     let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
-    let given: [(&str, &str, Option<String>); 16] = [
+    let given: [(&str, &str, Option<String>); 17] = [
         ("server.host", "--host", args.host.clone()),
         ("server.port", "--port", args.port.map(|p| p.to_string())),
         ("server.db_path", "--db-path", path(&args.db_path)),
@@ -184,6 +190,11 @@ fn flags(args: &ServeArgs) -> Vec<Flag> {
             "server.db_pool_size",
             "--db-pool-size",
             args.db_pool_size.map(|n| n.to_string()),
+        ),
+        (
+            "server.db_cache_mib",
+            "--db-cache-mib",
+            args.db_cache_mib.map(|n| n.to_string()),
         ),
         (
             "server.retention_days",
@@ -295,6 +306,8 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
     let legacy_session_ttl = required(r, "server.legacy_session_ttl", ttl)?;
     let rate_limit = required(r, "server.rate_limit", number::<u32>)?;
     let db_pool_size = required(r, "server.db_pool_size", number::<usize>)?.value;
+    let db_cache_mib = typed(r, "server.db_cache_mib", number::<u64>)?
+        .map_or(session_buddy_store_sqlite::DEFAULT_CACHE_MIB, |s| s.value);
     let retention = typed(r, "server.retention_days", number::<u64>)?
         .map(|d| Duration::from_secs(d.value * 86_400));
     let recordings = session_buddy_server::recording::RecordingOptions {
@@ -324,6 +337,7 @@ fn resolve_all(args: &ServeArgs) -> anyhow::Result<Resolved> {
         layers,
         auth,
         db_pool_size,
+        db_cache_mib,
         retention,
         recordings,
         tls,
@@ -425,20 +439,22 @@ async fn serve_async(
         Layer::Default => Create::FileAndDirectories,
         _ => Create::File,
     };
-    let store = crate::database::open(
-        &cfg.database.value,
-        create,
-        cfg.sync.value,
-        cfg.db_pool_size,
-    )
-    .await
-    .map_err(|e| {
-        anyhow!(
-            "{} (the path came from {})",
-            crate::one_line(&e),
-            cfg.database.source
-        )
-    })?;
+    let tuning = crate::database::Tuning {
+        sqlite: session_buddy_store_sqlite::SqliteOptions {
+            sync: cfg.sync.value,
+            cache_mib: cfg.db_cache_mib,
+        },
+        pool_size: cfg.db_pool_size,
+    };
+    let store = crate::database::open(&cfg.database.value, create, tuning)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "{} (the path came from {})",
+                crate::one_line(&e),
+                cfg.database.source
+            )
+        })?;
     let host = cfg.host.value.trim_matches(['[', ']']).to_string();
     let ip: IpAddr = if host == "localhost" {
         IpAddr::from([127, 0, 0, 1])
@@ -469,12 +485,18 @@ async fn serve_async(
         },
     );
     let shutdown = shutdown_signal()?;
+    let tuned = match cfg.database.value {
+        Database::Sqlite(_) => format!(
+            "sync {:?}, page caches {} MiB",
+            cfg.sync.value, cfg.db_cache_mib
+        ),
+        Database::Postgres(_) => format!("pool {}", cfg.db_pool_size),
+    };
     eprintln!(
-        "session-buddy {} listening on {}://{local} (database {}, sync {:?})",
+        "session-buddy {} listening on {}://{local} (database {}, {tuned})",
         session_buddy_server::VERSION,
         if tls.is_some() { "https" } else { "http" },
         cfg.database.value,
-        cfg.sync.value
     );
     eprintln!("{}", auth_summary(&cfg));
     match tls {

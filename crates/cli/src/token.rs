@@ -249,8 +249,7 @@ fn with_db<T>(
         let store = crate::database::open(
             &crate::serve::Database::Sqlite(path.to_path_buf()),
             crate::database::Create::Nothing,
-            Default::default(),
-            1,
+            crate::database::Tuning::pool(1),
         )
         .await?;
         let result = f(store.as_ref()).await;

@@ -162,6 +162,22 @@ fn serve(s: &Setup) -> (Server, String) {
 }
 
 #[test]
+fn the_page_cache_budget_comes_from_the_layers_and_a_bad_one_is_refused() {
+    let mut s = setup();
+    s.env.push(("SESSION_BUDDY_DB_CACHE_MIB", "48".to_string()));
+    let (server, listening) = serve(&s);
+    assert!(listening.contains("page caches 48 MiB)"), "{listening}");
+    drop(server);
+    let bad = s.run(&["serve", "--db-cache-mib", "2"]);
+    assert!(!bad.status.success());
+    let err = stderr(&bad);
+    assert!(
+        err.contains("server.db_cache_mib") && err.contains("from 4 to 65536, got '2'"),
+        "{err}"
+    );
+}
+
+#[test]
 fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
     let s = setup();
     let show = s.run(&["config", "show"]);
@@ -238,7 +254,9 @@ fn show_layers_config_show_serve_and_a_shell_agree_across_all_layers() {
     let (_server, listening) = serve(&s);
     assert!(
         listening.contains(&format!("listening on http://127.0.0.1:{port} "))
-            && listening.contains(&format!("(database sqlite:{db}, sync Full)")),
+            && listening.contains(&format!(
+                "(database sqlite:{db}, sync Full, page caches 32 MiB)"
+            )),
         "{listening}"
     );
     let url = format!("http://127.0.0.1:{port}");

@@ -80,6 +80,11 @@ pub const KEYS: &[Key] = &[
         Kind::Count(1, 1000),
     ),
     key(
+        "server.db_cache_mib",
+        &["SESSION_BUDDY_DB_CACHE_MIB"],
+        Kind::Count(4, 65_536),
+    ),
+    key(
         "server.retention_days",
         &["SESSION_BUDDY_RETENTION_DAYS"],
         Kind::Count(1, 36_500),

@@ -63,8 +63,40 @@ pub enum SyncMode {
     Full,
 }
 
-/// Read connections kept open.
-const READ_POOL: usize = 8;
+/// Read connections at most, open and in use: a read waits for one to be free, so the page
+/// caches (and file descriptors) a store holds are bounded whatever the load.
+pub(crate) const READ_POOL: usize = 8;
+
+/// The page-cache budget of one store by default, MiB (`server.db_cache_mib`): the writer's
+/// 8 MiB and 3 MiB for each of the eight readers.
+pub const DEFAULT_CACHE_MIB: u64 = 32;
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SqliteOptions {
+    pub sync: SyncMode,
+    /// SQLite's page caches of all the store's connections together, MiB (at least 1); see
+    /// docs/SCALING.md, "Memory".
+    pub cache_mib: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            sync: SyncMode::default(),
+            cache_mib: DEFAULT_CACHE_MIB,
+        }
+    }
+}
+
+/// What [`SqliteStore::page_caches`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCaches {
+    pub writer_kib: u64,
+    pub reader_kib: u64,
+    /// Read connections at most.
+    pub readers: usize,
+}
 
 /// The SQLite store.
 pub struct SqliteStore {
@@ -74,12 +106,27 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     stop: Arc<AtomicBool>,
     readers: Arc<Mutex<Vec<Connection>>>,
+    /// One per read connection ([`READ_POOL`]).
+    read_permits: Arc<tokio::sync::Semaphore>,
+    reader_cache_kib: u64,
     disk_full: writer::DiskFull,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
+    /// Opens (creating if needed) the database at `path` and applies migrations, with the
+    /// default page caches.
     pub fn open(path: &Path, sync: SyncMode) -> session_buddy_store::Result<Self> {
+        Self::open_with(
+            path,
+            SqliteOptions {
+                sync,
+                ..SqliteOptions::default()
+            },
+        )
+    }
+
+    /// Opens (creating if needed) the database at `path` and applies migrations.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> session_buddy_store::Result<Self> {
         let open_error = |e: std::io::Error| StoreError::Open {
             path: path.display().to_string(),
             source: Box::new(e),
@@ -87,7 +134,8 @@ impl SqliteStore {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(open_error)?;
         }
-        let mut conn = conn::open_writer(path, sync)?;
+        let caches = conn::Caches::split(options.cache_mib);
+        let mut conn = conn::open_writer(path, options.sync, caches.writer_kib)?;
         migrate::migrate(&conn)?;
         // Rollups left out of date (a database just migrated: all of them) are built now.
         let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
@@ -121,12 +169,34 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             stop,
             readers: Arc::new(Mutex::new(Vec::new())),
+            read_permits: Arc::new(tokio::sync::Semaphore::new(READ_POOL)),
+            reader_cache_kib: caches.reader_kib,
             disk_full,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The page caches SQLite reports for the writer and for a reader, KiB (`PRAGMA
+    /// cache_size`).
+    pub async fn page_caches(&self) -> session_buddy_store::Result<PageCaches> {
+        fn kib(conn: &Connection) -> Result<u64> {
+            // Negative: KiB; positive: pages.
+            let n: i64 = conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+            let page: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            Ok(if n < 0 {
+                n.unsigned_abs()
+            } else {
+                (n * page / 1024) as u64
+            })
+        }
+        Ok(PageCaches {
+            writer_kib: self.job(|c| kib(c)).await?,
+            reader_kib: self.read(kib).await?,
+            readers: READ_POOL,
+        })
     }
 
     fn submit(&self, request: Request) -> session_buddy_store::Result<()> {
@@ -154,18 +224,24 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        let permit = self
+            .read_permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::WriterGone)?;
         let pool = self.readers.clone();
         let path = self.path.clone();
+        let cache_kib = self.reader_cache_kib;
         let out = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             let pooled = pool.lock().ok().and_then(|mut p| p.pop());
             let conn = match pooled {
                 Some(c) => c,
-                None => conn::open_reader(&path)?,
+                None => conn::open_reader(&path, cache_kib)?,
             };
             let out = f(&conn);
-            if let Ok(mut p) = pool.lock()
-                && p.len() < READ_POOL
-            {
+            if let Ok(mut p) = pool.lock() {
                 p.push(conn);
             }
             out

@@ -55,6 +55,38 @@ mod sqlite {
         assert_eq!(health.schema_version, 9);
     }
 
+    #[tokio::test]
+    async fn the_page_cache_budget_reaches_every_connection() {
+        use session_buddy_store_sqlite::{DEFAULT_CACHE_MIB, PageCaches, SqliteOptions};
+        let dir = tempfile::tempdir().unwrap();
+        let caches = |cache_mib| {
+            let path = db_path(&dir);
+            async move {
+                let options = SqliteOptions {
+                    sync: SyncMode::Normal,
+                    cache_mib,
+                };
+                let store = SqliteStore::open_with(&path, options).unwrap();
+                let caches = store.page_caches().await.unwrap();
+                store.close().await;
+                caches
+            }
+        };
+        let total = |c: PageCaches| c.writer_kib + c.reader_kib * c.readers as u64;
+        // The default: the writer's 8 MiB, the rest shared by the readers.
+        let default = caches(DEFAULT_CACHE_MIB).await;
+        assert_eq!(default.writer_kib, 8192);
+        assert_eq!(total(default), DEFAULT_CACHE_MIB * 1024);
+        // A large budget goes to the readers; the writer keeps its 8 MiB.
+        let large = caches(1024).await;
+        assert_eq!(large.writer_kib, 8192);
+        assert_eq!(total(large), 1024 * 1024);
+        // A small one: the writer takes half.
+        let small = caches(4).await;
+        assert_eq!(small.writer_kib, 2048);
+        assert_eq!(total(small), 4 * 1024);
+    }
+
     /// `indexed_through` and the rows of `session_text`, read beside the store.
     fn search_index_state(dir: &TempDir) -> (i64, i64, i64) {
         let conn = rusqlite::Connection::open(db_path(dir)).unwrap();
