@@ -17,6 +17,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_search_behind_ingest.sql"),
     include_str!("../migrations/0008_recordings.sql"),
     include_str!("../migrations/0009_rollups.sql"),
+    include_str!("../migrations/0010_active_by_component.sql"),
 ];
 
 pub(crate) fn migrate(conn: &Connection) -> Result<()> {

@@ -179,7 +179,8 @@ pub(crate) fn list_events(c: &Connection, filter: &EventFilter) -> Result<Vec<St
 
 pub(crate) fn active_by_component(c: &Connection) -> Result<BTreeMap<String, u64>> {
     let mut stmt = c.prepare_cached(
-        "SELECT component, count(*) FROM sessions WHERE status = 'active' GROUP BY component",
+        "SELECT component, count(*) FROM sessions INDEXED BY sessions_active_by_component
+         WHERE status = 'active' GROUP BY component",
     )?;
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     let mut out = BTreeMap::new();

@@ -52,7 +52,7 @@ mod sqlite {
         assert_eq!(health.backend, "sqlite");
         assert_eq!(health.location, db_path(&backend.dir).display().to_string());
         // Every migration in `migrations/` applied, counted by `PRAGMA user_version`.
-        assert_eq!(health.schema_version, 9);
+        assert_eq!(health.schema_version, 10);
     }
 
     #[tokio::test]
@@ -175,7 +175,7 @@ mod sqlite {
         assert_eq!(
             err.to_string(),
             "stored data is corrupt: the database has schema version 99, newer than this \
-             program's 9; upgrade session-buddy"
+             program's 10; upgrade session-buddy"
         );
     }
 }
