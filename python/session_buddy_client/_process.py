@@ -178,15 +178,7 @@ def release(
     metadata: Mapping[str, Any] | None = None,
 ) -> bool:
     """One holder lets go; the last one ends the session. True unless it had ended already."""
-    with _lock:
-        if not handle.live():
-            return False
-        if metadata:
-            handle.end_metadata.update(metadata)
-        handle.holders -= 1
-        if handle.holders > 0:
-            return True
-        return _end(handle, reason, exit_code, signal_name)
+    return _let_go(handle, True, reason, exit_code, signal_name, metadata)
 
 
 def end(
@@ -197,11 +189,26 @@ def end(
     metadata: Mapping[str, Any] | None = None,
 ) -> bool:
     """Ends the session whoever else holds it (the shell it belongs to is over)."""
+    return _let_go(handle, False, reason, exit_code, signal_name, metadata)
+
+
+def _let_go(
+    handle: Handle,
+    one_holder: bool,
+    reason: str,
+    exit_code: int | None,
+    signal_name: str | None,
+    metadata: Mapping[str, Any] | None,
+) -> bool:
     with _lock:
         if not handle.live():
             return False
         if metadata:
             handle.end_metadata.update(metadata)
+        if one_holder:
+            handle.holders -= 1
+            if handle.holders > 0:
+                return True
         return _end(handle, reason, exit_code, signal_name)
 
 

@@ -10,14 +10,17 @@
 //! 3. The starts that open a session no earlier event of the batch names (nearly all): their
 //!    sessions in one `INSERT … FROM unnest`, then one query for the events stored before them
 //!    (pending; usually none), merged per session. Doing them first is doing each at its place.
-//! 4. Every other event is applied to its session in batch order. Such a start merges the
+//! 4. The sessions that get only new commands and heartbeats in the batch (nearly all the
+//!    rest): their rows in one `SELECT … FOR UPDATE`, their counts and times in one
+//!    `UPDATE … FROM unnest`, their command names in one statement, the revivals in one.
+//! 5. Every other event is applied to its session in batch order. Such a start merges the
 //!    pending events of its session inserted before it (`id` below its own): those committed
 //!    by earlier transactions and those earlier in this batch; later ones apply themselves.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use deadpool_postgres::{Object, Transaction};
-use session_buddy_events::{CommandEvent, Event, EventOutcome, SessionEndEvent, SessionStartEvent};
+use session_buddy_events::{Event, EventOutcome, SessionEndEvent, SessionStartEvent};
 use session_buddy_store::{IngestOutcome, Origin, Prepared, SessionEffect};
 
 use crate::error::retried;
@@ -72,6 +75,7 @@ async fn ingest_once(
         .collect();
     let mut outcomes: Vec<Option<IngestOutcome>> =
         start_sessions(&tx, events, &row_ids, received, origin).await?;
+    apply_activity_together(&tx, events, &row_ids, received, origin, &mut outcomes).await?;
     for (i, e) in events.iter().enumerate() {
         if outcomes[i].is_some() {
             continue;
@@ -277,16 +281,22 @@ async fn session_row(
     tx: &Transaction<'_>,
     session_id: &str,
 ) -> Result<Option<SessionRow>, PgError> {
+    Ok(session_rows(tx, &[session_id]).await?.pop())
+}
+
+/// The rows of the sessions that exist among `ids` (sorted), locked until commit.
+async fn session_rows(tx: &Transaction<'_>, ids: &[&str]) -> Result<Vec<SessionRow>, PgError> {
     let stmt = tx
         .prepare_cached(
             "SELECT session_id, component, status, started_at, error_count,
                     heartbeat_interval IS NULL
-             FROM sessions WHERE session_id = $1 FOR UPDATE",
+             FROM sessions WHERE session_id = ANY($1::text[]) ORDER BY session_id FOR UPDATE",
         )
         .await?;
     Ok(tx
-        .query_opt(&stmt, &[&session_id])
+        .query(&stmt, &[&ids])
         .await?
+        .iter()
         .map(|r| SessionRow {
             session_id: r.get(0),
             component: r.get(1),
@@ -294,7 +304,8 @@ async fn session_row(
             started_us: r.get(3),
             error_count: r.get(4),
             legacy: r.get(5),
-        }))
+        })
+        .collect())
 }
 
 async fn apply_to_session(
@@ -309,12 +320,10 @@ async fn apply_to_session(
     match event {
         Event::SessionStart(_) => Ok(None),
         Event::SessionEnd(end) => apply_end(tx, row, end, alive_us).await.map(Some),
-        Event::Command(c) => {
-            apply_command(tx, &row.session_id, c, alive_us).await?;
-            revive(tx, row, origin.revives(event_us, row.legacy)).await
-        }
-        Event::Heartbeat(_) => {
-            touch(tx, &row.session_id, event_us, alive_us).await?;
+        Event::Command(_) | Event::Heartbeat(_) => {
+            let mut activity = Activity::new(&row.session_id);
+            activity.add(event, alive_us);
+            apply_activity(tx, &[activity]).await?;
             revive(tx, row, origin.revives(event_us, row.legacy)).await
         }
         Event::Output(_) => Ok(None),
@@ -331,64 +340,172 @@ async fn revive(
     if row.status != "abandoned" || !revives {
         return Ok(None);
     }
-    let stmt = tx
-        .prepare_cached(
-            "UPDATE sessions SET status = 'active', ended_at = NULL, duration_us = NULL,
-                                 end_reason = NULL
-             WHERE session_id = $1 AND status = 'abandoned'",
-        )
-        .await?;
-    tx.execute(&stmt, &[&row.session_id]).await?;
+    revive_all(tx, &[row.session_id.as_str()]).await?;
     Ok(Some(SessionEffect::Revived {
         component: row.component.clone(),
     }))
 }
 
-async fn touch(
-    tx: &Transaction<'_>,
-    session_id: &str,
-    ts_us: i64,
-    alive_us: i64,
-) -> Result<(), PgError> {
+async fn revive_all(tx: &Transaction<'_>, ids: &[&str]) -> Result<(), PgError> {
     let stmt = tx
         .prepare_cached(
-            "UPDATE sessions SET last_seen_at = greatest(last_seen_at, $2),
-                                 last_received_at = greatest(last_received_at, $3)
-             WHERE session_id = $1",
+            "UPDATE sessions SET status = 'active', ended_at = NULL, duration_us = NULL,
+                                 end_reason = NULL
+             WHERE session_id = ANY($1::text[]) AND status = 'abandoned'",
         )
         .await?;
-    tx.execute(&stmt, &[&session_id, &ts_us, &alive_us]).await?;
+    tx.execute(&stmt, &[&ids]).await?;
     Ok(())
 }
 
-async fn apply_command(
-    tx: &Transaction<'_>,
-    session_id: &str,
-    c: &CommandEvent,
+/// What a session's commands and heartbeats do to its row, summed over several of them.
+struct Activity<'a> {
+    session_id: &'a str,
+    commands: i64,
+    failed: i64,
+    /// The latest event time and life time (µs): see [`Origin::life_us`].
+    seen_us: i64,
     alive_us: i64,
-) -> Result<(), PgError> {
+    /// The last command in batch order, and every command's name for the search.
+    names: Vec<&'a str>,
+}
+
+impl<'a> Activity<'a> {
+    fn new(session_id: &'a str) -> Self {
+        Self {
+            session_id,
+            commands: 0,
+            failed: 0,
+            seen_us: i64::MIN,
+            alive_us: i64::MIN,
+            names: Vec::new(),
+        }
+    }
+
+    /// Adds a command or a heartbeat (anything else is not activity).
+    fn add(&mut self, event: &'a Event, alive_us: i64) {
+        self.seen_us = self.seen_us.max(event.timestamp().timestamp_micros());
+        self.alive_us = self.alive_us.max(alive_us);
+        if let Event::Command(c) = event {
+            self.commands += 1;
+            self.failed += i64::from(!c.success);
+            self.names.push(&c.command);
+        }
+    }
+}
+
+/// Applies commands and heartbeats to their sessions (rows that exist): the counts, the
+/// latest times, the last command, and the command names for the search.
+async fn apply_activity(tx: &Transaction<'_>, items: &[Activity<'_>]) -> Result<(), PgError> {
+    let n = items.len();
+    let (mut ids, mut commands, mut failed, mut seen, mut alive, mut last) = (
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+        Vec::with_capacity(n),
+    );
+    let mut pairs: Vec<(&str, &str)> = Vec::new();
+    for a in items {
+        ids.push(a.session_id);
+        commands.push(a.commands);
+        failed.push(a.failed);
+        seen.push(a.seen_us);
+        alive.push(a.alive_us);
+        last.push(a.names.last().copied());
+        pairs.extend(a.names.iter().map(|name| (*name, a.session_id)));
+    }
     let stmt = tx
         .prepare_cached(
-            "UPDATE sessions SET command_count = command_count + 1,
-                                 error_count = error_count + $2,
-                                 last_seen_at = greatest(last_seen_at, $3),
-                                 last_received_at = greatest(last_received_at, $4),
-                                 last_command = $5
-             WHERE session_id = $1",
+            "UPDATE sessions s SET command_count = s.command_count + u.n,
+                                   error_count = s.error_count + u.f,
+                                   last_seen_at = greatest(s.last_seen_at, u.seen),
+                                   last_received_at = greatest(s.last_received_at, u.alive),
+                                   last_command = coalesce(u.last, s.last_command)
+             FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
+                         $6::text[]) AS u(id, n, f, seen, alive, last)
+             WHERE s.session_id = u.id",
         )
         .await?;
-    tx.execute(
-        &stmt,
-        &[
-            &session_id,
-            &i64::from(!c.success),
-            &c.timestamp.timestamp_micros(),
-            &alive_us,
-            &c.command,
-        ],
-    )
-    .await?;
-    crate::search::index_command(tx, session_id, &c.command).await
+    tx.execute(&stmt, &[&ids, &commands, &failed, &seen, &alive, &last])
+        .await?;
+    crate::search::index_commands(tx, pairs).await
+}
+
+/// The events that only add commands and heartbeats to their sessions, all at once: those of
+/// the sessions whose remaining events in the batch are all new commands and heartbeats
+/// (newly inserted, so not duplicates). Applying them together is applying them in order:
+/// nothing else in the batch touches those sessions, and what they do sums (counts, latest
+/// times, the last command; a revival by the first event that may revive). Fills their
+/// outcomes; the others stay `None` for the caller.
+async fn apply_activity_together(
+    tx: &Transaction<'_>,
+    events: &[Prepared],
+    row_ids: &[Option<i64>],
+    received: &[i64],
+    origin: Origin,
+    outcomes: &mut [Option<IngestOutcome>],
+) -> Result<(), PgError> {
+    let mut together: BTreeMap<&str, bool> = BTreeMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let activity =
+            row_ids[i].is_some() && matches!(e.event, Event::Command(_) | Event::Heartbeat(_));
+        *together.entry(e.session_id.as_str()).or_insert(true) &= activity;
+    }
+    let ids: Vec<&str> = together
+        .iter()
+        .filter(|(_, all)| **all)
+        .map(|(id, _)| *id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let rows: HashMap<String, SessionRow> = session_rows(tx, &ids)
+        .await?
+        .into_iter()
+        .map(|r| (r.session_id.clone(), r))
+        .collect();
+    let mut activity: BTreeMap<&str, Activity> = BTreeMap::new();
+    let mut revived: Vec<&str> = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        let session_id = e.session_id.as_str();
+        if outcomes[i].is_some() || !together.get(session_id).copied().unwrap_or(false) {
+            continue;
+        }
+        let mut out = IngestOutcome::new(EventOutcome::Accepted, e.session_id.clone());
+        // A session not stored yet: the event waits for its start (pending).
+        if let Some(row) = rows.get(session_id) {
+            out.component = Some(row.component.clone());
+            out.session_known = true;
+            let event_us = e.event.timestamp().timestamp_micros();
+            activity
+                .entry(session_id)
+                .or_insert_with(|| Activity::new(session_id))
+                .add(&e.event, origin.life_us(event_us, received[i]));
+            if row.status == "abandoned"
+                && !revived.contains(&session_id)
+                && origin.revives(event_us, row.legacy)
+            {
+                revived.push(session_id);
+                out.effects.push(SessionEffect::Revived {
+                    component: row.component.clone(),
+                });
+            }
+        }
+        outcomes[i] = Some(out);
+    }
+    let items: Vec<Activity> = activity.into_values().collect();
+    if !items.is_empty() {
+        apply_activity(tx, &items).await?;
+    }
+    if !revived.is_empty() {
+        revive_all(tx, &revived).await?;
+    }
+    Ok(())
 }
 
 async fn apply_end(

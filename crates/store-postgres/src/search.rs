@@ -8,24 +8,30 @@ use session_buddy_store::{SEARCH_COUNT_MAX, SEARCH_SAMPLE, SearchPlan, like_patt
 
 use crate::PgError;
 
-/// A command of a stored session: the pair once, its name in the vocabulary.
-pub(crate) async fn index_command(
+/// Commands of stored sessions (`(command, session id)`): each pair once, each name in the
+/// vocabulary. Sorted first, so that concurrent batches take the index entries in one order.
+pub(crate) async fn index_commands(
     tx: &Transaction<'_>,
-    session_id: &str,
-    command: &str,
+    mut pairs: Vec<(&str, &str)>,
 ) -> Result<(), PgError> {
-    let pair = tx
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    let (commands, sessions): (Vec<&str>, Vec<&str>) = pairs.into_iter().unzip();
+    let stmt = tx
         .prepare_cached(
-            "INSERT INTO session_commands (command, session_id) VALUES ($1, $2)
+            "WITH new AS (
+                 INSERT INTO session_commands (command, session_id)
+                 SELECT * FROM unnest($1::text[], $2::text[])
+                 ON CONFLICT DO NOTHING RETURNING command)
+             INSERT INTO command_names (name)
+             SELECT DISTINCT command FROM new ORDER BY 1
              ON CONFLICT DO NOTHING",
         )
         .await?;
-    if tx.execute(&pair, &[&command, &session_id]).await? == 1 {
-        let name = tx
-            .prepare_cached("INSERT INTO command_names (name) VALUES ($1) ON CONFLICT DO NOTHING")
-            .await?;
-        tx.execute(&name, &[&command]).await?;
-    }
+    tx.execute(&stmt, &[&commands, &sessions]).await?;
     Ok(())
 }
 

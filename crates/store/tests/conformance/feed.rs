@@ -112,20 +112,32 @@ pub async fn last_command_is_the_latest_command_stored(store: &dyn Store) {
         session(store, s).await.last_command.as_deref(),
         Some("deploy")
     );
-    accept_all(
-        store,
-        &[
-            named(
-                command(&uuid(3), s, "2026-03-01T10:00:02Z", 2, false),
-                "migrate",
-            ),
-            heartbeat(&uuid(4), s, "2026-03-01T10:00:03Z"),
-        ],
-        3,
-    )
-    .await;
+    // Several commands of a session in one batch: the last one stays, each one counts.
+    let batch: Vec<Event> = [
+        named(
+            command(&uuid(6), s, "2026-03-01T10:00:02Z", 2, true),
+            "build",
+        ),
+        named(
+            command(&uuid(3), s, "2026-03-01T10:00:02Z", 3, false),
+            "migrate",
+        ),
+        heartbeat(&uuid(4), s, "2026-03-01T10:00:03Z"),
+    ]
+    .iter()
+    .map(event)
+    .collect();
+    let outcomes = store.ingest(batch, received(3)).await.unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| o.status == EventOutcome::Accepted && o.session_known),
+        "{outcomes:?}"
+    );
     let record = session(store, s).await;
     assert_eq!(record.last_command.as_deref(), Some("migrate"));
+    assert_eq!((record.command_count, record.error_count), (3, 1));
+    assert_eq!(record.last_seen_at, at("2026-03-01T10:00:03Z"));
     let json = serde_json::to_value(&record).unwrap();
     assert_eq!(json["last_command"], json!("migrate"));
     let fresh = start_1_1("alpha", &uuid(5), "2026-03-01T11:00:00Z");
