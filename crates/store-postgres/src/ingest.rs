@@ -397,25 +397,15 @@ impl<'a> Activity<'a> {
 /// Applies commands and heartbeats to their sessions (rows that exist): the counts, the
 /// latest times, the last command, and the command names for the search.
 async fn apply_activity(tx: &Transaction<'_>, items: &[Activity<'_>]) -> Result<(), PgError> {
-    let n = items.len();
-    let (mut ids, mut commands, mut failed, mut seen, mut alive, mut last) = (
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-        Vec::with_capacity(n),
-    );
-    let mut pairs: Vec<(&str, &str)> = Vec::new();
-    for a in items {
-        ids.push(a.session_id);
-        commands.push(a.commands);
-        failed.push(a.failed);
-        seen.push(a.seen_us);
-        alive.push(a.alive_us);
-        last.push(a.names.last().copied());
-        pairs.extend(a.names.iter().map(|name| (*name, a.session_id)));
-    }
+    let column = |f: fn(&Activity<'_>) -> i64| items.iter().map(f).collect::<Vec<i64>>();
+    let ids: Vec<&str> = items.iter().map(|a| a.session_id).collect();
+    let (commands, failed) = (column(|a| a.commands), column(|a| a.failed));
+    let (seen, alive) = (column(|a| a.seen_us), column(|a| a.alive_us));
+    let last: Vec<Option<&str>> = items.iter().map(|a| a.names.last().copied()).collect();
+    let pairs: Vec<(&str, &str)> = items
+        .iter()
+        .flat_map(|a| a.names.iter().map(move |name| (*name, a.session_id)))
+        .collect();
     let stmt = tx
         .prepare_cached(
             "UPDATE sessions s SET command_count = s.command_count + u.n,
