@@ -395,14 +395,46 @@ impl<'a> Activity<'a> {
 }
 
 /// Applies commands and heartbeats to their sessions (rows that exist): the counts, the
-/// latest times, the last command, and the command names for the search.
+/// latest times, the last command, and the command names for the search. Sessions with
+/// heartbeats only get their times alone: their counts are not in the statement, so the
+/// rollups' update trigger (`UPDATE OF command_count, …`) does not mark their hour.
 async fn apply_activity(tx: &Transaction<'_>, items: &[Activity<'_>]) -> Result<(), PgError> {
-    let column = |f: fn(&Activity<'_>) -> i64| items.iter().map(f).collect::<Vec<i64>>();
-    let ids: Vec<&str> = items.iter().map(|a| a.session_id).collect();
-    let (commands, failed) = (column(|a| a.commands), column(|a| a.failed));
-    let (seen, alive) = (column(|a| a.seen_us), column(|a| a.alive_us));
-    let last: Vec<Option<&str>> = items.iter().map(|a| a.names.last().copied()).collect();
-    let pairs: Vec<(&str, &str)> = items
+    let (counted, touched): (Vec<&Activity>, Vec<&Activity>) =
+        items.iter().partition(|a| a.commands > 0);
+    let column = |of: &[&Activity], f: fn(&Activity<'_>) -> i64| -> Vec<i64> {
+        of.iter().map(|a| f(a)).collect()
+    };
+    fn ids<'a>(of: &[&Activity<'a>]) -> Vec<&'a str> {
+        of.iter().map(|a| a.session_id).collect()
+    }
+    if !touched.is_empty() {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE sessions s SET last_seen_at = greatest(s.last_seen_at, u.seen),
+                                       last_received_at = greatest(s.last_received_at, u.alive)
+                 FROM unnest($1::text[], $2::int8[], $3::int8[]) AS u(id, seen, alive)
+                 WHERE s.session_id = u.id",
+            )
+            .await?;
+        let (seen, alive) = (
+            column(&touched, |a| a.seen_us),
+            column(&touched, |a| a.alive_us),
+        );
+        tx.execute(&stmt, &[&ids(&touched), &seen, &alive]).await?;
+    }
+    if counted.is_empty() {
+        return Ok(());
+    }
+    let (commands, failed) = (
+        column(&counted, |a| a.commands),
+        column(&counted, |a| a.failed),
+    );
+    let (seen, alive) = (
+        column(&counted, |a| a.seen_us),
+        column(&counted, |a| a.alive_us),
+    );
+    let last: Vec<Option<&str>> = counted.iter().map(|a| a.names.last().copied()).collect();
+    let pairs: Vec<(&str, &str)> = counted
         .iter()
         .flat_map(|a| a.names.iter().map(move |name| (*name, a.session_id)))
         .collect();
@@ -412,14 +444,17 @@ async fn apply_activity(tx: &Transaction<'_>, items: &[Activity<'_>]) -> Result<
                                    error_count = s.error_count + u.f,
                                    last_seen_at = greatest(s.last_seen_at, u.seen),
                                    last_received_at = greatest(s.last_received_at, u.alive),
-                                   last_command = coalesce(u.last, s.last_command)
+                                   last_command = u.last
              FROM unnest($1::text[], $2::int8[], $3::int8[], $4::int8[], $5::int8[],
                          $6::text[]) AS u(id, n, f, seen, alive, last)
              WHERE s.session_id = u.id",
         )
         .await?;
-    tx.execute(&stmt, &[&ids, &commands, &failed, &seen, &alive, &last])
-        .await?;
+    tx.execute(
+        &stmt,
+        &[&ids(&counted), &commands, &failed, &seen, &alive, &last],
+    )
+    .await?;
     crate::search::index_commands(tx, pairs).await
 }
 
