@@ -288,18 +288,21 @@ pub(crate) async fn report(
 pub const QUALITY_DAYS: i64 = 7;
 
 /// The quality inputs per component of the sessions started in the [`QUALITY_DAYS`] before
-/// `now` (of the `visible` components only, when given), and the window's start: the one
-/// computation behind the `session_quality_score` gauges and `GET /v1/analytics/quality`.
+/// `now` (and in the day after it, a client clock ahead of the server's), of the `visible`
+/// components only when given, and the window's start: the one computation behind the
+/// `session_quality_score` gauges and `GET /v1/analytics/quality`, read from the analytics
+/// rollups.
 pub async fn quality_inputs(
     state: &AppState,
     now: DateTime<Utc>,
     visible: Option<Vec<String>>,
 ) -> Result<(DateTime<Utc>, BTreeMap<String, ComponentQuality>), AppError> {
     let since = now - chrono::TimeDelta::days(QUALITY_DAYS);
-    Ok((
-        since,
-        state.store.quality_by_component(since, visible).await?,
-    ))
+    let until = now + chrono::TimeDelta::days(1);
+    let quality =
+        session_buddy_store::quality_by_component(state.store.as_ref(), since, until, visible)
+            .await?;
+    Ok((since, quality))
 }
 
 /// `GET /v1/analytics/quality`: per component the score, its three shares and their inputs,

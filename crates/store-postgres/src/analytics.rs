@@ -68,8 +68,10 @@ CROSS JOIN LATERAL (
   GROUP BY r.component
 ) x";
 
-/// The hours `[$1, $2)` whose rollup is out of date, of any component.
-const DIRTY_SQL: &str = "SELECT DISTINCT hour FROM rollup_dirty WHERE hour >= $1 AND hour < $2";
+/// The hours `[$1, $2)` whose rollup is out of date, of any component: marked, or claimed by
+/// a refresh that has not committed their new rows.
+const DIRTY_SQL: &str = "SELECT hour FROM rollup_dirty WHERE hour >= $1 AND hour < $2
+UNION SELECT hour FROM rollup_building WHERE hour >= $1 AND hour < $2";
 
 /// A failed command's error (the analytics' most common error), over an `events` row `e`.
 macro_rules! command_error_sql {
@@ -350,21 +352,24 @@ pub(crate) async fn common_errors(
     Ok(out)
 }
 
-/// Recomputes at most `batch` out-of-date rollup hours before `before_hour`, oldest first, and
-/// clears their marks; returns how many (0 when ingest held the tables for `lock_wait`).
+/// Recomputes at most `batch` out-of-date rollup hours before `before_hour`, oldest first;
+/// returns how many (0 when ingest held the marks for `lock_wait`).
 ///
-/// The transaction first takes `SHARE` locks on `sessions` and `events`: they wait for the
-/// writes in progress and hold new ones back while it runs, so what it computes is every
-/// committed change and no change can slip between the computation and the clearing of its
-/// mark. A write that waited marks its hour again after. Ingest pauses for the refresh
-/// (milliseconds for a batch of hours); the lock wait is bounded so that the refresh gives way
-/// rather than ever being part of a deadlock.
+/// Two transactions (`0006_rollup_claims.sql`): the claim moves the hours' marks to
+/// `rollup_building` under a `SHARE` lock of `rollup_dirty`, which the mark triggers take in
+/// `ROW EXCLUSIVE` mode before they look for a mark: the claim waits for the writes in progress
+/// (a write that found a mark and wrote none is committed before the mark goes) and a write
+/// after it writes a new mark. The recomputation then reads a snapshot taken after the claim,
+/// so it holds nothing ingest or autovacuum waits for; a write it does not see has marked its
+/// hour again. Queries read claimed hours from the sessions until the new rows commit. Hours a
+/// refresh claimed and did not finish (an error, a crash) are taken first by the next.
 pub(crate) async fn refresh_rollups(
     conn: &mut Object,
     before_hour: i64,
     batch: usize,
     lock_wait: std::time::Duration,
 ) -> Result<usize, PgError> {
+    let batch = batch.min(i64::MAX as usize) as i64;
     let tx = conn.transaction().await?;
     tx.batch_execute(&format!(
         "SET LOCAL lock_timeout = '{}ms'",
@@ -372,7 +377,7 @@ pub(crate) async fn refresh_rollups(
     ))
     .await?;
     if let Err(e) = tx
-        .batch_execute("LOCK TABLE sessions, events IN SHARE MODE")
+        .batch_execute("LOCK TABLE rollup_dirty IN SHARE MODE")
         .await
     {
         if e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE) {
@@ -380,11 +385,31 @@ pub(crate) async fn refresh_rollups(
         }
         return Err(e.into());
     }
+    tx.execute(
+        "WITH claimed AS (
+           DELETE FROM rollup_dirty r USING (
+             SELECT component, hour FROM rollup_dirty WHERE hour < $1
+             ORDER BY hour, component
+             LIMIT greatest($2 - (SELECT count(*) FROM rollup_building), 0)
+           ) d
+           WHERE r.component = d.component AND r.hour = d.hour
+           RETURNING r.component, r.hour)
+         INSERT INTO rollup_building (component, hour) SELECT component, hour FROM claimed
+         ON CONFLICT DO NOTHING",
+        &[&before_hour, &batch],
+    )
+    .await?;
+    tx.commit().await?;
+
+    let tx = conn
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .start()
+        .await?;
     let rows = tx
         .query(
-            "SELECT component, hour FROM rollup_dirty WHERE hour < $1 ORDER BY hour, component
-             LIMIT $2",
-            &[&before_hour, &(batch.min(i64::MAX as usize) as i64)],
+            "SELECT component, hour FROM rollup_building ORDER BY hour, component LIMIT $1",
+            &[&batch],
         )
         .await?;
     if rows.is_empty() {
@@ -408,13 +433,13 @@ pub(crate) async fn refresh_rollups(
         )
         .await?;
     }
-    // The same sums and errors as the queries over the sessions, per marked hour.
+    // The same sums and errors as the queries over the sessions, per claimed hour.
     let args: [&(dyn tokio_postgres::types::ToSql + Sync); 4] = [&components, &hours, &lo, &hi];
     tx.execute(REFRESH_HOURS_SQL, &args).await?;
     tx.execute(REFRESH_ERRORS_SQL, &args).await?;
     tx.execute(
         &format!(
-            "DELETE FROM rollup_dirty r USING {marked}
+            "DELETE FROM rollup_building r USING {marked}
              WHERE r.component = d.component AND r.hour = d.hour"
         ),
         &[&components, &hours],

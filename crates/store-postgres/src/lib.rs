@@ -38,9 +38,9 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
-    ActiveSessions, AnalyticsWindow, ComponentQuality, ComponentSummary, EventFilter, FeedListener,
-    FeedPage, FeedQuery, IngestOutcome, Origin, Pruned, Reaped, Redaction, Result, SessionFilter,
-    Store, StoreHealth,
+    ActiveSessions, AnalyticsWindow, ComponentSummary, EventFilter, FeedListener, FeedPage,
+    FeedQuery, IngestOutcome, Origin, Pruned, Reaped, Redaction, Result, SessionFilter, Store,
+    StoreHealth,
 };
 use tokio_postgres::NoTls;
 
@@ -94,20 +94,6 @@ impl PostgresStore {
             .create_timeout(Some(Duration::from_secs(2)))
             .build()
             .map_err(|e| PgError::Pool(e.to_string()))?;
-        // Rollups left out of date (a database just migrated: all of them) are built now.
-        {
-            let mut conn = pool.get().await.map_err(|e| PgError::Pool(e.to_string()))?;
-            let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
-            while analytics::refresh_rollups(
-                &mut conn,
-                before,
-                session_buddy_store::analytics::ROLLUP_BUILD_BATCH,
-                Duration::from_secs(5),
-            )
-            .await?
-                == session_buddy_store::analytics::ROLLUP_BUILD_BATCH
-            {}
-        }
         Ok(Self {
             announcer: feed::Announcer::start(pool.clone()),
             group: group::GroupCommit::start(pool.clone(), group::committers(pool_size), POOL_WAIT),
@@ -266,14 +252,6 @@ impl Store for PostgresStore {
 
     async fn active_by_component(&self) -> Result<BTreeMap<String, u64>> {
         Ok(read::active_by_component(&self.conn().await?).await?)
-    }
-
-    async fn quality_by_component(
-        &self,
-        since: DateTime<Utc>,
-        components: Option<Vec<String>>,
-    ) -> Result<BTreeMap<String, ComponentQuality>> {
-        Ok(read::quality_by_component(&self.conn().await?, since, components.as_deref()).await?)
     }
 
     async fn analytics_summary(&self, window: AnalyticsWindow) -> Result<Vec<ComponentSummary>> {

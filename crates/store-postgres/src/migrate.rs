@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_last_command.sql")),
     (4, include_str!("../migrations/0004_recordings.sql")),
     (5, include_str!("../migrations/0005_rollups.sql")),
+    (6, include_str!("../migrations/0006_rollup_claims.sql")),
 ];
 
 /// Applies every migration the database lacks, on a connection of its own: the session-level

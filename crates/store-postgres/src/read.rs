@@ -7,7 +7,7 @@ use deadpool_postgres::Object;
 use serde_json::{Map, Value};
 use session_buddy_events::{Session, SessionPage, SessionStatus, StoredEvent};
 use session_buddy_store::{
-    ComponentQuality, EventFilter, MAX_PAGE, Pruned, REDACT_BATCH, Reaped, Redaction, SessionFilter,
+    EventFilter, MAX_PAGE, Pruned, REDACT_BATCH, Reaped, Redaction, SessionFilter,
 };
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -262,47 +262,6 @@ pub(crate) async fn active_by_component(conn: &Object) -> Result<BTreeMap<String
         .await?
         .iter()
         .map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1).max(0) as u64))
-        .collect())
-}
-
-pub(crate) async fn quality_by_component(
-    conn: &Object,
-    since: DateTime<Utc>,
-    components: Option<&[String]>,
-) -> Result<BTreeMap<String, ComponentQuality>, PgError> {
-    let stmt = conn
-        .prepare_cached(concat!(
-            "SELECT component, count(*),
-                    count(*) FILTER (WHERE status = 'ended'),
-                    count(*) FILTER (WHERE ",
-            session_buddy_store::failed_session_sql!(),
-            "),
-                    count(*) FILTER (WHERE status = 'abandoned'),
-                    coalesce(sum(command_count), 0)::BIGINT, coalesce(sum(error_count), 0)::BIGINT
-             FROM sessions WHERE started_at >= $1
-               AND ($2::text[] IS NULL OR component = ANY($2::text[]))
-             GROUP BY component"
-        ))
-        .await?;
-    let n = |r: &Row, i: usize| r.get::<_, i64>(i).max(0) as u64;
-    let visible: Option<Vec<String>> = components.map(<[String]>::to_vec);
-    Ok(conn
-        .query(&stmt, &[&since.timestamp_micros(), &visible])
-        .await?
-        .iter()
-        .map(|r| {
-            (
-                r.get::<_, String>(0),
-                ComponentQuality {
-                    sessions: n(r, 1),
-                    ended: n(r, 2),
-                    failed_sessions: n(r, 3),
-                    abandoned: n(r, 4),
-                    commands: n(r, 5),
-                    failed_commands: n(r, 6),
-                },
-            )
-        })
         .collect())
 }
 

@@ -9,6 +9,7 @@
 #[path = "../../store/tests/conformance/mod.rs"]
 mod conformance;
 mod pg;
+mod rollups;
 mod scale_out;
 
 mod postgres {
@@ -55,7 +56,7 @@ mod postgres {
         let health = backend.store().health().await.unwrap();
         assert_eq!(health.backend, "postgres");
         assert!(health.location.starts_with("postgres://"), "{health:?}");
-        assert_eq!(health.schema_version, 5);
+        assert_eq!(health.schema_version, 6);
     }
 
     #[tokio::test]
@@ -66,7 +67,7 @@ mod postgres {
         let url = pg::fresh_database().await;
         let stores = futures_join(&url).await;
         for s in &stores {
-            assert_eq!(s.health().await.unwrap().schema_version, 5);
+            assert_eq!(s.health().await.unwrap().schema_version, 6);
         }
     }
 

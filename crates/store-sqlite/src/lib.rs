@@ -39,9 +39,9 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use session_buddy_events::{Event, Session, SessionPage, StoredEvent};
 use session_buddy_store::{
-    ActiveSessions, AnalyticsWindow, AuditEntry, ChunkOutcome, ComponentQuality, ComponentSummary,
-    Erased, EventFilter, IngestOutcome, MAX_PAGE, Origin, PackedChunk, Pruned, REDACT_BATCH,
-    Reaped, Recording, RecordingInfo, Redaction, SessionFilter, Store, StoreError, StoreHealth,
+    ActiveSessions, AnalyticsWindow, AuditEntry, ChunkOutcome, ComponentSummary, Erased,
+    EventFilter, IngestOutcome, MAX_PAGE, Origin, PackedChunk, Pruned, REDACT_BATCH, Reaped,
+    Recording, RecordingInfo, Redaction, SessionFilter, Store, StoreError, StoreHealth,
 };
 use tokio::sync::oneshot;
 
@@ -135,16 +135,8 @@ impl SqliteStore {
             std::fs::create_dir_all(parent).map_err(open_error)?;
         }
         let caches = conn::Caches::split(options.cache_mib);
-        let mut conn = conn::open_writer(path, options.sync, caches.writer_kib)?;
+        let conn = conn::open_writer(path, options.sync, caches.writer_kib)?;
         migrate::migrate(&conn)?;
-        // Rollups left out of date (a database just migrated: all of them) are built now.
-        let before = session_buddy_store::analytics::rollup_hour(Utc::now().timestamp_micros());
-        while analytics::refresh_rollups(
-            &mut conn,
-            before,
-            session_buddy_store::analytics::ROLLUP_BUILD_BATCH,
-        )? == session_buddy_store::analytics::ROLLUP_BUILD_BATCH
-        {}
         let (tx, rx) = mpsc::channel();
         let disk_full = writer::DiskFull::default();
         let writer = {
@@ -325,15 +317,6 @@ impl Store for SqliteStore {
 
     async fn active_by_component(&self) -> session_buddy_store::Result<BTreeMap<String, u64>> {
         self.read(read::active_by_component).await
-    }
-
-    async fn quality_by_component(
-        &self,
-        since: DateTime<Utc>,
-        components: Option<Vec<String>>,
-    ) -> session_buddy_store::Result<BTreeMap<String, ComponentQuality>> {
-        self.read(move |c| read::quality_by_component(c, since, components.as_deref()))
-            .await
     }
 
     async fn analytics_summary(

@@ -8,7 +8,7 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::{Map, Value};
 use session_buddy_events::{Session, SessionPage, SessionStatus, StoredEvent};
-use session_buddy_store::{ComponentQuality, EventFilter, MAX_PAGE, SessionFilter};
+use session_buddy_store::{EventFilter, MAX_PAGE, SessionFilter};
 
 use crate::Result;
 
@@ -189,40 +189,6 @@ pub(crate) fn active_by_component(c: &Connection) -> Result<BTreeMap<String, u64
         out.insert(c, n.max(0) as u64);
     }
     Ok(out)
-}
-
-pub(crate) fn quality_by_component(
-    c: &Connection,
-    since: DateTime<Utc>,
-    components: Option<&[String]>,
-) -> Result<BTreeMap<String, ComponentQuality>> {
-    let mut stmt = c.prepare_cached(concat!(
-        "SELECT component, count(*),
-                sum(status = 'ended'),
-                sum(",
-        session_buddy_store::failed_session_sql!(),
-        "),
-                sum(status = 'abandoned'),
-                sum(command_count), sum(error_count)
-         FROM sessions WHERE started_at >= ?1
-           AND (?2 IS NULL OR component IN (SELECT value FROM json_each(?2)))
-         GROUP BY component"
-    ))?;
-    let visible = visible_param(components);
-    let rows = stmt.query_map(params![since.timestamp_micros(), visible], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            ComponentQuality {
-                sessions: r.get::<_, i64>(1)?.max(0) as u64,
-                ended: r.get::<_, i64>(2)?.max(0) as u64,
-                failed_sessions: r.get::<_, i64>(3)?.max(0) as u64,
-                abandoned: r.get::<_, i64>(4)?.max(0) as u64,
-                commands: r.get::<_, i64>(5)?.max(0) as u64,
-                failed_commands: r.get::<_, i64>(6)?.max(0) as u64,
-            },
-        ))
-    })?;
-    Ok(rows.collect::<rusqlite::Result<BTreeMap<_, _>>>()?)
 }
 
 pub(crate) fn schema_version(c: &Connection) -> Result<i64> {

@@ -357,7 +357,9 @@ pub fn most_frequent(tally: &BTreeMap<String, i64>) -> Option<String> {
 /// the ingest code. A maintenance step ([`Store::refresh_rollups`]) recomputes marked hours
 /// that are over from the sessions and clears their marks; until then a query reads those
 /// hours from the sessions, as it reads the partial hours at a window's edges. So a query's
-/// numbers are the full computation's, whatever has been refreshed.
+/// numbers are the full computation's, whatever has been refreshed. Opening a store builds
+/// nothing (a migrated database has every hour marked): the server's maintenance task
+/// ([`ROLLUP_REFRESH_BATCH`] hours at a time, from its start) does, while it serves.
 pub const ROLLUP_US: i64 = 3_600_000_000;
 
 /// The rollup hour of a start (µs since the epoch): rounded down. The migrations' triggers
@@ -462,10 +464,6 @@ impl RollupSums {
         s.trend.push(n);
     }
 }
-
-/// How many marked hours a store recomputes per transaction when it opens (a migrated
-/// database builds all its rollups then).
-pub const ROLLUP_BUILD_BATCH: usize = 10_000;
 
 /// How many marked hours one [`Store::refresh_rollups`] call recomputes at most.
 pub const ROLLUP_REFRESH_BATCH: usize = 200;

@@ -426,6 +426,30 @@ pub struct ComponentQuality {
     pub failed_commands: u64,
 }
 
+/// Quality inputs per component over the sessions started in `[since, until)`, of
+/// `components` only when given (the caller's visibility): the sums of
+/// [`Store::analytics_summary`], so they come from the analytics rollups and cost the same
+/// whatever the history holds.
+pub async fn quality_by_component(
+    store: &dyn Store,
+    since: DateTime<Utc>,
+    until: DateTime<Utc>,
+    components: Option<Vec<String>>,
+) -> Result<BTreeMap<String, ComponentQuality>> {
+    let window = AnalyticsWindow {
+        since,
+        until,
+        component: None,
+        components,
+    };
+    Ok(store
+        .analytics_summary(window)
+        .await?
+        .iter()
+        .map(|s| (s.component.clone(), s.quality()))
+        .collect())
+}
+
 /// How the quality score is computed, as the API and the helpers show it.
 pub const QUALITY_FORMULA: &str =
     "score = 100 × (0.5 × clean + 0.3 × commands_ok + 0.2 × not_abandoned)";
@@ -547,14 +571,6 @@ pub trait Store: Send + Sync + 'static {
 
     /// Active sessions per component.
     async fn active_by_component(&self) -> Result<BTreeMap<String, u64>>;
-
-    /// Quality inputs per component over sessions started since `since`, of `components`
-    /// only when given (the caller's visibility).
-    async fn quality_by_component(
-        &self,
-        since: DateTime<Utc>,
-        components: Option<Vec<String>>,
-    ) -> Result<BTreeMap<String, ComponentQuality>>;
 
     /// Analytics: per-component aggregates of the sessions started in `window`, with a
     /// session count per trend bucket ([`AnalyticsWindow::buckets`]).

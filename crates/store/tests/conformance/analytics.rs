@@ -393,10 +393,14 @@ pub async fn visibility_restricts_every_read(store: &dyn Store) {
         .unwrap();
     assert!(hidden.is_empty(), "{hidden:?}");
 
-    let quality = store
-        .quality_by_component(at("2000-01-01T00:00:00Z"), beta())
-        .await
-        .unwrap();
+    let quality = session_buddy_store::quality_by_component(
+        store,
+        at("2000-01-01T00:00:00Z"),
+        at("2100-01-01T00:00:00Z"),
+        beta(),
+    )
+    .await
+    .unwrap();
     assert_eq!(quality.keys().collect::<Vec<_>>(), ["beta"]);
 
     let restricted = |component: Option<&str>| AnalyticsWindow {

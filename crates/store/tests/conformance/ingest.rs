@@ -390,13 +390,17 @@ pub async fn end_outcome_reflects_exit_signal_reason_and_failed_commands(store: 
     }
     // The stored sessions' failure, as every query counts it (`failed_session_sql!`), is the
     // outcome the end reported to the metrics (`end_effect`): one rule.
-    let failed: BTreeMap<String, u64> = store
-        .quality_by_component(at("2000-01-01T00:00:00Z"), None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|(component, q)| (component, q.failed_sessions))
-        .collect();
+    let failed: BTreeMap<String, u64> = session_buddy_store::quality_by_component(
+        store,
+        at("2000-01-01T00:00:00Z"),
+        at("2100-01-01T00:00:00Z"),
+        None,
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .map(|(component, q)| (component, q.failed_sessions))
+    .collect();
     assert_eq!(failed, expected_failed);
 }
 
@@ -718,10 +722,14 @@ pub async fn end_before_start_is_merged_when_the_start_arrives(store: &dyn Store
     assert_eq!((page.sessions, page.next_cursor), (vec![], None));
     assert_eq!(active(store).await, counts(&[]));
     assert_eq!(
-        store
-            .quality_by_component(at("2000-01-01T00:00:00Z"), None)
-            .await
-            .unwrap(),
+        session_buddy_store::quality_by_component(
+            store,
+            at("2000-01-01T00:00:00Z"),
+            at("2100-01-01T00:00:00Z"),
+            None
+        )
+        .await
+        .unwrap(),
         BTreeMap::new()
     );
     assert_eq!(

@@ -53,10 +53,14 @@ pub async fn before_restart(store: &dyn Store) -> BeforeRestart {
         timelines,
         events: store.list_events(all_events()).await.unwrap(),
         active: active(store).await,
-        quality: store
-            .quality_by_component(at("2026-01-01T00:00:00Z"), None)
-            .await
-            .unwrap(),
+        quality: session_buddy_store::quality_by_component(
+            store,
+            at("2026-01-01T00:00:00Z"),
+            at("2027-01-01T00:00:00Z"),
+            None,
+        )
+        .await
+        .unwrap(),
         health: store.health().await.unwrap(),
         alpha,
     }
@@ -78,10 +82,14 @@ pub async fn after_restart(store: &dyn Store, before: BeforeRestart) {
     assert_eq!(active(store).await, before.active);
     assert_eq!(active(store).await, counts(&[("alpha", 1)]));
     assert_eq!(
-        store
-            .quality_by_component(at("2026-01-01T00:00:00Z"), None)
-            .await
-            .unwrap(),
+        session_buddy_store::quality_by_component(
+            store,
+            at("2026-01-01T00:00:00Z"),
+            at("2027-01-01T00:00:00Z"),
+            None,
+        )
+        .await
+        .unwrap(),
         before.quality
     );
     let health = store.health().await.unwrap();
