@@ -266,7 +266,7 @@ pub async fn refresh_rollups_once(state: &AppState) -> usize {
     if !holds_reaper_lease(state).await {
         return 0;
     }
-    let mut total = 0;
+    let (mut total, started) = (0, std::time::Instant::now());
     loop {
         match state.store.refresh_rollups(chrono::Utc::now()).await {
             Ok(n) => {
@@ -281,6 +281,15 @@ pub async fn refresh_rollups_once(state: &AppState) -> usize {
                 break;
             }
         }
+    }
+    // More than a batch is a build (a migrated database, a long outage), worth a line; the
+    // hours a minute leaves behind are not.
+    if total >= session_buddy_store::analytics::ROLLUP_REFRESH_BATCH {
+        tracing::info!(
+            component_hours = total,
+            seconds = started.elapsed().as_secs_f64(),
+            "analytics rollups brought up to date"
+        );
     }
     total
 }
