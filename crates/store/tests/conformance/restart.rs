@@ -53,17 +53,18 @@ pub async fn before_restart(store: &dyn Store) -> BeforeRestart {
         timelines,
         events: store.list_events(all_events()).await.unwrap(),
         active: active(store).await,
-        quality: session_buddy_store::quality_by_component(
-            store,
-            at("2026-01-01T00:00:00Z"),
-            at("2027-01-01T00:00:00Z"),
-            None,
-        )
-        .await
-        .unwrap(),
+        quality: quality(store).await,
         health: store.health().await.unwrap(),
         alpha,
     }
+}
+
+/// The quality inputs of everything stored.
+async fn quality(store: &dyn Store) -> BTreeMap<String, ComponentQuality> {
+    let (since, until) = (at("2026-01-01T00:00:00Z"), at("2027-01-01T00:00:00Z"));
+    session_buddy_store::quality_by_component(store, since, until, None)
+        .await
+        .unwrap()
 }
 
 pub async fn after_restart(store: &dyn Store, before: BeforeRestart) {
@@ -81,17 +82,7 @@ pub async fn after_restart(store: &dyn Store, before: BeforeRestart) {
     );
     assert_eq!(active(store).await, before.active);
     assert_eq!(active(store).await, counts(&[("alpha", 1)]));
-    assert_eq!(
-        session_buddy_store::quality_by_component(
-            store,
-            at("2026-01-01T00:00:00Z"),
-            at("2027-01-01T00:00:00Z"),
-            None,
-        )
-        .await
-        .unwrap(),
-        before.quality
-    );
+    assert_eq!(quality(store).await, before.quality);
     let health = store.health().await.unwrap();
     assert_eq!(health.schema_version, before.health.schema_version);
     assert!(health.reachable);
